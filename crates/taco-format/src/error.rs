@@ -1,0 +1,59 @@
+use thiserror::Error;
+
+/// Everything that can be wrong with the bytes of a TACO archive record.
+///
+/// Offsets are absolute archive offsets where the caller supplied one (the parsers take the
+/// slice's position in the archive as an argument), so messages point at the offending byte.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum FormatError {
+    /// Fewer bytes were available than the record needs.
+    #[error("{what} at offset {offset} needs {needed} bytes, only {found} available")]
+    TooShort {
+        what: &'static str,
+        offset: u64,
+        needed: u64,
+        found: u64,
+    },
+    /// A record did not start with its signature.
+    #[error("{what} at offset {offset}: bad signature 0x{found:08x}")]
+    BadSignature {
+        what: &'static str,
+        offset: u64,
+        found: u32,
+    },
+    /// The first member is a ZIP entry but not named `TACO_HEADER`.
+    #[error("first member is {found:?}, not TACO_HEADER: not a TACO archive")]
+    NotTacoHeader { found: String },
+    /// A fixed field of the TACO header holds the wrong value.
+    #[error("TACO header field {field} is {found}, expected {expected}")]
+    BadHeaderField {
+        field: &'static str,
+        expected: u64,
+        found: u64,
+    },
+    /// The header says it has more than 7 entries.
+    #[error("TACO header entry count is {count}, at most 7 allowed")]
+    TooManyEntries { count: usize },
+    /// The three reserved bytes after the count are not zero.
+    #[error("TACO header reserved bytes are not zero")]
+    ReservedNotZero,
+    /// The header payload does not match the CRC stored in its local header.
+    #[error("TACO header CRC mismatch: stored 0x{stored:08x}, computed 0x{computed:08x}")]
+    HeaderCrcMismatch { stored: u32, computed: u32 },
+    /// An extra field is malformed or the ZIP64 extra a record needs is missing or short.
+    #[error("{what} at offset {offset}: bad or missing ZIP64 extra field")]
+    BadZip64Extra { what: &'static str, offset: u64 },
+    /// A member name breaks the naming rules.
+    #[error("member name {name:?}: {problem}")]
+    BadName {
+        name: String,
+        problem: crate::NameProblem,
+    },
+    /// A number from the file does not fit where it must go.
+    #[error("{what} at offset {offset}: value {value} out of range")]
+    OutOfRange {
+        what: &'static str,
+        offset: u64,
+        value: u64,
+    },
+}

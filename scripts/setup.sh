@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install the external tools and Python packages the end-to-end tests use.
+# Idempotent; meant to run as root on Debian 12 with Rust stable and CPython 3.11 + pip present.
+set -euo pipefail
+
+TACOZIP_VERSION=0.13.0
+PYTEST_VERSION=9.2.0
+
+# command -> Debian package providing it
+declare -A TOOLS=(
+  [unzip]=unzip
+  [zipinfo]=unzip
+  [bsdtar]=libarchive-tools
+  [7zz]=7zip
+  [strace]=strace
+  [zip]=zip
+)
+
+missing=()
+for cmd in "${!TOOLS[@]}"; do
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    missing+=("${TOOLS[$cmd]}")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup.sh: missing tools (${missing[*]}) and not root; install them first" >&2
+    exit 1
+  fi
+  echo "setup.sh: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends unzip libarchive-tools 7zip strace zip >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet --disable-pip-version-check \
+  "tacozip==${TACOZIP_VERSION}" "pytest==${PYTEST_VERSION}"
+
+# Fail early and loudly if the pins did not take.
+"$PY" - "$TACOZIP_VERSION" "$PYTEST_VERSION" <<'PYEOF'
+import sys
+from importlib.metadata import version
+want = {"tacozip": sys.argv[1], "pytest": sys.argv[2]}
+bad = {k: version(k) for k, v in want.items() if version(k) != v}
+if bad:
+    sys.exit(f"setup.sh: wrong versions installed: {bad}, wanted {want}")
+PYEOF
