@@ -161,8 +161,16 @@ pub fn parse_header(bytes: &[u8], crc_policy: CrcPolicy) -> Result<ParsedHeader,
     }
     let checks: [(&'static str, u64, u64); 5] = [
         ("method", 0, u64::from(le16(bytes, 8))),
-        ("compressed size", PAYLOAD_LEN as u64, u64::from(le32(bytes, 18))),
-        ("uncompressed size", PAYLOAD_LEN as u64, u64::from(le32(bytes, 22))),
+        (
+            "compressed size",
+            PAYLOAD_LEN as u64,
+            u64::from(le32(bytes, 18)),
+        ),
+        (
+            "uncompressed size",
+            PAYLOAD_LEN as u64,
+            u64::from(le32(bytes, 22)),
+        ),
         ("extra length", 0, u64::from(le16(bytes, 28))),
         (
             "data descriptor flag",
@@ -262,7 +270,10 @@ mod tests {
     fn zero_entries_means_count_zero() {
         let h = encode_header(&[], DosDateTime::default()).unwrap();
         assert_eq!(h[41], 0);
-        assert!(parse_header(&h, CrcPolicy::Strict).unwrap().entries.is_empty());
+        assert!(parse_header(&h, CrcPolicy::Strict)
+            .unwrap()
+            .entries
+            .is_empty());
     }
 
     #[test]

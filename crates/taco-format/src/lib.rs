@@ -17,12 +17,14 @@
 //! assert_eq!(header.entries, entries);
 //! ```
 
+mod directory;
 mod dostime;
 mod error;
 mod header;
 mod names;
 mod records;
 
+pub use directory::{read_directory_end, DirectoryEnd, MAX_TAIL_LEN};
 pub use dostime::DosDateTime;
 pub use error::FormatError;
 pub use header::{

@@ -98,7 +98,14 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_names() {
-        for ok in ["a", "a/b/c.txt", "ünï/código.nc", "z/1/2.png", "a..b", ".hidden"] {
+        for ok in [
+            "a",
+            "a/b/c.txt",
+            "ünï/código.nc",
+            "z/1/2.png",
+            "a..b",
+            ".hidden",
+        ] {
             assert_eq!(check_member_name(ok.as_bytes()).unwrap(), ok);
         }
     }

@@ -172,7 +172,11 @@ impl StoredMember {
     pub fn encode_local(&self, out: &mut Vec<u8>) {
         let zip64 = self.size_needs_zip64();
         out.extend_from_slice(&SIG_LOCAL.to_le_bytes());
-        let version = if zip64 { VERSION_ZIP64 } else { VERSION_DEFAULT };
+        let version = if zip64 {
+            VERSION_ZIP64
+        } else {
+            VERSION_DEFAULT
+        };
         out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&self.flags().to_le_bytes());
         out.extend_from_slice(&METHOD_STORED.to_le_bytes());
@@ -341,6 +345,19 @@ pub struct CentralRecord {
 }
 
 impl CentralRecord {
+    /// Total record length from the fixed 46 bytes, so a reader knows how much more to read.
+    ///
+    /// # Errors
+    /// [`FormatError::BadSignature`] or [`FormatError::TooShort`].
+    pub fn len_from_fixed(fixed: &[u8], offset: u64) -> Result<usize, FormatError> {
+        expect_sig("central directory header", fixed, offset, SIG_CENTRAL)?;
+        need("central directory header", fixed, offset, CENTRAL_FIXED_LEN)?;
+        Ok(CENTRAL_FIXED_LEN
+            + usize::from(le16(fixed, 28))
+            + usize::from(le16(fixed, 30))
+            + usize::from(le16(fixed, 32)))
+    }
+
     /// Parses one central directory header starting at `bytes[0]`; `offset` is its archive offset.
     ///
     /// # Errors

@@ -1,0 +1,62 @@
+use std::io;
+use std::path::PathBuf;
+use taco_format::FormatError;
+use thiserror::Error;
+
+/// Everything that can go wrong while writing or updating an archive.
+#[derive(Debug, Error)]
+pub enum WriteError {
+    /// A source could not be opened, inspected or read.
+    #[error("{path}: {source}")]
+    Source {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A source path is not a regular file (a directory, FIFO, device…).
+    #[error("{path}: not a regular file")]
+    NotAFile { path: PathBuf },
+    /// A source had more bytes than its size said when packing started.
+    #[error("{source_name}: source grew while being packed (expected {expected} bytes)")]
+    SourceGrew { source_name: String, expected: u64 },
+    /// A source ended before its size said it would.
+    #[error(
+        "{source_name}: source shrank while being packed (expected {expected} bytes, got {got})"
+    )]
+    SourceShrank {
+        source_name: String,
+        expected: u64,
+        got: u64,
+    },
+    /// Two members would have the same name.
+    #[error("duplicate member name {name:?}")]
+    DuplicateName { name: String },
+    /// An entry does not lie inside the finished archive.
+    #[error("entry {index} ({offset}:{length}) lies outside the {archive_len}-byte archive")]
+    EntryOutside {
+        index: usize,
+        offset: u64,
+        length: u64,
+        archive_len: u64,
+    },
+    /// The output path exists and overwriting was not asked for.
+    #[error("{path} already exists")]
+    OutputExists { path: PathBuf },
+    /// Writing, syncing or renaming the output failed.
+    #[error("{path}: {source}")]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The file to update is not a TACO archive, or its records are broken.
+    #[error("{path}: {source}")]
+    NotTaco {
+        path: PathBuf,
+        #[source]
+        source: FormatError,
+    },
+    /// A name or entry list breaks the format's rules.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+}

@@ -1,0 +1,461 @@
+use crate::{AtomicFile, WriteError};
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+use taco_format::{
+    check_member_name, encode_header, encode_payload, DosDateTime, EndOfCentralDirectory, Entry,
+    StoredMember, Zip64Eocd, Zip64Locator, HEADER_LEN, HEADER_NAME, LOCAL_CRC_OFFSET, PAYLOAD_LEN,
+    ZIP64_EOCD_LEN, ZIP64_LOCATOR_LEN,
+};
+
+/// Size of the buffer each member's data is read into. Large enough that per-call overhead
+/// vanishes, small enough to stay in L2/L3 cache between read, CRC and write.
+const CHUNK_LEN: usize = 1 << 20;
+/// Small members and headers are gathered up to this size before one write call.
+const PENDING_LEN: usize = 1 << 20;
+
+/// Settings for an [`ArchiveWriter`].
+#[derive(Debug, Clone, Default)]
+pub struct WriterOptions {
+    /// Timestamp (seconds since the Unix epoch) for the header and every member, for reproducible
+    /// archives. `None`: members keep their source's modification time, the header gets "now".
+    pub fixed_time: Option<i64>,
+    /// Accept entries that do not lie inside the finished archive.
+    pub allow_entries_outside: bool,
+}
+
+/// Where a member landed in the archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MemberSpan {
+    /// Absolute offset of the member's local file header.
+    pub header_offset: u64,
+    /// Absolute offset of the member's first data byte.
+    pub data_offset: u64,
+    /// Number of data bytes.
+    pub data_len: u64,
+}
+
+impl MemberSpan {
+    /// One past the member's last data byte.
+    pub fn end(&self) -> u64 {
+        self.data_offset + self.data_len
+    }
+
+    /// The entry whose bytes are exactly this member's data (DESIGN §3, kind *data*).
+    pub fn data_entry(&self) -> Entry {
+        Entry::new(self.data_offset, self.data_len)
+    }
+
+    /// The entry running from `first`'s local header to `last`'s final data byte (DESIGN §3,
+    /// kind *span*): a run of complete local entries. `first` must not come after `last`.
+    pub fn span_entry(first: &MemberSpan, last: &MemberSpan) -> Entry {
+        Entry::new(
+            first.header_offset,
+            last.end().saturating_sub(first.header_offset),
+        )
+    }
+}
+
+/// What [`ArchiveWriter::finish`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishSummary {
+    /// Final archive length in bytes.
+    pub archive_len: u64,
+    /// Members written, not counting `TACO_HEADER`.
+    pub members: u64,
+    /// The entries written into the header.
+    pub entries: Vec<Entry>,
+    /// True when the archive needed ZIP64 end records.
+    pub zip64: bool,
+}
+
+/// Streams STORED members into a TACO archive. See the crate documentation.
+pub struct ArchiveWriter<W: Write + Seek> {
+    out: W,
+    label: PathBuf,
+    /// Logical position: bytes written to `out` plus bytes waiting in `pending`.
+    pos: u64,
+    pending: Vec<u8>,
+    chunk: Vec<u8>,
+    /// Central directory records; the first is `TACO_HEADER`, completed in `finish`.
+    members: Vec<StoredMember>,
+    names: HashSet<Vec<u8>>,
+    options: WriterOptions,
+    progress: Option<Box<dyn FnMut(u64)>>,
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn unix_time(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}
+
+/// Reads until `buf` is full or the reader is exhausted; returns the bytes read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+impl ArchiveWriter<AtomicFile> {
+    /// Starts an archive that will appear at `dest` once finished and committed with
+    /// [`AtomicFile::commit`] on the returned file.
+    ///
+    /// # Errors
+    /// See [`AtomicFile::create`].
+    pub fn create(
+        dest: &Path,
+        overwrite: bool,
+        options: WriterOptions,
+    ) -> Result<ArchiveWriter<AtomicFile>, WriteError> {
+        let file = AtomicFile::create(dest, overwrite)?;
+        let mut writer = ArchiveWriter::new(file, options)?;
+        writer.label = dest.to_path_buf();
+        Ok(writer)
+    }
+}
+
+impl<W: Write + Seek> ArchiveWriter<W> {
+    /// Starts an archive on `out`, which must be positioned at its start and empty.
+    ///
+    /// # Errors
+    /// [`WriteError::Output`] if the placeholder header cannot be written.
+    pub fn new(out: W, options: WriterOptions) -> Result<ArchiveWriter<W>, WriteError> {
+        let mut writer = ArchiveWriter {
+            out,
+            label: PathBuf::from("archive"),
+            pos: 0,
+            pending: Vec::with_capacity(PENDING_LEN),
+            chunk: vec![0u8; CHUNK_LEN],
+            members: Vec::new(),
+            names: HashSet::new(),
+            options,
+            progress: None,
+        };
+        // A valid zero-entry header, so even the placeholder is well-formed.
+        let placeholder = encode_header(&[], DosDateTime::default())?;
+        writer.pending.extend_from_slice(&placeholder);
+        writer.pos = HEADER_LEN as u64;
+        writer.members.push(StoredMember {
+            name: HEADER_NAME.to_vec(),
+            crc32: 0,
+            size: PAYLOAD_LEN as u64,
+            modified: DosDateTime::default(),
+            header_offset: 0,
+        });
+        Ok(writer)
+    }
+
+    /// Calls `report(bytes)` with the number of data bytes copied, as copying progresses.
+    pub fn set_progress(&mut self, report: impl FnMut(u64) + 'static) {
+        self.progress = Some(Box::new(report));
+    }
+
+    /// Number of members added so far, not counting `TACO_HEADER`.
+    pub fn member_count(&self) -> usize {
+        self.members.len() - 1
+    }
+
+    /// Bytes written so far: the offset where the next member's local header will go.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    fn output_error(&self, source: io::Error) -> WriteError {
+        WriteError::Output {
+            path: self.label.clone(),
+            source,
+        }
+    }
+
+    fn flush_pending(&mut self) -> Result<(), WriteError> {
+        if !self.pending.is_empty() {
+            if let Err(e) = self.out.write_all(&self.pending) {
+                return Err(self.output_error(e));
+            }
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    fn report(&mut self, bytes: u64) {
+        if let Some(report) = self.progress.as_mut() {
+            report(bytes);
+        }
+    }
+
+    fn claim_name(&mut self, name: &str) -> Result<(), WriteError> {
+        check_member_name(name.as_bytes())?;
+        if !self.names.insert(name.as_bytes().to_vec()) {
+            return Err(WriteError::DuplicateName {
+                name: name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds the file at `path` as member `name`, with the file's modification time.
+    ///
+    /// # Errors
+    /// [`WriteError::Source`] if the file cannot be opened or read, [`WriteError::NotAFile`] for
+    /// directories and special files, [`WriteError::SourceGrew`]/[`WriteError::SourceShrank`] if
+    /// its size changes while it is read, name errors as for [`ArchiveWriter::add_reader`].
+    pub fn add_path(&mut self, name: &str, path: &Path) -> Result<MemberSpan, WriteError> {
+        let source_error = |source| WriteError::Source {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(source_error)?;
+        let meta = file.metadata().map_err(source_error)?;
+        if !meta.is_file() {
+            return Err(WriteError::NotAFile {
+                path: path.to_path_buf(),
+            });
+        }
+        let modified = meta.modified().ok();
+        self.add_source(
+            name,
+            file,
+            meta.len(),
+            modified,
+            &path.display().to_string(),
+        )
+    }
+
+    /// Adds `len` bytes from `reader` as member `name`. `modified` defaults to "now" (or the
+    /// fixed time of the options).
+    ///
+    /// # Errors
+    /// [`WriteError::Format`] for an invalid name, [`WriteError::DuplicateName`],
+    /// [`WriteError::SourceShrank`] if the reader ends early, [`WriteError::SourceGrew`] if it has
+    /// more than `len` bytes, [`WriteError::Source`] on read failure, [`WriteError::Output`] on
+    /// write failure.
+    pub fn add_reader(
+        &mut self,
+        name: &str,
+        reader: impl Read,
+        len: u64,
+        modified: Option<SystemTime>,
+    ) -> Result<MemberSpan, WriteError> {
+        self.add_source(name, reader, len, modified, name)
+    }
+
+    /// Adds an in-memory member.
+    ///
+    /// # Errors
+    /// As [`ArchiveWriter::add_reader`].
+    pub fn add_bytes(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        modified: Option<SystemTime>,
+    ) -> Result<MemberSpan, WriteError> {
+        self.add_source(name, bytes, bytes.len() as u64, modified, name)
+    }
+
+    fn add_source(
+        &mut self,
+        name: &str,
+        mut reader: impl Read,
+        len: u64,
+        modified: Option<SystemTime>,
+        source_name: &str,
+    ) -> Result<MemberSpan, WriteError> {
+        self.claim_name(name)?;
+        let time = match (self.options.fixed_time, modified) {
+            (Some(fixed), _) => fixed,
+            (None, Some(t)) => unix_time(t),
+            (None, None) => now_unix(),
+        };
+        let mut member = StoredMember {
+            name: name.as_bytes().to_vec(),
+            crc32: 0,
+            size: len,
+            modified: DosDateTime::from_unix(time),
+            header_offset: self.pos,
+        };
+        let read_error = |source| WriteError::Source {
+            path: PathBuf::from(source_name),
+            source,
+        };
+        let shrank = |got| WriteError::SourceShrank {
+            source_name: source_name.to_string(),
+            expected: len,
+            got,
+        };
+        let small = usize::try_from(len).ok().filter(|&l| l <= CHUNK_LEN);
+        if let Some(small_len) = small {
+            // Whole member in one buffer: the CRC is known before the local header is written.
+            let got = read_full(&mut reader, &mut self.chunk[..small_len]).map_err(read_error)?;
+            if got < small_len {
+                return Err(shrank(got as u64));
+            }
+            check_exhausted(&mut reader, source_name, len)?;
+            member.crc32 = crc32fast::hash(&self.chunk[..small_len]);
+            member.encode_local(&mut self.pending);
+            if self.pending.len() + small_len > PENDING_LEN {
+                self.flush_pending()?;
+                if let Err(e) = self.out.write_all(&self.chunk[..small_len]) {
+                    return Err(self.output_error(e));
+                }
+            } else {
+                self.pending.extend_from_slice(&self.chunk[..small_len]);
+            }
+            self.report(len);
+        } else {
+            member.encode_local(&mut self.pending);
+            self.flush_pending()?;
+            let mut hasher = crc32fast::Hasher::new();
+            let mut copied = 0u64;
+            while copied < len {
+                let want = usize::try_from(len - copied).map_or(CHUNK_LEN, |r| r.min(CHUNK_LEN));
+                let got = read_full(&mut reader, &mut self.chunk[..want]).map_err(read_error)?;
+                if got == 0 {
+                    return Err(shrank(copied));
+                }
+                hasher.update(&self.chunk[..got]);
+                if let Err(e) = self.out.write_all(&self.chunk[..got]) {
+                    return Err(self.output_error(e));
+                }
+                copied += got as u64;
+                self.report(got as u64);
+            }
+            check_exhausted(&mut reader, source_name, len)?;
+            member.crc32 = hasher.finalize();
+            let end = member.data_offset() + len;
+            let crc_at = member.header_offset + LOCAL_CRC_OFFSET as u64;
+            let patched = self
+                .out
+                .seek(SeekFrom::Start(crc_at))
+                .and_then(|_| self.out.write_all(&member.crc32.to_le_bytes()))
+                .and_then(|()| self.out.seek(SeekFrom::Start(end)));
+            if let Err(e) = patched {
+                return Err(self.output_error(e));
+            }
+        }
+        let span = MemberSpan {
+            header_offset: member.header_offset,
+            data_offset: member.data_offset(),
+            data_len: len,
+        };
+        self.pos = span.end();
+        self.members.push(member);
+        Ok(span)
+    }
+
+    /// Writes the central directory, the end records and the header holding `entries`, and
+    /// returns the output and a summary. Entries are checked before anything is written.
+    ///
+    /// # Errors
+    /// [`WriteError::Format`] for more than 7 entries, [`WriteError::EntryOutside`] for an entry
+    /// past the end of the archive (unless allowed in the options), [`WriteError::Output`].
+    pub fn finish(mut self, entries: &[Entry]) -> Result<(W, FinishSummary), WriteError> {
+        let payload = encode_payload(entries)?;
+        let time = self.options.fixed_time.unwrap_or_else(now_unix);
+        let header_member = &mut self.members[0];
+        header_member.crc32 = crc32fast::hash(&payload);
+        header_member.modified = DosDateTime::from_unix(time);
+
+        let mut directory = Vec::new();
+        for member in &self.members {
+            member.encode_central(&mut directory);
+        }
+        let cd_offset = self.pos;
+        let cd_size = directory.len() as u64;
+        let records = self.members.len() as u64;
+        let eocd = EndOfCentralDirectory::for_directory(records, cd_size, cd_offset);
+        let zip64 = eocd.needs_zip64();
+        let zip64_len = if zip64 {
+            (ZIP64_EOCD_LEN + ZIP64_LOCATOR_LEN) as u64
+        } else {
+            0
+        };
+        let archive_len = cd_offset + cd_size + zip64_len + eocd.encode().len() as u64;
+        if !self.options.allow_entries_outside {
+            if let Some((index, e)) = entries
+                .iter()
+                .enumerate()
+                .find(|(_, e)| !e.fits_in(archive_len))
+            {
+                return Err(WriteError::EntryOutside {
+                    index,
+                    offset: e.offset,
+                    length: e.length,
+                    archive_len,
+                });
+            }
+        }
+
+        self.pending.extend_from_slice(&directory);
+        drop(directory);
+        if zip64 {
+            let record = Zip64Eocd {
+                entries_this_disk: records,
+                total_entries: records,
+                cd_size,
+                cd_offset,
+                disk: 0,
+                cd_disk: 0,
+            };
+            let locator = Zip64Locator {
+                eocd_disk: 0,
+                eocd_offset: cd_offset + cd_size,
+                total_disks: 1,
+            };
+            self.pending.extend_from_slice(&record.encode());
+            self.pending.extend_from_slice(&locator.encode());
+        }
+        self.pending.extend_from_slice(&eocd.encode());
+        self.flush_pending()?;
+
+        let header = encode_header(entries, DosDateTime::from_unix(time))?;
+        let written = self
+            .out
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| self.out.write_all(&header))
+            .and_then(|()| self.out.seek(SeekFrom::Start(archive_len)))
+            .and_then(|_| self.out.flush());
+        if let Err(e) = written {
+            return Err(self.output_error(e));
+        }
+        let summary = FinishSummary {
+            archive_len,
+            members: records - 1,
+            entries: entries.to_vec(),
+            zip64,
+        };
+        Ok((self.out, summary))
+    }
+}
+
+/// Fails with [`WriteError::SourceGrew`] when `reader` still has bytes after `len` were read.
+fn check_exhausted(reader: &mut impl Read, source_name: &str, len: u64) -> Result<(), WriteError> {
+    let mut probe = [0u8; 1];
+    let extra = read_full(reader, &mut probe).map_err(|source| WriteError::Source {
+        path: PathBuf::from(source_name),
+        source,
+    })?;
+    if extra > 0 {
+        return Err(WriteError::SourceGrew {
+            source_name: source_name.to_string(),
+            expected: len,
+        });
+    }
+    Ok(())
+}

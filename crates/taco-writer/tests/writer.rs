@@ -1,0 +1,212 @@
+//! Writer behaviour, checked with the `zip` crate as an independent reader.
+
+use std::io::{Cursor, Read};
+use taco_format::{parse_header, CrcPolicy, Entry};
+use taco_writer::{update_header, ArchiveWriter, MemberSpan, WriteError, WriterOptions};
+
+fn build(
+    members: &[(&str, Vec<u8>)],
+    entries_from: impl Fn(&[MemberSpan]) -> Vec<Entry>,
+) -> Vec<u8> {
+    let mut writer = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    let spans: Vec<MemberSpan> = members
+        .iter()
+        .map(|(name, data)| {
+            writer
+                .add_reader(name, data.as_slice(), data.len() as u64, None)
+                .unwrap()
+        })
+        .collect();
+    let entries = entries_from(&spans);
+    writer.finish(&entries).unwrap().0.into_inner()
+}
+
+fn sample_members() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("a.txt", b"alpha".to_vec()),
+        ("empty", Vec::new()),
+        (
+            "dir/ünï.bin",
+            (0..3_000_000u32).map(|i| (i % 251) as u8).collect(),
+        ),
+        ("dir/z", vec![7u8; 10]),
+    ]
+}
+
+#[test]
+fn zip_crate_reads_every_member_byte_for_byte() {
+    let members = sample_members();
+    let bytes = build(&members, |spans| {
+        spans.iter().map(MemberSpan::data_entry).collect()
+    });
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes.clone())).unwrap();
+    assert_eq!(zip.len(), members.len() + 1);
+    assert_eq!(zip.by_index(0).unwrap().name(), "TACO_HEADER");
+    for (name, data) in &members {
+        let mut file = zip.by_name(name).unwrap();
+        let mut got = Vec::new();
+        file.read_to_end(&mut got).unwrap();
+        assert_eq!(&got, data, "{name}");
+    }
+    // Data entries point at exactly the member bytes.
+    let header = parse_header(&bytes, CrcPolicy::Strict).unwrap();
+    for (entry, (_, data)) in header.entries.iter().zip(&members) {
+        let start = entry.offset as usize;
+        assert_eq!(
+            &bytes[start..start + entry.length as usize],
+            data.as_slice()
+        );
+    }
+}
+
+#[test]
+fn span_entry_covers_complete_local_entries() {
+    let members = sample_members();
+    let bytes = build(&members, |s| vec![MemberSpan::span_entry(&s[1], &s[3])]);
+    let entry = parse_header(&bytes, CrcPolicy::Strict).unwrap().entries[0];
+    let span = &bytes[entry.offset as usize..(entry.offset + entry.length) as usize];
+    assert_eq!(&span[..4], b"PK\x03\x04");
+    assert!(span.ends_with(&[7u8; 10]));
+}
+
+#[test]
+fn rejects_duplicates_bad_names_and_size_changes() {
+    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    w.add_bytes("x", b"1", None).unwrap();
+    assert!(matches!(
+        w.add_bytes("x", b"2", None),
+        Err(WriteError::DuplicateName { .. })
+    ));
+    assert!(matches!(
+        w.add_bytes("../x", b"2", None),
+        Err(WriteError::Format(_))
+    ));
+    assert!(matches!(
+        w.add_bytes("TACO_HEADER", b"2", None),
+        Err(WriteError::Format(_))
+    ));
+    let short: &[u8] = b"abc";
+    assert!(matches!(
+        w.add_reader("short", short, 4, None),
+        Err(WriteError::SourceShrank {
+            expected: 4,
+            got: 3,
+            ..
+        })
+    ));
+    assert!(matches!(
+        w.add_reader("long", short, 2, None),
+        Err(WriteError::SourceGrew { .. })
+    ));
+    let big = vec![1u8; 3 << 20];
+    assert!(matches!(
+        w.add_reader("big-short", big.as_slice(), (4 << 20) as u64, None),
+        Err(WriteError::SourceShrank { .. })
+    ));
+}
+
+#[test]
+fn entries_outside_the_archive_are_refused_unless_allowed() {
+    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    w.add_bytes("x", b"1", None).unwrap();
+    let err = w.finish(&[Entry::new(0, 10_000)]).unwrap_err();
+    assert!(
+        matches!(err, WriteError::EntryOutside { index: 0, .. }),
+        "{err}"
+    );
+
+    let options = WriterOptions {
+        allow_entries_outside: true,
+        ..WriterOptions::default()
+    };
+    let w = ArchiveWriter::new(Cursor::new(Vec::new()), options).unwrap();
+    assert!(w.finish(&[Entry::new(0, 10_000)]).is_ok());
+
+    let w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    assert!(matches!(
+        w.finish(&[Entry::default(); 8]),
+        Err(WriteError::Format(_))
+    ));
+}
+
+#[test]
+fn fixed_time_makes_archives_reproducible() {
+    let options = WriterOptions {
+        fixed_time: Some(1_700_000_000),
+        ..WriterOptions::default()
+    };
+    let make = || {
+        let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), options.clone()).unwrap();
+        w.add_bytes("a", b"same", None).unwrap();
+        w.finish(&[]).unwrap().0.into_inner()
+    };
+    assert_eq!(make(), make());
+}
+
+#[test]
+fn update_header_changes_only_payload_and_crcs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.taco");
+    let members = sample_members();
+    let before = build(&members, |s| vec![s[0].data_entry()]);
+    std::fs::write(&path, &before).unwrap();
+    let new_entries = [Entry::new(157, 5), Entry::new(0, 0), Entry::new(200, 10)];
+    update_header(&path, &new_entries, false).unwrap();
+    let after = std::fs::read(&path).unwrap();
+    assert_eq!(before.len(), after.len());
+    let cd_offset = {
+        let eocd = &after[after.len() - 22..];
+        u32::from_le_bytes([eocd[16], eocd[17], eocd[18], eocd[19]]) as usize
+    };
+    let allowed = |i: usize| {
+        (14..18).contains(&i)
+            || (41..157).contains(&i)
+            || (cd_offset + 16..cd_offset + 20).contains(&i)
+    };
+    for (i, (a, b)) in before.iter().zip(&after).enumerate() {
+        if !allowed(i) {
+            assert_eq!(a, b, "byte {i} changed");
+        }
+    }
+    assert_eq!(
+        parse_header(&after, CrcPolicy::Strict).unwrap().entries,
+        new_entries
+    );
+    assert_eq!(&after[14..18], &after[cd_offset + 16..cd_offset + 20]);
+    // The zip crate still accepts it (it checks the central CRC when reading TACO_HEADER).
+    let mut zip = zip::ZipArchive::new(Cursor::new(after)).unwrap();
+    let mut payload = Vec::new();
+    zip.by_index(0).unwrap().read_to_end(&mut payload).unwrap();
+    assert_eq!(payload.len(), 116);
+
+    let err = update_header(&path, &[Entry::new(0, 1 << 40)], false).unwrap_err();
+    assert!(matches!(err, WriteError::EntryOutside { .. }));
+    std::fs::write(&path, b"not a zip at all").unwrap();
+    assert!(matches!(
+        update_header(&path, &[], false),
+        Err(WriteError::NotTaco { .. })
+    ));
+}
+
+#[test]
+fn atomic_output_appears_only_on_commit_and_never_clobbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out.taco");
+    {
+        let mut w = ArchiveWriter::create(&dest, false, WriterOptions::default()).unwrap();
+        w.add_bytes("a", b"1", None).unwrap();
+        // Dropped without finishing: nothing at dest, no temp left.
+    }
+    assert!(!dest.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    let w = ArchiveWriter::create(&dest, false, WriterOptions::default()).unwrap();
+    let (file, _) = w.finish(&[]).unwrap();
+    file.commit().unwrap();
+    assert!(dest.exists());
+    assert!(matches!(
+        ArchiveWriter::create(&dest, false, WriterOptions::default()),
+        Err(WriteError::OutputExists { .. })
+    ));
+    assert!(ArchiveWriter::create(&dest, true, WriterOptions::default()).is_ok());
+}
