@@ -68,7 +68,7 @@ pub fn read_directory_end(tail: &[u8], tail_offset: u64) -> Result<DirectoryEnd,
             .eocd_offset
             .checked_sub(tail_offset)
             .and_then(|r| usize::try_from(r).ok())
-            .filter(|r| r + ZIP64_EOCD_LEN <= at)
+            .filter(|r| r.checked_add(ZIP64_EOCD_LEN).is_some_and(|end| end <= at))
             .ok_or(FormatError::TooShort {
                 what: "ZIP64 end of central directory",
                 offset: locator.eocd_offset,

@@ -6,11 +6,11 @@
 use proptest::prelude::*;
 use proptest::sample::Index;
 use taco_format::{
-    crc32, encode_header, find_eocd, parse_header, CentralRecord, CrcPolicy, DosDateTime,
-    EndOfCentralDirectory, Entry, FormatError, LocalHeader, StoredMember, Zip64Eocd, Zip64Locator,
-    CENTRAL_FIXED_LEN, EOCD_LEN, FLAG_UTF8, HEADER_LEN, HEADER_NAME, LOCAL_FIXED_LEN, MAX_ENTRIES,
-    PAYLOAD_OFFSET, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL, SIG_ZIP64_EOCD, SIG_ZIP64_LOCATOR,
-    U32_MARKER, ZIP64_EOCD_LEN, ZIP64_LOCATOR_LEN,
+    crc32, encode_header, find_eocd, parse_header, read_directory_end, CentralRecord, CrcPolicy,
+    DosDateTime, EndOfCentralDirectory, Entry, FormatError, LocalHeader, StoredMember, Zip64Eocd,
+    Zip64Locator, CENTRAL_FIXED_LEN, EOCD_LEN, FLAG_UTF8, HEADER_LEN, HEADER_NAME, LOCAL_FIXED_LEN,
+    MAX_ENTRIES, PAYLOAD_OFFSET, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL, SIG_ZIP64_EOCD,
+    SIG_ZIP64_LOCATOR, U32_MARKER, ZIP64_EOCD_LEN, ZIP64_LOCATOR_LEN,
 };
 
 /// Enough to find shallow bugs while keeping the whole file well under 10 s in debug builds.
@@ -140,9 +140,20 @@ fn check_local(bytes: &[u8], offset: u64) -> TestResult {
 }
 
 fn check_central(bytes: &[u8], offset: u64) -> TestResult {
+    let fixed = CentralRecord::len_from_fixed(bytes, offset);
+    match &fixed {
+        Err(e) => check_record_error(e, bytes, offset)?,
+        Ok(len) => prop_assert!(*len >= CENTRAL_FIXED_LEN),
+    }
     match CentralRecord::parse(bytes, offset) {
-        Err(e) => check_record_error(&e, bytes, offset)?,
+        Err(e) => {
+            check_record_error(&e, bytes, offset)?;
+            if let Err(f) = &fixed {
+                prop_assert_eq!(f, &e);
+            }
+        }
         Ok(r) => {
+            prop_assert_eq!(fixed.ok().map(|l| l as u64), Some(r.record_len));
             prop_assert!(r.record_len <= bytes.len() as u64);
             prop_assert!(r.record_len >= CENTRAL_FIXED_LEN as u64);
             let name_end = CENTRAL_FIXED_LEN + r.name.len();
@@ -194,6 +205,45 @@ fn check_end_records(bytes: &[u8], offset: u64) -> TestResult {
     Ok(())
 }
 
+/// Whatever `read_directory_end` accepts is consistent: the directory ends at or before the end
+/// records, which end at or before the classic record found by `find_eocd`.
+fn check_directory_end(tail: &[u8], tail_offset: u64) -> TestResult {
+    // The caller's promise: `tail` is the end of a file, so its absolute end fits in a u64.
+    let tail_offset = tail_offset.min(u64::MAX - tail.len() as u64);
+    let found = find_eocd(tail);
+    match read_directory_end(tail, tail_offset) {
+        Err(e) => {
+            let known = matches!(
+                e,
+                FormatError::BadSignature { .. }
+                    | FormatError::TooShort { .. }
+                    | FormatError::OutOfRange { .. }
+            );
+            prop_assert!(known, "{e:?}");
+            if found.is_none() {
+                prop_assert!(matches!(e, FormatError::BadSignature { .. }), "{e:?}");
+            }
+        }
+        Ok(end) => {
+            let at = found.map(|a| tail_offset + a as u64);
+            prop_assert_eq!(Some(end.eocd_offset), at);
+            let cd_end = end.cd_offset.checked_add(end.cd_size);
+            prop_assert!(
+                cd_end.is_some_and(|e| e <= end.end_records_offset),
+                "{end:?}"
+            );
+            prop_assert!(end.entries <= end.cd_size / CENTRAL_FIXED_LEN as u64);
+            if end.zip64 {
+                prop_assert!(end.end_records_offset >= tail_offset);
+                prop_assert!(end.end_records_offset + ZIP64_EOCD_LEN as u64 <= end.eocd_offset);
+            } else {
+                prop_assert_eq!(end.end_records_offset, end.eocd_offset);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_name(bytes: &[u8]) -> TestResult {
     match taco_format::check_member_name(bytes) {
         Err(e) => prop_assert!(matches!(e, FormatError::BadName { .. }), "{e:?}"),
@@ -224,6 +274,7 @@ fn exercise_all(bytes: &[u8], offset: u64) -> TestResult {
         check_local(sub, sub_offset)?;
         check_central(sub, sub_offset)?;
         check_end_records(sub, sub_offset)?;
+        check_directory_end(sub, sub_offset)?;
     }
     Ok(())
 }
@@ -338,6 +389,15 @@ fn central_bytes(m: &StoredMember) -> Vec<u8> {
 
 /// The end of an archive: central directory, ZIP64 end record and locator, classic EOCD.
 fn tail_bytes(members: &[StoredMember], eocd: &EndOfCentralDirectory) -> Vec<u8> {
+    tail_bytes_pointing(members, eocd, None)
+}
+
+/// [`tail_bytes`], with the locator pointing at `locator_offset` instead of the ZIP64 record.
+fn tail_bytes_pointing(
+    members: &[StoredMember],
+    eocd: &EndOfCentralDirectory,
+    locator_offset: Option<u64>,
+) -> Vec<u8> {
     let mut out = Vec::new();
     for m in members {
         m.encode_central(&mut out);
@@ -354,11 +414,14 @@ fn tail_bytes(members: &[StoredMember], eocd: &EndOfCentralDirectory) -> Vec<u8>
     out.extend_from_slice(&z.encode());
     let l = Zip64Locator {
         eocd_disk: 0,
-        eocd_offset: locator_at,
+        eocd_offset: locator_offset.unwrap_or(locator_at),
         total_disks: 1,
     };
     out.extend_from_slice(&l.encode());
+    // Single-disk, as every archive we read is; the counts and sizes stay arbitrary.
     let e = EndOfCentralDirectory {
+        disk: 0,
+        cd_disk: 0,
         comment_len: 0,
         ..*eocd
     };
@@ -382,10 +445,18 @@ fn valid_input() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// One changed byte: XOR with a non-zero mask, or overwrite with a value parsers treat specially
+/// (counts around 7, length bytes, marker bytes).
+#[derive(Debug, Clone, Copy)]
+enum Flip {
+    Xor(u8),
+    Set(u8),
+}
+
 /// Byte flips, then an optional truncation, then optional appended bytes.
 #[derive(Debug, Clone)]
 struct Mutation {
-    flips: Vec<(Index, u8)>,
+    flips: Vec<(Index, Flip)>,
     truncate: Option<Index>,
     append: Vec<u8>,
 }
@@ -393,9 +464,12 @@ struct Mutation {
 impl Mutation {
     fn apply(&self, mut bytes: Vec<u8>) -> Vec<u8> {
         if !bytes.is_empty() {
-            for (at, xor) in &self.flips {
+            for (at, flip) in &self.flips {
                 let i = at.index(bytes.len());
-                bytes[i] ^= xor;
+                match *flip {
+                    Flip::Xor(mask) => bytes[i] ^= mask,
+                    Flip::Set(value) => bytes[i] = value,
+                }
             }
         }
         if let Some(at) = &self.truncate {
@@ -407,9 +481,17 @@ impl Mutation {
     }
 }
 
+fn flip() -> impl Strategy<Value = Flip> {
+    prop_oneof![
+        (1u8..=255).prop_map(Flip::Xor),
+        prop::sample::select(&[0u8, 1, 6, 7, 8, 11, 20, 0x7F, 0x80, 0xFE, 0xFF][..])
+            .prop_map(Flip::Set),
+    ]
+}
+
 fn mutation() -> impl Strategy<Value = Mutation> {
     (
-        prop::collection::vec((any::<Index>(), 1u8..=255), 1..=8),
+        prop::collection::vec((any::<Index>(), flip()), 1..=8),
         prop::option::weighted(0.3, any::<Index>()),
         prop_oneof![
             2 => Just(Vec::new()),
@@ -480,6 +562,37 @@ proptest! {
         if let Ok(h) = parse_header(&bytes, CrcPolicy::Lenient) {
             prop_assert!(h.entries.len() <= MAX_ENTRIES);
         }
+    }
+
+    #[test]
+    fn header_count_byte_is_bounded(entries in entries(), count in any::<u8>(), fix_crc in any::<bool>()) {
+        let mut bytes = encode_header(&entries, DosDateTime::default())?;
+        bytes[PAYLOAD_OFFSET] = count;
+        if fix_crc {
+            let crc = crc32(&bytes[PAYLOAD_OFFSET..]);
+            bytes[14..18].copy_from_slice(&crc.to_le_bytes());
+        }
+        for policy in [CrcPolicy::Strict, CrcPolicy::Lenient] {
+            match parse_header(&bytes, policy) {
+                Ok(h) => {
+                    prop_assert!(usize::from(count) <= MAX_ENTRIES);
+                    prop_assert_eq!(h.entries.len(), usize::from(count));
+                    // Slots past the encoded entries were written as zero.
+                    let k = h.entries.len().min(entries.len());
+                    prop_assert_eq!(&h.entries[..k], &entries[..k]);
+                    prop_assert!(h.entries[k..].iter().all(|e| *e == Entry::default()));
+                }
+                Err(FormatError::TooManyEntries { count: c }) => {
+                    prop_assert!(usize::from(count) > MAX_ENTRIES);
+                    prop_assert_eq!(c, usize::from(count));
+                }
+                Err(FormatError::HeaderCrcMismatch { .. }) => {
+                    prop_assert!(policy == CrcPolicy::Strict && !fix_crc);
+                }
+                Err(other) => prop_assert!(false, "{other:?}"),
+            }
+        }
+        exercise_all(&bytes, 0)?;
     }
 
     #[test]
@@ -605,8 +718,38 @@ proptest! {
     }
 
     #[test]
+    fn directory_end_distrusts_every_number(
+        members in prop::collection::vec(member(), 0..3),
+        e in eocd(),
+        locator_offset in prop::option::of(big_or_small()),
+        tail_offset in prop_oneof![Just(0u64), big_or_small()],
+        m in prop::option::of(mutation()),
+    ) {
+        let mut tail = tail_bytes_pointing(&members, &e, locator_offset);
+        if let Some(m) = m {
+            tail = m.apply(tail);
+        }
+        check_directory_end(&tail, tail_offset)?;
+    }
+
+    #[test]
     fn names_never_panic(bytes in name(), mutation in mutation()) {
         check_name(&bytes)?;
         check_name(&mutation.apply(bytes))?;
     }
+}
+
+/// Found by `directory_end_distrusts_every_number`: a ZIP64 locator pointing at `u64::MAX`
+/// overflowed `record_at + 56` in `read_directory_end` (a panic in debug builds, an out-of-range
+/// slice in release builds).
+#[test]
+fn zip64_locator_pointing_at_u64_max_is_an_error() {
+    let tail = tail_bytes_pointing(&[], &EndOfCentralDirectory::default(), Some(u64::MAX));
+    assert!(matches!(
+        read_directory_end(&tail, 0),
+        Err(FormatError::TooShort {
+            offset: u64::MAX,
+            ..
+        })
+    ));
 }

@@ -1,1 +1,37 @@
-//! placeholder
+//! Reading TACO archives through positioned reads.
+//!
+//! Everything here is written once over the [`ReadAt`] trait (read `len` bytes at `offset`), so
+//! the same header parsing, listing, validation and fetching serve a local file, an in-memory
+//! buffer and, later, remote objects. [`read_header`] costs one read of 157 bytes;
+//! [`Archive::open`] one read of the tail plus one of the central directory when it does not fit
+//! in the tail. [`validate`] checks an archive at the levels of DESIGN §6; extraction refuses
+//! names that would escape the target directory and never writes through symlinks.
+//!
+//! This crate must not write archives (that is `taco-writer`) and trusts no number it reads:
+//! every offset and length is bounds-checked against the source length before use.
+//!
+//! ```
+//! use taco_reader::{read_header, Archive};
+//! # let mut w = taco_writer::ArchiveWriter::new(std::io::Cursor::new(Vec::new()), Default::default())?;
+//! # let span = w.add_bytes("a.txt", b"hello", None)?;
+//! # let bytes = w.finish(&[span.data_entry()])?.0.into_inner();
+//! // `bytes` holds a TACO archive; a `LocalFile` works the same way.
+//! let header = read_header(&bytes, taco_format::CrcPolicy::Strict)?;
+//! let archive = Archive::open(&bytes)?;
+//! let names: Vec<_> = archive.members().iter().map(|m| m.name_lossy()).collect();
+//! assert_eq!(names, ["TACO_HEADER", "a.txt"]);
+//! assert_eq!(archive.read_range(header.entries[0])?, b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod archive;
+mod error;
+mod extract;
+mod source;
+mod validate;
+
+pub use archive::{read_header, Archive, Member};
+pub use error::{ArchiveError, ReadError};
+pub use extract::{extract_all, extract_members, extract_span, ExtractOptions, ExtractReport};
+pub use source::{LocalFile, ReadAt};
+pub use validate::{validate, Level, ValidationReport};

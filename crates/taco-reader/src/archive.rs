@@ -1,0 +1,326 @@
+use crate::{ArchiveError, ReadAt, ReadError};
+use std::io;
+use taco_format::{
+    parse_header, read_directory_end, CentralRecord, CrcPolicy, DirectoryEnd, Entry, LocalHeader,
+    ParsedHeader, FLAG_DATA_DESCRIPTOR, HEADER_LEN, LOCAL_FIXED_LEN, MAX_TAIL_LEN, METHOD_STORED,
+};
+
+/// Data is streamed in pieces of this size, so memory stays constant for any member size.
+pub(crate) const STREAM_CHUNK: usize = 1 << 20;
+/// Bytes read for a local header in one go: the fixed part, the name, and room for an extra field.
+const LOCAL_READ_SLACK: u64 = 256;
+
+pub(crate) fn invalid(source: &impl ReadAt, problem: impl Into<ArchiveError>) -> ReadError {
+    ReadError::Invalid {
+        source_label: source.label(),
+        problem: problem.into(),
+    }
+}
+
+/// Reads and parses the TACO header: one read of the first 157 bytes (fewer if the source is
+/// shorter, which is then an error).
+///
+/// # Errors
+/// [`ReadError::Invalid`] naming the failed check (not a ZIP, not a TACO archive, too short, bad
+/// CRC under [`CrcPolicy::Strict`]); [`ReadError::Io`] when reading fails.
+pub fn read_header<S: ReadAt + ?Sized>(
+    source: &S,
+    policy: CrcPolicy,
+) -> Result<ParsedHeader, ReadError> {
+    let len = source.size().min(HEADER_LEN as u64) as usize;
+    let mut head = [0u8; HEADER_LEN];
+    source.read_exact_at(&mut head[..len], 0)?;
+    parse_header(&head[..len], policy).map_err(|e| ReadError::Invalid {
+        source_label: source.label(),
+        problem: e.into(),
+    })
+}
+
+/// One central directory record, with its position in the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Position in the central directory (0 is `TACO_HEADER` in a TACO archive).
+    pub index: usize,
+    /// The record as stored, ZIP64 values resolved.
+    pub record: CentralRecord,
+}
+
+impl Member {
+    /// The name, with invalid UTF-8 replaced.
+    pub fn name_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.record.name).into_owned()
+    }
+
+    /// Data length in bytes (stored members: compressed = uncompressed).
+    pub fn size(&self) -> u64 {
+        self.record.uncompressed_size
+    }
+
+    /// Offset of the member's local file header.
+    pub fn header_offset(&self) -> u64 {
+        self.record.header_offset
+    }
+
+    /// True for directory entries (`name/`) that some ZIP writers add.
+    pub fn is_dir(&self) -> bool {
+        self.record.name.ends_with(b"/")
+    }
+}
+
+/// An archive opened through its central directory.
+#[derive(Debug)]
+pub struct Archive<S: ReadAt> {
+    source: S,
+    end: DirectoryEnd,
+    members: Vec<Member>,
+}
+
+impl<S: ReadAt> Archive<S> {
+    /// Reads the end records and the central directory: one read of the last 64 KiB (or the whole
+    /// source if smaller), plus one read of the directory if it starts before that tail.
+    ///
+    /// Checks that the record count matches the end record and that every member's local entry
+    /// starts before the central directory. Does not read the TACO header; see [`read_header`].
+    ///
+    /// # Errors
+    /// [`ReadError::Invalid`] for broken or inconsistent records, [`ReadError::Io`].
+    pub fn open(source: S) -> Result<Archive<S>, ReadError> {
+        let len = source.size();
+        let tail_len = len.min(MAX_TAIL_LEN);
+        let tail_offset = len - tail_len;
+        // tail_len ≤ MAX_TAIL_LEN, which fits in usize.
+        let mut tail = vec![0u8; tail_len as usize];
+        source.read_exact_at(&mut tail, tail_offset)?;
+        let end = read_directory_end(&tail, tail_offset).map_err(|e| invalid(&source, e))?;
+
+        let directory = if end.cd_offset >= tail_offset {
+            let start = (end.cd_offset - tail_offset) as usize;
+            tail.drain(..start);
+            tail.truncate(end.cd_size as usize);
+            tail
+        } else {
+            drop(tail);
+            let size = usize::try_from(end.cd_size).map_err(|_| {
+                invalid(
+                    &source,
+                    taco_format::FormatError::OutOfRange {
+                        what: "central directory size",
+                        offset: end.eocd_offset,
+                        value: end.cd_size,
+                    },
+                )
+            })?;
+            let mut directory = vec![0u8; size];
+            source.read_exact_at(&mut directory, end.cd_offset)?;
+            directory
+        };
+
+        let mut members = Vec::new();
+        let mut at = 0usize;
+        while at < directory.len() {
+            let offset = end.cd_offset + at as u64;
+            let record =
+                CentralRecord::parse(&directory[at..], offset).map_err(|e| invalid(&source, e))?;
+            at += record.record_len as usize;
+            let fixed_end = record
+                .header_offset
+                .checked_add(LOCAL_FIXED_LEN as u64)
+                .and_then(|v| v.checked_add(record.compressed_size));
+            if fixed_end.is_none_or(|e| e > end.cd_offset) {
+                return Err(invalid(
+                    &source,
+                    ArchiveError::MemberOutOfBounds {
+                        name: String::from_utf8_lossy(&record.name).into_owned(),
+                        offset: record.header_offset,
+                        limit: end.cd_offset,
+                    },
+                ));
+            }
+            members.push(Member {
+                index: members.len(),
+                record,
+            });
+        }
+        if members.len() as u64 != end.entries {
+            return Err(invalid(
+                &source,
+                ArchiveError::EntryCountMismatch {
+                    offset: end.cd_offset,
+                    expected: end.entries,
+                    found: members.len() as u64,
+                },
+            ));
+        }
+        Ok(Archive {
+            source,
+            end,
+            members,
+        })
+    }
+
+    /// The underlying source.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// The end records' view of the directory.
+    pub fn directory_end(&self) -> &DirectoryEnd {
+        &self.end
+    }
+
+    /// Every member in central directory order, `TACO_HEADER` included.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// The member with exactly this name.
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members
+            .iter()
+            .find(|m| m.record.name == name.as_bytes())
+    }
+
+    /// Reads a member's local header (one read) and checks its signature and name.
+    ///
+    /// # Errors
+    /// [`ReadError::Invalid`] for a bad signature, a name that differs from the central record,
+    /// or a header running into the central directory.
+    pub fn local_header(&self, member: &Member) -> Result<LocalHeader, ReadError> {
+        let offset = member.header_offset();
+        let limit = self.end.cd_offset;
+        let out_of_bounds = || {
+            invalid(
+                &self.source,
+                ArchiveError::MemberOutOfBounds {
+                    name: member.name_lossy(),
+                    offset,
+                    limit,
+                },
+            )
+        };
+        let available = limit.saturating_sub(offset);
+        let guess = (LOCAL_FIXED_LEN + member.record.name.len()) as u64 + LOCAL_READ_SLACK;
+        let mut buf = vec![0u8; guess.min(available) as usize];
+        self.source.read_exact_at(&mut buf, offset)?;
+        let needed =
+            LocalHeader::len_from_fixed(&buf, offset).map_err(|e| invalid(&self.source, e))?;
+        if needed > buf.len() {
+            if needed as u64 > available {
+                return Err(out_of_bounds());
+            }
+            buf = vec![0u8; needed];
+            self.source.read_exact_at(&mut buf, offset)?;
+        }
+        let local = LocalHeader::parse(&buf, offset).map_err(|e| invalid(&self.source, e))?;
+        if local.name != member.record.name {
+            return Err(invalid(
+                &self.source,
+                ArchiveError::LocalHeaderMismatch {
+                    name: member.name_lossy(),
+                    offset,
+                    field: "name",
+                    local: String::from_utf8_lossy(&local.name).into_owned(),
+                    central: member.name_lossy(),
+                },
+            ));
+        }
+        let data_end = offset
+            .checked_add(local.header_len)
+            .and_then(|v| v.checked_add(member.record.compressed_size));
+        if data_end.is_none_or(|e| e > limit) {
+            return Err(out_of_bounds());
+        }
+        Ok(local)
+    }
+
+    /// The absolute range of a member's stored data (reads its local header). The member must
+    /// be STORED without a data descriptor, so the range holds exactly the file's bytes.
+    ///
+    /// # Errors
+    /// As [`Archive::local_header`], plus [`ArchiveError::NotStored`] and
+    /// [`ArchiveError::DataDescriptor`].
+    pub fn data_range(&self, member: &Member) -> Result<Entry, ReadError> {
+        let name = |m: &Member| m.name_lossy();
+        if member.record.method != METHOD_STORED {
+            return Err(invalid(
+                &self.source,
+                ArchiveError::NotStored {
+                    name: name(member),
+                    method: member.record.method,
+                },
+            ));
+        }
+        let local = self.local_header(member)?;
+        if local.flags & FLAG_DATA_DESCRIPTOR != 0 {
+            return Err(invalid(
+                &self.source,
+                ArchiveError::DataDescriptor { name: name(member) },
+            ));
+        }
+        Ok(Entry::new(
+            member.header_offset() + local.header_len,
+            member.record.compressed_size,
+        ))
+    }
+
+    /// Reads a whole range into memory; for small ranges (use [`Archive::stream_range`] for big
+    /// ones).
+    ///
+    /// # Errors
+    /// [`ArchiveError::EntryOutside`] when the range is not inside the source; [`ReadError::Io`].
+    pub fn read_range(&self, range: Entry) -> Result<Vec<u8>, ReadError> {
+        let mut out = Vec::new();
+        self.stream_range(range, |chunk| {
+            out.extend_from_slice(chunk);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Passes the bytes of `range` to `sink` in pieces of at most 1 MiB and returns their CRC-32.
+    ///
+    /// # Errors
+    /// [`ArchiveError::EntryOutside`] when the range is not inside the source; [`ReadError::Io`]
+    /// for read failures; [`ReadError::Output`] (with an empty path) when `sink` fails.
+    pub fn stream_range(
+        &self,
+        range: Entry,
+        sink: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<u32, ReadError> {
+        stream_range(&self.source, range, sink)
+    }
+}
+
+/// See [`Archive::stream_range`]; usable without opening the central directory.
+pub(crate) fn stream_range<S: ReadAt + ?Sized>(
+    source: &S,
+    range: Entry,
+    mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+) -> Result<u32, ReadError> {
+    let size = source.size();
+    if !range.fits_in(size) {
+        return Err(ReadError::Invalid {
+            source_label: source.label(),
+            problem: ArchiveError::EntryOutside {
+                index: 0,
+                offset: range.offset,
+                length: range.length,
+                file_len: size,
+            },
+        });
+    }
+    let mut buf = vec![0u8; (range.length.min(STREAM_CHUNK as u64)) as usize];
+    let mut hasher = crc32fast::Hasher::new();
+    let mut done = 0u64;
+    while done < range.length {
+        let n = (range.length - done).min(buf.len() as u64) as usize;
+        source.read_exact_at(&mut buf[..n], range.offset + done)?;
+        hasher.update(&buf[..n]);
+        sink(&buf[..n]).map_err(|source| ReadError::Output {
+            path: std::path::PathBuf::new(),
+            source,
+        })?;
+        done += n as u64;
+    }
+    Ok(hasher.finalize())
+}

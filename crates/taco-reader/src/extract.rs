@@ -1,0 +1,346 @@
+use crate::archive::{invalid, STREAM_CHUNK};
+use crate::{Archive, ArchiveError, Member, ReadAt, ReadError};
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use taco_format::{
+    check_member_name, FormatError, LocalHeader, FLAG_DATA_DESCRIPTOR, HEADER_NAME,
+    LOCAL_FIXED_LEN, METHOD_STORED, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL, SIG_ZIP64_EOCD,
+};
+
+/// Settings for extraction.
+#[derive(Debug, Clone, Default)]
+pub struct ExtractOptions {
+    /// Replace files that already exist (never directories, never by writing through a symlink).
+    pub overwrite: bool,
+}
+
+/// What an extraction wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtractReport {
+    /// Files written, in archive order.
+    pub files: Vec<PathBuf>,
+    /// Data bytes written.
+    pub bytes: u64,
+}
+
+fn output_error(path: &Path) -> impl Fn(io::Error) -> ReadError + '_ {
+    move |source| ReadError::Output {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Checks a member name for extraction: `TACO_HEADER` is skipped (`Ok(None)`), directory entries
+/// keep their trailing `/`, everything else must pass [`check_member_name`].
+fn extraction_name(name: &[u8], offset: u64) -> Result<Option<&str>, ArchiveError> {
+    if name == HEADER_NAME {
+        return Ok(None);
+    }
+    let (checked, is_dir) = match name.strip_suffix(b"/") {
+        Some(dir) => (dir, true),
+        None => (name, false),
+    };
+    match check_member_name(checked) {
+        Ok(_) => Ok(std::str::from_utf8(if is_dir { name } else { checked }).ok()),
+        Err(FormatError::BadName { name, problem }) => Err(ArchiveError::BadName {
+            name,
+            offset,
+            problem,
+        }),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Creates the directories of `relative` under `root`, refusing any existing component that is
+/// a symlink or not a directory, so nothing is ever written outside `root`.
+fn safe_dir(root: &Path, relative: &str) -> Result<PathBuf, ReadError> {
+    let mut path = root.to_path_buf();
+    for component in relative.split('/').filter(|c| !c.is_empty()) {
+        path.push(component);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(ReadError::UnsafeOutputPath { path }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir(&path).map_err(output_error(&path))?;
+            }
+            Err(e) => return Err(output_error(&path)(e)),
+        }
+    }
+    Ok(path)
+}
+
+/// Writes one file: streams `fill` into a temporary file beside the target, checks the CRC it
+/// returns against `expected_crc`, then renames into place. A failure leaves no partial file.
+fn write_file(
+    root: &Path,
+    name: &str,
+    options: &ExtractOptions,
+    fill: impl FnOnce(&mut fs::File) -> Result<u32, ReadError>,
+    on_crc_mismatch: impl FnOnce(u32) -> ReadError,
+    expected_crc: u32,
+) -> Result<PathBuf, ReadError> {
+    let (parent_rel, file_name) = name.rsplit_once('/').unwrap_or(("", name));
+    let parent = safe_dir(root, parent_rel)?;
+    let target = parent.join(file_name);
+    match fs::symlink_metadata(&target) {
+        Ok(meta) if meta.is_dir() => return Err(ReadError::UnsafeOutputPath { path: target }),
+        Ok(_) if !options.overwrite => return Err(ReadError::OutputExists { path: target }),
+        _ => {}
+    }
+    let mut temp = tempfile::Builder::new()
+        .prefix(".taco-extract.")
+        .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(&parent)
+        .map_err(output_error(&target))?;
+    let computed = fill(temp.as_file_mut())?;
+    if computed != expected_crc {
+        return Err(on_crc_mismatch(computed));
+    }
+    let persisted = if options.overwrite {
+        temp.persist(&target).map(drop)
+    } else {
+        temp.persist_noclobber(&target).map(drop)
+    };
+    persisted.map_err(|e| output_error(&target)(e.error))?;
+    Ok(target)
+}
+
+/// Extracts every member of `archive` except `TACO_HEADER` under `dir`, checking each CRC.
+///
+/// All names are checked before anything is written; each file is written to a temporary file
+/// and renamed into place only when its CRC matches, so no partial file is ever left.
+///
+/// # Errors
+/// [`ArchiveError::BadName`] for names that could escape `dir`, [`ArchiveError::NotStored`],
+/// [`ArchiveError::CrcMismatch`], [`ReadError::OutputExists`] unless overwriting,
+/// [`ReadError::UnsafeOutputPath`] for symlinks in the way, [`ReadError::Output`].
+pub fn extract_all<S: ReadAt>(
+    archive: &Archive<S>,
+    dir: &Path,
+    options: &ExtractOptions,
+) -> Result<ExtractReport, ReadError> {
+    extract_members(archive, archive.members(), dir, options)
+}
+
+/// Extracts the given members (see [`extract_all`]).
+///
+/// # Errors
+/// As [`extract_all`].
+pub fn extract_members<S: ReadAt>(
+    archive: &Archive<S>,
+    members: &[Member],
+    dir: &Path,
+    options: &ExtractOptions,
+) -> Result<ExtractReport, ReadError> {
+    let source = archive.source();
+    let mut planned = Vec::with_capacity(members.len());
+    for member in members {
+        let name = extraction_name(&member.record.name, member.header_offset())
+            .map_err(|e| invalid(source, e))?;
+        if let Some(name) = name {
+            if member.record.method != METHOD_STORED {
+                return Err(invalid(
+                    source,
+                    ArchiveError::NotStored {
+                        name: member.name_lossy(),
+                        method: member.record.method,
+                    },
+                ));
+            }
+            planned.push((member, name));
+        }
+    }
+    fs::create_dir_all(dir).map_err(output_error(dir))?;
+    let mut report = ExtractReport::default();
+    for (member, name) in planned {
+        if member.is_dir() {
+            safe_dir(dir, name)?;
+            continue;
+        }
+        let range = archive.data_range(member)?;
+        let path = write_file(
+            dir,
+            name,
+            options,
+            |file| {
+                let mut out = io::BufWriter::with_capacity(STREAM_CHUNK, file);
+                let crc = archive.stream_range(range, |chunk| out.write_all(chunk))?;
+                out.flush().map_err(output_error(Path::new(name)))?;
+                Ok(crc)
+            },
+            |computed| {
+                invalid(
+                    source,
+                    ArchiveError::CrcMismatch {
+                        name: member.name_lossy(),
+                        offset: range.offset,
+                        stored: member.record.crc32,
+                        computed,
+                    },
+                )
+            },
+            member.record.crc32,
+        )?;
+        report.bytes += range.length;
+        report.files.push(path);
+    }
+    Ok(report)
+}
+
+/// Reads until `buf` is full or the reader ends; returns the bytes read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Extracts a span (DESIGN §3): a run of complete local entries cut from an archive, read as a
+/// stream with constant memory. Every member is checked (STORED, no data descriptor, safe name,
+/// CRC); `TACO_HEADER` is skipped; reading stops cleanly at the end of the stream or at a central
+/// directory record.
+///
+/// # Errors
+/// [`ArchiveError::TruncatedSpan`] (with the number of complete files) when the stream ends
+/// inside a member; the errors of [`extract_all`] otherwise. `label` names the span in messages.
+pub fn extract_span(
+    mut reader: impl Read,
+    label: &str,
+    dir: &Path,
+    options: &ExtractOptions,
+) -> Result<ExtractReport, ReadError> {
+    let fail = |problem: ArchiveError| ReadError::Invalid {
+        source_label: label.to_string(),
+        problem,
+    };
+    let read_error = |offset: u64, len: u64| {
+        move |source| ReadError::Io {
+            source_label: label.to_string(),
+            offset,
+            len,
+            source,
+        }
+    };
+    fs::create_dir_all(dir).map_err(output_error(dir))?;
+    let mut report = ExtractReport::default();
+    let mut offset = 0u64;
+    let mut complete = 0u64;
+    loop {
+        let truncated = |name: String, complete: u64| {
+            fail(ArchiveError::TruncatedSpan {
+                name,
+                offset,
+                complete,
+            })
+        };
+        let mut fixed = [0u8; LOCAL_FIXED_LEN];
+        let got = read_full(&mut reader, &mut fixed[..4]).map_err(read_error(offset, 4))?;
+        if got == 0 {
+            break;
+        }
+        if got < 4 {
+            return Err(truncated("<local header>".into(), complete));
+        }
+        let sig = u32::from_le_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]);
+        if [SIG_CENTRAL, SIG_ZIP64_EOCD, SIG_EOCD].contains(&sig) {
+            break;
+        }
+        if sig != SIG_LOCAL {
+            return Err(fail(
+                FormatError::BadSignature {
+                    what: "local file header",
+                    offset,
+                    found: sig,
+                }
+                .into(),
+            ));
+        }
+        let got = read_full(&mut reader, &mut fixed[4..]).map_err(read_error(offset, 30))?;
+        if got < LOCAL_FIXED_LEN - 4 {
+            return Err(truncated("<local header>".into(), complete));
+        }
+        let header_len = LocalHeader::len_from_fixed(&fixed, offset).map_err(|e| fail(e.into()))?;
+        let mut header = fixed.to_vec();
+        header.resize(header_len, 0);
+        let got = read_full(&mut reader, &mut header[LOCAL_FIXED_LEN..])
+            .map_err(read_error(offset, header_len as u64))?;
+        if got < header_len - LOCAL_FIXED_LEN {
+            return Err(truncated("<local header>".into(), complete));
+        }
+        let local = LocalHeader::parse(&header, offset).map_err(|e| fail(e.into()))?;
+        let display_name = String::from_utf8_lossy(&local.name).into_owned();
+        if local.flags & FLAG_DATA_DESCRIPTOR != 0 {
+            return Err(fail(ArchiveError::DataDescriptor { name: display_name }));
+        }
+        if local.method != METHOD_STORED {
+            return Err(fail(ArchiveError::NotStored {
+                name: display_name,
+                method: local.method,
+            }));
+        }
+        let data_offset = offset + header_len as u64;
+        let len = local.compressed_size;
+        let name = extraction_name(&local.name, offset).map_err(fail)?;
+        let mut hasher = crc32fast::Hasher::new();
+        let mut buf = vec![0u8; len.min(STREAM_CHUNK as u64) as usize];
+        let mut copy = |sink: &mut dyn FnMut(&[u8]) -> io::Result<()>| -> Result<u32, ReadError> {
+            let mut done = 0u64;
+            while done < len {
+                let n = (len - done).min(buf.len() as u64) as usize;
+                let got = read_full(&mut reader, &mut buf[..n])
+                    .map_err(read_error(data_offset + done, n as u64))?;
+                hasher.update(&buf[..got]);
+                sink(&buf[..got]).map_err(output_error(Path::new(&display_name)))?;
+                if got < n {
+                    return Err(truncated(display_name.clone(), complete));
+                }
+                done += n as u64;
+            }
+            Ok(hasher.clone().finalize())
+        };
+        match name {
+            None => {
+                copy(&mut |_| Ok(()))?;
+            }
+            Some(dir_name) if dir_name.ends_with('/') => {
+                copy(&mut |_| Ok(()))?;
+                safe_dir(dir, dir_name)?;
+            }
+            Some(file_name) => {
+                let path = write_file(
+                    dir,
+                    file_name,
+                    options,
+                    |file| {
+                        let mut out = io::BufWriter::with_capacity(STREAM_CHUNK, file);
+                        let crc = copy(&mut |chunk| out.write_all(chunk))?;
+                        out.flush().map_err(output_error(Path::new(file_name)))?;
+                        Ok(crc)
+                    },
+                    |computed| {
+                        fail(ArchiveError::CrcMismatch {
+                            name: display_name.clone(),
+                            offset: data_offset,
+                            stored: local.crc32,
+                            computed,
+                        })
+                    },
+                    local.crc32,
+                )?;
+                report.files.push(path);
+                report.bytes += len;
+                complete += 1;
+            }
+        }
+        offset = data_offset + len;
+    }
+    Ok(report)
+}

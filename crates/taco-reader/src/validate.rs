@@ -1,0 +1,242 @@
+use crate::archive::invalid;
+use crate::{read_header, Archive, ArchiveError, ReadAt, ReadError};
+use std::collections::HashSet;
+use taco_format::{
+    check_member_name, CrcPolicy, Entry, FormatError, FLAG_DATA_DESCRIPTOR, HEADER_NAME,
+    METHOD_STORED, PAYLOAD_LEN,
+};
+
+/// How much [`validate`] checks; each level includes the ones before it (as in tacozip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// The 157-byte header only: one read.
+    Quick,
+    /// Plus end records, central directory, `TACO_HEADER` first at offset 0, every local header
+    /// against its central record, names, overlaps, and entries inside the file.
+    Normal,
+    /// Plus the CRC-32 of every member's data (reads the whole archive).
+    Deep,
+}
+
+/// What a successful validation saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationReport {
+    /// The level that passed.
+    pub level: Level,
+    /// The header's entries.
+    pub entries: Vec<Entry>,
+    /// Members other than `TACO_HEADER` (`None` at the quick level, which does not list them).
+    pub members: Option<u64>,
+    /// Archive length in bytes.
+    pub file_len: u64,
+    /// Whether the archive uses ZIP64 end records (`None` at the quick level).
+    pub zip64: Option<bool>,
+}
+
+/// Checks `source` at `level` and stops at the first failure.
+///
+/// # Errors
+/// [`ReadError::Invalid`] with the [`ArchiveError`] variant naming the failure and the offset or
+/// member concerned; [`ReadError::Io`] when reading fails (a truncated file fails this way or as
+/// an invalid record).
+pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, ReadError> {
+    let header = read_header(&source, CrcPolicy::Strict)?;
+    let file_len = source.size();
+    let mut report = ValidationReport {
+        level,
+        entries: header.entries.clone(),
+        members: None,
+        file_len,
+        zip64: None,
+    };
+    if level == Level::Quick {
+        return Ok(report);
+    }
+
+    let archive = Archive::open(&source)?;
+    let members = archive.members();
+    let first = members.first().ok_or_else(|| {
+        invalid(
+            &source,
+            ArchiveError::HeaderNotFirst {
+                first: String::new(),
+                offset: 0,
+            },
+        )
+    })?;
+    if first.record.name != HEADER_NAME || first.header_offset() != 0 {
+        return Err(invalid(
+            &source,
+            ArchiveError::HeaderNotFirst {
+                first: first.name_lossy(),
+                offset: first.header_offset(),
+            },
+        ));
+    }
+    let header_checks = [
+        (
+            "CRC-32",
+            u64::from(first.record.crc32),
+            u64::from(header.stored_crc),
+        ),
+        ("size", first.size(), PAYLOAD_LEN as u64),
+        (
+            "compressed size",
+            first.record.compressed_size,
+            PAYLOAD_LEN as u64,
+        ),
+    ];
+    for (field, central, local) in header_checks {
+        if central != local {
+            return Err(invalid(
+                &source,
+                ArchiveError::HeaderRecordMismatch {
+                    field,
+                    central,
+                    local,
+                },
+            ));
+        }
+    }
+
+    let mut names = HashSet::new();
+    let mut ranges = Vec::with_capacity(members.len());
+    for member in members {
+        let record = &member.record;
+        if member.index > 0 {
+            if let Err(FormatError::BadName { problem, name }) = check_member_name(&record.name) {
+                return Err(invalid(
+                    &source,
+                    ArchiveError::BadName {
+                        name,
+                        offset: member.header_offset(),
+                        problem,
+                    },
+                ));
+            }
+        }
+        if !names.insert(record.name.as_slice()) {
+            return Err(invalid(
+                &source,
+                ArchiveError::DuplicateName {
+                    name: member.name_lossy(),
+                },
+            ));
+        }
+        if record.method != METHOD_STORED {
+            return Err(invalid(
+                &source,
+                ArchiveError::NotStored {
+                    name: member.name_lossy(),
+                    method: record.method,
+                },
+            ));
+        }
+        if record.flags & FLAG_DATA_DESCRIPTOR != 0 {
+            return Err(invalid(
+                &source,
+                ArchiveError::DataDescriptor {
+                    name: member.name_lossy(),
+                },
+            ));
+        }
+        let local = archive.local_header(member)?;
+        let mismatch = |field: &'static str, local: String, central: String| {
+            invalid(
+                &source,
+                ArchiveError::LocalHeaderMismatch {
+                    name: member.name_lossy(),
+                    offset: member.header_offset(),
+                    field,
+                    local,
+                    central,
+                },
+            )
+        };
+        if local.flags & FLAG_DATA_DESCRIPTOR != 0 {
+            return Err(invalid(
+                &source,
+                ArchiveError::DataDescriptor {
+                    name: member.name_lossy(),
+                },
+            ));
+        }
+        let pairs = [
+            ("method", u64::from(local.method), u64::from(record.method)),
+            ("CRC-32", u64::from(local.crc32), u64::from(record.crc32)),
+            (
+                "compressed size",
+                local.compressed_size,
+                record.compressed_size,
+            ),
+            (
+                "uncompressed size",
+                local.uncompressed_size,
+                record.uncompressed_size,
+            ),
+        ];
+        for (field, l, c) in pairs {
+            if l != c {
+                return Err(mismatch(field, l.to_string(), c.to_string()));
+            }
+        }
+        let data = Entry::new(
+            member.header_offset() + local.header_len,
+            record.compressed_size,
+        );
+        ranges.push((member, data));
+    }
+
+    let mut by_offset: Vec<_> = ranges.iter().collect();
+    by_offset.sort_by_key(|(m, _)| m.header_offset());
+    let mut previous_end = 0u64;
+    for (member, data) in &by_offset {
+        if member.header_offset() < previous_end {
+            return Err(invalid(
+                &source,
+                ArchiveError::OverlappingMembers {
+                    name: member.name_lossy(),
+                    offset: member.header_offset(),
+                    previous_end,
+                },
+            ));
+        }
+        // local_header() checked that the data ends before the central directory.
+        previous_end = data.offset + data.length;
+    }
+
+    for (index, entry) in header.entries.iter().enumerate() {
+        if !entry.fits_in(file_len) {
+            return Err(invalid(
+                &source,
+                ArchiveError::EntryOutside {
+                    index,
+                    offset: entry.offset,
+                    length: entry.length,
+                    file_len,
+                },
+            ));
+        }
+    }
+
+    if level == Level::Deep {
+        for (member, data) in &ranges {
+            let computed = archive.stream_range(*data, |_| Ok(()))?;
+            if computed != member.record.crc32 {
+                return Err(invalid(
+                    &source,
+                    ArchiveError::CrcMismatch {
+                        name: member.name_lossy(),
+                        offset: data.offset,
+                        stored: member.record.crc32,
+                        computed,
+                    },
+                ));
+            }
+        }
+    }
+
+    report.members = Some(members.len() as u64 - 1);
+    report.zip64 = Some(archive.directory_end().zip64);
+    Ok(report)
+}
