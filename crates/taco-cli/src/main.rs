@@ -1,1 +1,42 @@
-fn main() {}
+//! The `taco` binary: parses arguments, calls the libraries, prints results. Nothing here knows
+//! the byte format; errors become one line on stderr and exit code 1 (usage errors: 2).
+
+mod cli;
+mod pack;
+mod read;
+
+use clap::Parser;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Pack(args) => pack::run(&args),
+        cli::Command::Header(args) => read::header(&args),
+        cli::Command::UpdateHeader(args) => read::update_header(&args),
+        cli::Command::Ls(args) => read::ls(&args),
+        cli::Command::Validate(args) => read::validate(&args),
+        cli::Command::Extract(args) => read::extract(&args),
+        cli::Command::Get(args) => read::get(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            let message = format!("{err:#}").replace('\n', " ");
+            // If stderr itself is gone there is nobody left to tell.
+            let _ = writeln!(io::stderr().lock(), "taco: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `taco ls | head` closes our stdout early; that is the reader's choice, not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}

@@ -291,8 +291,13 @@ impl<S: ReadAt> Archive<S> {
     }
 }
 
-/// See [`Archive::stream_range`]; usable without opening the central directory.
-pub(crate) fn stream_range<S: ReadAt + ?Sized>(
+/// Passes the bytes of `range` of `source` to `sink` in pieces of at most 1 MiB and returns
+/// their CRC-32; needs no central directory (for fetching an entry after [`read_header`]).
+///
+/// # Errors
+/// [`ArchiveError::EntryOutside`] when the range is not inside the source; [`ReadError::Io`]
+/// for read failures; [`ReadError::Output`] (with an empty path) when `sink` fails.
+pub fn stream_range<S: ReadAt + ?Sized>(
     source: &S,
     range: Entry,
     mut sink: impl FnMut(&[u8]) -> io::Result<()>,

@@ -221,6 +221,12 @@ impl<W: Write + Seek> ArchiveWriter<W> {
             path: path.to_path_buf(),
             source,
         };
+        // Checked before opening: opening a FIFO would block until a writer appears.
+        if !std::fs::metadata(path).map_err(source_error)?.is_file() {
+            return Err(WriteError::NotAFile {
+                path: path.to_path_buf(),
+            });
+        }
         let file = File::open(path).map_err(source_error)?;
         let meta = file.metadata().map_err(source_error)?;
         if !meta.is_file() {

@@ -1,5 +1,7 @@
 //! Writer behaviour, checked with the `zip` crate as an independent reader.
 
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use std::io::{Cursor, Read};
 use taco_format::{parse_header, CrcPolicy, Entry};
 use taco_writer::{update_header, ArchiveWriter, MemberSpan, WriteError, WriterOptions};

@@ -1,0 +1,182 @@
+//! Command-line arguments, as parsed by clap.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use taco_format::Entry;
+
+/// Make, inspect and read TACO archives: ZIP files whose first 157 bytes list up to 7 byte
+/// ranges, so a client can fetch exactly the part it needs with one range request.
+#[derive(Debug, Parser)]
+#[command(name = "taco", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pack files and directories into a new TACO archive.
+    ///
+    /// A FILE becomes a member named by its file name; a DIR adds every file under it,
+    /// recursively, named DIR/relative/path (sorted by name, so output is deterministic).
+    /// Members are STORED (uncompressed); ZIP64 is used only when needed. The archive is
+    /// written to a temporary file and renamed into place only when complete.
+    Pack(PackArgs),
+    /// Print the entries of an archive's TACO header (reads only the first 157 bytes).
+    Header(HeaderArgs),
+    /// Rewrite the entries of an existing archive in place (only the header and its CRCs change).
+    UpdateHeader(UpdateHeaderArgs),
+    /// List the members of an archive from its central directory.
+    Ls(LsArgs),
+    /// Check an archive: quick (header), normal (+ ZIP structure), deep (+ every CRC).
+    Validate(ValidateArgs),
+    /// Extract members of an archive, or the files of a fetched span (--range), into a directory.
+    Extract(ExtractArgs),
+    /// Write the bytes of one entry or one member to a file or standard output.
+    Get(GetArgs),
+}
+
+/// Parses `OFFSET:LENGTH` (decimal) into an entry.
+pub fn parse_entry(text: &str) -> Result<Entry, String> {
+    let (offset, length) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not OFFSET:LENGTH"))?;
+    let number = |s: &str, what: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|e| format!("{what} {s:?} in {text:?}: {e}"))
+    };
+    let entry = Entry::new(number(offset, "offset")?, number(length, "length")?);
+    entry
+        .end()
+        .ok_or_else(|| format!("{text:?}: offset + length overflows"))?;
+    Ok(entry)
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// Output archive path.
+    pub out: PathBuf,
+    /// Files and directories to store, in this order.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub inputs: Vec<PathBuf>,
+    /// An entry as absolute archive byte range OFFSET:LENGTH (repeat, at most 7).
+    #[arg(long = "entry", value_name = "OFF:LEN", value_parser = parse_entry)]
+    pub entries: Vec<Entry>,
+    /// Make entry i the data range of member i (at most 7 members).
+    #[arg(long, conflicts_with = "entries")]
+    pub entry_per_file: bool,
+    /// Overwrite OUT if it exists.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Accept entries that lie outside the finished archive.
+    #[arg(long)]
+    pub allow_outside: bool,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HeaderArgs {
+    /// Archive path.
+    pub src: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Report a header CRC mismatch as a warning instead of failing (forensics).
+    #[arg(long)]
+    pub lenient: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateHeaderArgs {
+    /// Archive to modify in place.
+    pub archive: PathBuf,
+    /// New entry OFFSET:LENGTH (repeat, at most 7); replaces all existing entries.
+    #[arg(long = "entry", value_name = "OFF:LEN", value_parser = parse_entry, required_unless_present = "clear")]
+    pub entries: Vec<Entry>,
+    /// Remove all entries.
+    #[arg(long, conflicts_with = "entries")]
+    pub clear: bool,
+    /// Accept entries that lie outside the archive.
+    #[arg(long)]
+    pub allow_outside: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Archive path.
+    pub src: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LevelArg {
+    /// Header only (one 157-byte read).
+    Quick,
+    /// Header, end records, central directory, local headers, names, entries.
+    Normal,
+    /// Normal plus the CRC-32 of every member (reads everything).
+    Deep,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Archive path.
+    pub src: PathBuf,
+    /// How much to check.
+    #[arg(long, value_enum, default_value = "normal")]
+    pub level: LevelArg,
+    /// Print JSON (the exit code still says whether the archive is valid).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExtractArgs {
+    /// Archive path (not used with --range).
+    #[arg(required_unless_present = "range")]
+    pub src: Option<PathBuf>,
+    /// Directory to extract into (created if missing).
+    #[arg(
+        short = 'C',
+        long = "directory",
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub dir: PathBuf,
+    /// Extract only the members inside entry N's range.
+    #[arg(long, value_name = "N", conflicts_with = "range")]
+    pub entry: Option<usize>,
+    /// Extract a span file: bytes cut from an archive holding complete local entries.
+    #[arg(long, value_name = "FILE", conflicts_with = "src")]
+    pub range: Option<PathBuf>,
+    /// Overwrite existing files.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["entry", "member"])))]
+pub struct GetArgs {
+    /// Archive path.
+    pub src: PathBuf,
+    /// Entry number N (0-based): its exact byte range of the archive.
+    #[arg(long, value_name = "N")]
+    pub entry: Option<usize>,
+    /// Member NAME: its data, CRC-checked.
+    #[arg(long, value_name = "NAME")]
+    pub member: Option<String>,
+    /// Write to FILE (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Overwrite FILE if it exists.
+    #[arg(short, long)]
+    pub force: bool,
+}
