@@ -1,0 +1,294 @@
+//! One table of archives — valid, corrupted and truncated — checked through every source: an
+//! in-memory buffer and a local file. Each corruption must be named by the right error variant,
+//! at the right level.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use proptest::prelude::*;
+use std::io::Cursor;
+use taco_format::Entry;
+use taco_reader::{validate, Archive, Level, LocalFile, ReadAt, ReadError};
+use taco_writer::{ArchiveWriter, MemberSpan, WriterOptions};
+
+struct Sample {
+    bytes: Vec<u8>,
+    spans: Vec<MemberSpan>,
+    cd_offset: usize,
+}
+
+fn sample() -> Sample {
+    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    let spans = vec![
+        w.add_bytes("a.txt", b"alpha alpha", None).unwrap(),
+        w.add_bytes("dir/b.bin", &[9u8; 300], None).unwrap(),
+        w.add_bytes("dir/c", b"c", None).unwrap(),
+    ];
+    let cd_offset = spans[2].end() as usize;
+    let entries = [
+        spans[0].data_entry(),
+        MemberSpan::span_entry(&spans[1], &spans[2]),
+    ];
+    let bytes = w.finish(&entries).unwrap().0.into_inner();
+    Sample {
+        bytes,
+        spans,
+        cd_offset,
+    }
+}
+
+/// Runs `check` on the bytes as a buffer and as a file on disk.
+fn through_every_source(bytes: &[u8], mut check: impl FnMut(&dyn ReadAt, &str)) {
+    check(&bytes.to_vec(), "memory");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.taco");
+    std::fs::write(&path, bytes).unwrap();
+    check(&LocalFile::open(&path).unwrap(), "file");
+}
+
+fn kind_at(bytes: &[u8], level: Level) -> Result<(), &'static str> {
+    let mut result = Ok(());
+    let mut first = true;
+    through_every_source(bytes, |source, via| {
+        let got = validate(source, level).map(drop).map_err(|e| e.kind());
+        if first {
+            result = got;
+            first = false;
+        } else {
+            assert_eq!(got, result, "sources disagree ({via})");
+        }
+    });
+    result
+}
+
+fn flipped(bytes: &[u8], at: usize) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    b[at] ^= 0x5A;
+    b
+}
+
+#[test]
+fn valid_archive_passes_every_level_through_every_source() {
+    let s = sample();
+    for level in [Level::Quick, Level::Normal, Level::Deep] {
+        assert_eq!(kind_at(&s.bytes, level), Ok(()), "{level:?}");
+    }
+    through_every_source(&s.bytes, |source, _| {
+        let archive = Archive::open(source).unwrap();
+        assert_eq!(archive.members().len(), 4);
+        let data = archive.data_range(&archive.members()[2]).unwrap();
+        assert_eq!(data, s.spans[1].data_entry());
+        assert_eq!(archive.read_range(data).unwrap(), vec![9u8; 300]);
+    });
+}
+
+#[test]
+fn each_corruption_is_named_at_the_level_that_catches_it() {
+    let s = sample();
+    let a = s.spans[0];
+    let cases: Vec<(&str, Vec<u8>, Level, &str)> = vec![
+        (
+            "header payload",
+            flipped(&s.bytes, 60),
+            Level::Quick,
+            "HeaderCrcMismatch",
+        ),
+        (
+            "header signature",
+            flipped(&s.bytes, 1),
+            Level::Quick,
+            "BadSignature",
+        ),
+        (
+            "header name",
+            flipped(&s.bytes, 33),
+            Level::Quick,
+            "NotTacoHeader",
+        ),
+        (
+            "local signature",
+            flipped(&s.bytes, a.header_offset as usize),
+            Level::Normal,
+            "BadSignature",
+        ),
+        (
+            "local CRC",
+            flipped(&s.bytes, a.header_offset as usize + 15),
+            Level::Normal,
+            "LocalHeaderMismatch",
+        ),
+        (
+            "local name",
+            flipped(&s.bytes, a.header_offset as usize + 31),
+            Level::Normal,
+            "LocalHeaderMismatch",
+        ),
+        (
+            "local method",
+            flipped(&s.bytes, a.header_offset as usize + 8),
+            Level::Normal,
+            "LocalHeaderMismatch",
+        ),
+        (
+            "central signature",
+            flipped(&s.bytes, s.cd_offset + 1),
+            Level::Normal,
+            "BadSignature",
+        ),
+        (
+            "central CRC of a member",
+            flipped(&s.bytes, s.cd_offset + 57 + 16 + 1),
+            Level::Normal,
+            "LocalHeaderMismatch",
+        ),
+        (
+            "central CRC of TACO_HEADER",
+            flipped(&s.bytes, s.cd_offset + 16),
+            Level::Normal,
+            "HeaderRecordMismatch",
+        ),
+        (
+            "member data",
+            flipped(&s.bytes, a.data_offset as usize + 2),
+            Level::Deep,
+            "CrcMismatch",
+        ),
+        (
+            "end record",
+            flipped(&s.bytes, s.bytes.len() - 22),
+            Level::Normal,
+            "BadSignature",
+        ),
+    ];
+    for (what, bytes, level, kind) in cases {
+        assert_eq!(kind_at(&bytes, level), Err(kind), "{what}");
+        if level > Level::Quick {
+            let lower = if level == Level::Deep {
+                Level::Normal
+            } else {
+                Level::Quick
+            };
+            assert_eq!(kind_at(&bytes, lower), Ok(()), "{what} must pass {lower:?}");
+        }
+    }
+}
+
+#[test]
+fn every_truncation_fails_normal_validation() {
+    let s = sample();
+    for len in 0..s.bytes.len() {
+        let result = kind_at(&s.bytes[..len], Level::Normal);
+        assert!(result.is_err(), "truncated to {len} bytes passed");
+    }
+}
+
+#[test]
+fn entries_outside_the_file_are_named() {
+    let s = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.taco");
+    std::fs::write(&path, &s.bytes).unwrap();
+    taco_writer::update_header(&path, &[Entry::new(0, 1 << 30)], true).unwrap();
+    let err = validate(LocalFile::open(&path).unwrap(), Level::Normal).unwrap_err();
+    assert_eq!(err.kind(), "EntryOutside");
+}
+
+#[test]
+fn extraction_refuses_escaping_names_before_writing_anything() {
+    // A valid archive whose member name is rewritten (same length) to escape the directory.
+    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    w.add_bytes("ok.txt", b"fine", None).unwrap();
+    w.add_bytes("xx/evil", b"bad", None).unwrap();
+    let mut bytes = w.finish(&[]).unwrap().0.into_inner();
+    let needle = b"xx/evil";
+    let positions: Vec<usize> = bytes
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(positions.len(), 2, "local and central name");
+    for p in positions {
+        bytes[p..p + 7].copy_from_slice(b"../evil");
+    }
+    let root = tempfile::tempdir().unwrap();
+    let target = root.path().join("out");
+    let archive = Archive::open(bytes.clone()).unwrap();
+    let err = taco_reader::extract_all(&archive, &target, &Default::default()).unwrap_err();
+    assert_eq!(err.kind(), "BadName");
+    assert!(!root.path().join("evil").exists());
+    assert!(
+        !target.join("ok.txt").exists(),
+        "nothing written before the check"
+    );
+    let err = taco_reader::extract_span(bytes.as_slice(), "span", &target, &Default::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), "BadName");
+    assert!(!root.path().join("evil").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn extraction_never_writes_through_a_symlink() {
+    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    w.add_bytes("link/file", b"x", None).unwrap();
+    let bytes = w.finish(&[]).unwrap().0.into_inner();
+    let root = tempfile::tempdir().unwrap();
+    let outside = root.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let target = root.path().join("target");
+    std::fs::create_dir(&target).unwrap();
+    std::os::unix::fs::symlink(&outside, target.join("link")).unwrap();
+    let archive = Archive::open(bytes).unwrap();
+    let err = taco_reader::extract_all(&archive, &target, &Default::default()).unwrap_err();
+    assert!(matches!(err, ReadError::UnsafeOutputPath { .. }), "{err}");
+    assert!(!outside.join("file").exists());
+}
+
+#[test]
+fn truncated_span_reports_complete_files_and_leaves_no_partial_file() {
+    let s = sample();
+    let span = MemberSpan::span_entry(&s.spans[0], &s.spans[2]);
+    let bytes = &s.bytes[span.offset as usize..(span.offset + span.length) as usize];
+    let cut = (s.spans[1].data_offset - span.offset) as usize + 100; // inside dir/b.bin
+    let dir = tempfile::tempdir().unwrap();
+    let err = taco_reader::extract_span(&bytes[..cut], "span", dir.path(), &Default::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), "TruncatedSpan");
+    assert!(err.to_string().contains("1 complete file"), "{err}");
+    assert!(dir.path().join("a.txt").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("dir")).unwrap().collect();
+    assert!(leftovers.is_empty(), "partial files left: {leftovers:?}");
+
+    let full =
+        taco_reader::extract_span(bytes, "span", &dir.path().join("all"), &Default::default())
+            .unwrap();
+    assert_eq!(full.files.len(), 3);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Mutated archives never panic any reading path, through either source kind.
+    #[test]
+    fn mutated_archives_never_panic(flips in prop::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+                                    cut in any::<usize>(), truncate in any::<bool>()) {
+        let mut bytes = sample().bytes;
+        for (at, value) in flips {
+            let i = at % bytes.len();
+            bytes[i] = value;
+        }
+        if truncate {
+            bytes.truncate(cut % (bytes.len() + 1));
+        }
+        let _ = validate(&bytes, Level::Deep);
+        if let Ok(archive) = Archive::open(&bytes) {
+            for m in archive.members() {
+                if let Ok(range) = archive.data_range(m) {
+                    prop_assert!(range.fits_in(bytes.len() as u64));
+                }
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let _ = taco_reader::extract_span(bytes.as_slice(), "span", dir.path(), &Default::default());
+    }
+}
