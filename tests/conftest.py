@@ -135,6 +135,11 @@ def assert_taco_error(cp: subprocess.CompletedProcess, *needles: str) -> str:
     assert len(lines) == 1, f"stderr must be exactly one line, got {len(lines)}: {cp.stderr!r}"
     line = lines[0]
     assert line.startswith("taco: "), f"stderr must start with 'taco: ': {line!r}"
+    # "one clear line": the same clause must not be printed twice (e.g. an error chain that
+    # repeats a cause already folded into its context)
+    parts = [p for p in line[len("taco: "):].split(": ") if len(p) >= 8]
+    repeated = {p for p in parts if parts.count(p) > 1}
+    assert not repeated, f"error line repeats itself ({sorted(repeated)}): {line!r}"
     for n in needles:
         assert n.lower() in line.lower(), f"{n!r} not in error line {line!r}"
     return line

@@ -24,12 +24,29 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            let message = format!("{err:#}").replace('\n', " ");
+            let message = one_line(&err);
             // If stderr itself is gone there is nobody left to tell.
             let _ = writeln!(io::stderr().lock(), "taco: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line. Library errors already spell out their cause in their
+/// own message (so they read well on their own); a cause whose text is already there is skipped.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message.replace('\n', " ")
 }
 
 /// `taco ls | head` closes our stdout early; that is the reader's choice, not an error.

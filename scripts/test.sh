@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The one command that runs every test: installs tools, builds the CLI, runs the Rust tests,
+# then the end-to-end suite in tests/ against the freshly built binary.
+# Exits non-zero if any stage fails (later stages still run when a test stage fails).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/setup.sh
+
+echo "== cargo build --release -p taco-cli"
+cargo build --release -p taco-cli
+
+status=0
+
+echo "== cargo test --workspace"
+cargo test --workspace -j2 || status=1
+
+echo "== library examples"
+cargo run -q -p taco-examples --example snapshot || status=1
+cargo run -q -p taco-examples --example progressive || status=1
+
+echo "== pytest tests/"
+TACO_BIN="$PWD/target/release/taco" python3 -m pytest -q -ra -p no:cacheprovider tests/ || status=1
+
+if [[ $status -ne 0 ]]; then
+  echo "test.sh: FAILED" >&2
+fi
+exit "$status"
