@@ -28,6 +28,9 @@ pub enum WriteError {
         expected: u64,
         got: u64,
     },
+    /// A source was modified (same size, new modification time) while it was read.
+    #[error("{source_name}: source changed while being packed")]
+    SourceChanged { source_name: String },
     /// Two members would have the same name.
     #[error("duplicate member name {name:?}")]
     DuplicateName { name: String },

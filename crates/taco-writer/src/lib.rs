@@ -32,4 +32,4 @@ mod writer;
 pub use atomic::AtomicFile;
 pub use error::WriteError;
 pub use update::update_header;
-pub use writer::{ArchiveWriter, FinishSummary, MemberSpan, WriterOptions};
+pub use writer::{ArchiveOutput, ArchiveWriter, FinishSummary, MemberSpan, WriterOptions};

@@ -212,3 +212,39 @@ fn atomic_output_appears_only_on_commit_and_never_clobbers() {
     ));
     assert!(ArchiveWriter::create(&dest, true, WriterOptions::default()).is_ok());
 }
+
+#[test]
+fn large_file_members_take_the_kernel_copy_path_with_correct_crc() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("big.bin");
+    // Above the kernel-copy threshold and not a multiple of any buffer size.
+    let data: Vec<u8> = (0..(9 << 20) + 12_345u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(&source, &data).unwrap();
+    let dest = dir.path().join("out.taco");
+    let mut w = ArchiveWriter::create(&dest, false, WriterOptions::default()).unwrap();
+    let small = w.add_bytes("small", b"before", None).unwrap();
+    let span = w.add_path("big.bin", &source).unwrap();
+    w.add_bytes("after", b"after", None).unwrap();
+    let (file, _) = w.finish(&[small.data_entry(), span.data_entry()]).unwrap();
+    file.commit().unwrap();
+
+    let bytes = std::fs::read(&dest).unwrap();
+    assert_eq!(
+        &bytes[span.data_offset as usize..span.end() as usize],
+        data.as_slice()
+    );
+    // The zip crate checks each member's CRC-32 as it reads.
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+    for name in ["small", "big.bin", "after"] {
+        let mut got = Vec::new();
+        zip.by_name(name).unwrap().read_to_end(&mut got).unwrap();
+    }
+    let mut got = Vec::new();
+    zip.by_name("big.bin")
+        .unwrap()
+        .read_to_end(&mut got)
+        .unwrap();
+    assert_eq!(got, data);
+}
