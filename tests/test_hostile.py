@@ -136,6 +136,22 @@ def test_source_growing_while_packed(taco, tmp_path, outdir):
         big.unlink()
 
 
+def test_source_shrinking_while_packed(taco, tmp_path, outdir):
+    """A sparse 4 GiB source cut to 1 MiB shortly after packing starts: the copy comes up short
+    (or the CRC pass hits the new end) and the pack fails naming the file."""
+    big = tmp_path / "shrinking.bin"
+    with open(big, "wb") as f:
+        f.truncate(4 << 30)
+    timer = threading.Timer(0.15, lambda: os.truncate(big, 1 << 20))
+    timer.start()
+    try:
+        line = pack_fails(taco, outdir, big, needles=["shrinking.bin"], timeout=300)
+        assert "shrank" in line or "changed" in line, line
+    finally:
+        timer.cancel()
+        big.unlink()
+
+
 def test_more_than_seven_entries(taco, src, outdir):
     pack_fails(taco, outdir, src, *entry_args([(157, 1)] * 8))
 
