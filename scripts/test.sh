@@ -12,6 +12,10 @@ cargo build --release -p taco-cli
 
 status=0
 
+echo "== cargo fmt --check, cargo clippy"
+cargo fmt --all -- --check || status=1
+cargo clippy --workspace --all-targets -j2 -- -D warnings || status=1
+
 echo "== cargo test --workspace"
 cargo test --workspace -j2 || status=1
 
