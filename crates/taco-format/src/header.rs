@@ -1,6 +1,7 @@
 //! The 157-byte TACO header: a STORED ZIP local entry named `TACO_HEADER` at offset 0 whose
 //! 116-byte payload is a count, 3 reserved bytes and 7 (offset, length) slots.
 
+use crate::bytes::{le16, le32, le64};
 use crate::{DosDateTime, FormatError};
 
 /// Total size of the header, local file header included.
@@ -112,20 +113,6 @@ pub fn encode_header(
     let mut out = [0u8; HEADER_LEN];
     out.copy_from_slice(&local);
     Ok(out)
-}
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
 }
 
 /// Parses the TACO header from the first bytes of an archive (at least 157; more are ignored).

@@ -17,6 +17,7 @@
 //! assert_eq!(header.entries, entries);
 //! ```
 
+mod bytes;
 mod directory;
 mod dostime;
 mod error;

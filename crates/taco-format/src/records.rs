@@ -1,5 +1,6 @@
 //! ZIP records as TACO uses them: STORED members, no data descriptors, ZIP64 only when needed.
 
+use crate::bytes::{le16, le32, le64};
 use crate::{DosDateTime, FormatError};
 
 /// Local file header signature `PK\x03\x04`.
@@ -46,20 +47,6 @@ const VERSION_ZIP64: u16 = 45;
 const MADE_BY_UNIX: u16 = 3 << 8;
 /// Regular file, rw-r--r--.
 const EXTERNAL_ATTR_FILE: u32 = 0o100_644 << 16;
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
 
 fn need(what: &'static str, bytes: &[u8], offset: u64, needed: usize) -> Result<(), FormatError> {
     if bytes.len() < needed {

@@ -1,6 +1,6 @@
+use crate::writer::{check_entries_inside, read_full};
 use crate::WriteError;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use taco_format::{
@@ -42,7 +42,7 @@ pub fn update_header(
     let file_len = file.metadata().map_err(io_error)?.len();
 
     let mut head = [0u8; HEADER_LEN];
-    let filled = read_prefix(&mut file, &mut head).map_err(io_error)?;
+    let filled = read_full(&mut file, &mut head).map_err(io_error)?;
     parse_header(&head[..filled], CrcPolicy::Lenient).map_err(not_taco)?;
 
     let tail_len = file_len.min(MAX_TAIL_LEN);
@@ -65,20 +65,7 @@ pub fn update_header(
         }));
     }
 
-    if !allow_outside {
-        if let Some((index, e)) = entries
-            .iter()
-            .enumerate()
-            .find(|(_, e)| !e.fits_in(file_len))
-        {
-            return Err(WriteError::EntryOutside {
-                index,
-                offset: e.offset,
-                length: e.length,
-                archive_len: file_len,
-            });
-        }
-    }
+    check_entries_inside(entries, file_len, allow_outside)?;
 
     let crc = taco_format::crc32(&payload).to_le_bytes();
     file.write_all_at(&payload, PAYLOAD_OFFSET as u64)
@@ -86,17 +73,4 @@ pub fn update_header(
         .and_then(|()| file.write_all_at(&crc, end.cd_offset + CENTRAL_CRC_OFFSET as u64))
         .and_then(|()| file.sync_all())
         .map_err(io_error)
-}
-
-/// Reads as much of `buf` as the file holds from its start; returns the bytes read.
-fn read_prefix(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    file.seek(SeekFrom::Start(0))?;
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
 }

@@ -135,7 +135,7 @@ fn unix_time(t: SystemTime) -> i64 {
 }
 
 /// Reads until `buf` is full or the reader is exhausted; returns the bytes read.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
@@ -529,20 +529,7 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             0
         };
         let archive_len = cd_offset + cd_size + zip64_len + eocd.encode().len() as u64;
-        if !self.options.allow_entries_outside {
-            if let Some((index, e)) = entries
-                .iter()
-                .enumerate()
-                .find(|(_, e)| !e.fits_in(archive_len))
-            {
-                return Err(WriteError::EntryOutside {
-                    index,
-                    offset: e.offset,
-                    length: e.length,
-                    archive_len,
-                });
-            }
-        }
+        check_entries_inside(entries, archive_len, self.options.allow_entries_outside)?;
 
         self.pending.extend_from_slice(&directory);
         drop(directory);
@@ -583,6 +570,31 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             zip64,
         };
         Ok((self.out, summary))
+    }
+}
+
+/// Fails with [`WriteError::EntryOutside`] for the first entry not inside `archive_len` bytes,
+/// unless `allow_outside`.
+pub(crate) fn check_entries_inside(
+    entries: &[Entry],
+    archive_len: u64,
+    allow_outside: bool,
+) -> Result<(), WriteError> {
+    if allow_outside {
+        return Ok(());
+    }
+    match entries
+        .iter()
+        .enumerate()
+        .find(|(_, e)| !e.fits_in(archive_len))
+    {
+        Some((index, e)) => Err(WriteError::EntryOutside {
+            index,
+            offset: e.offset,
+            length: e.length,
+            archive_len,
+        }),
+        None => Ok(()),
     }
 }
 
