@@ -32,4 +32,6 @@ mod writer;
 pub use atomic::AtomicFile;
 pub use error::WriteError;
 pub use update::update_header;
-pub use writer::{ArchiveOutput, ArchiveWriter, FinishSummary, MemberSpan, WriterOptions};
+pub use writer::{
+    ArchiveOutput, ArchiveWriter, FinishSummary, MemberSpan, StreamedMember, WriterOptions,
+};

@@ -49,6 +49,28 @@ impl ArchiveOutput for AtomicFile {
 
 impl<T: AsRef<[u8]>> ArchiveOutput for io::Cursor<T> where io::Cursor<T>: Write {}
 
+/// The sink handed to the closure of [`ArchiveWriter::add_streamed`]: bytes written here become
+/// the member's data, counted and checksummed on the way. `Send` when the output is, so it can
+/// back writers that require it (the `parquet` crate's).
+pub struct StreamedMember<'a, W> {
+    out: &'a mut W,
+    hasher: crc32fast::Hasher,
+    written: u64,
+}
+
+impl<W: Write> Write for StreamedMember<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// Settings for an [`ArchiveWriter`].
 #[derive(Debug, Clone, Default)]
 pub struct WriterOptions {
@@ -68,6 +90,8 @@ pub struct MemberSpan {
     pub data_offset: u64,
     /// Number of data bytes.
     pub data_len: u64,
+    /// CRC-32 of the data.
+    pub crc32: u32,
 }
 
 impl MemberSpan {
@@ -359,14 +383,16 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         if let Err(e) = patched {
             return Err(self.output_error(e));
         }
-        Ok(self.record_member(member))
+        let data_offset = member.data_offset();
+        Ok(self.record_member(member, data_offset))
     }
 
-    fn record_member(&mut self, member: StoredMember) -> MemberSpan {
+    fn record_member(&mut self, member: StoredMember, data_offset: u64) -> MemberSpan {
         let span = MemberSpan {
             header_offset: member.header_offset,
-            data_offset: member.data_offset(),
+            data_offset,
             data_len: member.size,
+            crc32: member.crc32,
         };
         self.pos = span.end();
         self.members.push(member);
@@ -498,7 +524,67 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             member.crc32 = hasher.finalize();
             return self.finish_streamed_member(member);
         }
-        Ok(self.record_member(member))
+        let data_offset = member.data_offset();
+        Ok(self.record_member(member, data_offset))
+    }
+
+    /// Adds a member whose bytes are produced by `write` and whose length is known only at the
+    /// end (a generated Parquet part, an index). `max_len` bounds the length: when it is
+    /// ≥ 4 GiB − 1 the local header reserves the ZIP64 extra field, since the header is written
+    /// before the size is known; otherwise the member stays classic. The local header is
+    /// rewritten with the real CRC and sizes afterwards (no data descriptor).
+    ///
+    /// # Errors
+    /// [`WriteError::Generate`] when `write` fails, [`WriteError::BoundExceeded`] when it writes
+    /// more than `max_len`, name and output errors as for [`ArchiveWriter::add_reader`]. After an
+    /// error the archive is incomplete: drop the writer.
+    pub fn add_streamed<E>(
+        &mut self,
+        name: &str,
+        max_len: u64,
+        modified: Option<SystemTime>,
+        write: impl FnOnce(&mut StreamedMember<'_, W>) -> Result<(), E>,
+    ) -> Result<MemberSpan, WriteError>
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let mut member = self.start_member(name, 0, modified)?;
+        let reserve_zip64 = max_len >= u64::from(taco_format::U32_MARKER);
+        member.encode_local_with(reserve_zip64, &mut self.pending);
+        self.flush_pending()?;
+        let data_offset = member.header_offset + member.local_header_len_with(reserve_zip64);
+        let mut stream = StreamedMember {
+            out: &mut self.out,
+            hasher: crc32fast::Hasher::new(),
+            written: 0,
+        };
+        write(&mut stream).map_err(|e| WriteError::Generate {
+            name: name.to_string(),
+            source: e.into(),
+        })?;
+        let (written, crc) = (stream.written, stream.hasher.finalize());
+        if written > max_len {
+            return Err(WriteError::BoundExceeded {
+                name: name.to_string(),
+                bound: max_len,
+                written,
+            });
+        }
+        member.size = written;
+        member.crc32 = crc;
+        let mut header = Vec::new();
+        member.encode_local_with(reserve_zip64, &mut header);
+        let end = data_offset + written;
+        let rewritten = self
+            .out
+            .seek(SeekFrom::Start(member.header_offset))
+            .and_then(|_| self.out.write_all(&header))
+            .and_then(|()| self.out.seek(SeekFrom::Start(end)));
+        if let Err(e) = rewritten {
+            return Err(self.output_error(e));
+        }
+        self.report(written);
+        Ok(self.record_member(member, data_offset))
     }
 
     /// Writes the central directory, the end records and the header holding `entries`, and

@@ -248,3 +248,58 @@ fn large_file_members_take_the_kernel_copy_path_with_correct_crc() {
         .unwrap();
     assert_eq!(got, data);
 }
+
+#[test]
+fn streamed_members_get_real_sizes_and_crc_with_or_without_reserved_zip64() {
+    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    let small = w
+        .add_streamed("gen/small.txt", 1000, None, |out| -> std::io::Result<()> {
+            std::io::Write::write_all(out, b"generated ")?;
+            std::io::Write::write_all(out, b"bytes")
+        })
+        .unwrap();
+    // A bound past 4 GiB reserves the ZIP64 extra in the local header.
+    let big_bound = w
+        .add_streamed("gen/bounded.txt", 5 << 30, None, |out| {
+            std::io::Write::write_all(out, b"small after all")
+        })
+        .unwrap();
+    assert_eq!(
+        big_bound.data_offset - big_bound.header_offset,
+        30 + 15 + 20
+    );
+    let err = w
+        .add_streamed("gen/over.txt", 3, None, |out| {
+            std::io::Write::write_all(out, b"four")
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, WriteError::BoundExceeded { written: 4, .. }),
+        "{err}"
+    );
+    let bytes = {
+        let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+        let a = w
+            .add_streamed("a", 100, None, |out| {
+                std::io::Write::write_all(out, b"alpha")
+            })
+            .unwrap();
+        let b = w
+            .add_streamed("b", 5 << 30, None, |out| {
+                std::io::Write::write_all(out, b"beta")
+            })
+            .unwrap();
+        assert_eq!(a.crc32, crc32fast::hash(b"alpha"));
+        w.finish(&[a.data_entry(), b.data_entry()])
+            .unwrap()
+            .0
+            .into_inner()
+    };
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+    for (name, data) in [("a", &b"alpha"[..]), ("b", &b"beta"[..])] {
+        let mut got = Vec::new();
+        zip.by_name(name).unwrap().read_to_end(&mut got).unwrap();
+        assert_eq!(got, data);
+    }
+    assert_eq!(small.data_len, 15);
+}
