@@ -144,22 +144,9 @@ impl StoredMember {
         u32::try_from(self.size).unwrap_or(U32_MARKER)
     }
 
-    fn local_size32(&self, zip64: bool) -> u32 {
-        if zip64 {
-            U32_MARKER
-        } else {
-            self.size32()
-        }
-    }
-
     /// Length of the encoded local file header (fixed part, name, ZIP64 extra if any).
     pub fn local_header_len(&self) -> u64 {
-        self.local_header_len_with(self.size_needs_zip64())
-    }
-
-    /// Length of the local file header with (`zip64`) or without the ZIP64 extra field.
-    pub fn local_header_len_with(&self, zip64: bool) -> u64 {
-        let extra = if zip64 { 20 } else { 0 };
+        let extra = if self.size_needs_zip64() { 20 } else { 0 };
         (LOCAL_FIXED_LEN + self.name.len() + extra) as u64
     }
 
@@ -170,14 +157,7 @@ impl StoredMember {
 
     /// Appends the local file header to `out`; the CRC sits at [`LOCAL_CRC_OFFSET`] within it.
     pub fn encode_local(&self, out: &mut Vec<u8>) {
-        self.encode_local_with(self.size_needs_zip64(), out);
-    }
-
-    /// Appends the local file header, with the ZIP64 extra field when `zip64` is true or the
-    /// size needs it. A writer that reserves room before knowing a member's size passes `true`
-    /// so the header keeps its length when rewritten with the real size.
-    pub fn encode_local_with(&self, zip64: bool, out: &mut Vec<u8>) {
-        let zip64 = zip64 || self.size_needs_zip64();
+        let zip64 = self.size_needs_zip64();
         out.extend_from_slice(&SIG_LOCAL.to_le_bytes());
         let version = if zip64 {
             VERSION_ZIP64
@@ -190,8 +170,8 @@ impl StoredMember {
         out.extend_from_slice(&self.modified.time.to_le_bytes());
         out.extend_from_slice(&self.modified.date.to_le_bytes());
         out.extend_from_slice(&self.crc32.to_le_bytes());
-        out.extend_from_slice(&self.local_size32(zip64).to_le_bytes());
-        out.extend_from_slice(&self.local_size32(zip64).to_le_bytes());
+        out.extend_from_slice(&self.size32().to_le_bytes());
+        out.extend_from_slice(&self.size32().to_le_bytes());
         // Names longer than 65 535 bytes are refused by check_member_name before we get here.
         out.extend_from_slice(&(self.name.len() as u16).to_le_bytes());
         out.extend_from_slice(&(if zip64 { 20u16 } else { 0 }).to_le_bytes());

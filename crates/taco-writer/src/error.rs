@@ -31,20 +31,6 @@ pub enum WriteError {
     /// A source was modified (same size, new modification time) while it was read.
     #[error("{source_name}: source changed while being packed")]
     SourceChanged { source_name: String },
-    /// The closure producing a streamed member failed.
-    #[error("generating member {name:?}: {source}")]
-    Generate {
-        name: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// A streamed member wrote more than the bound it declared.
-    #[error("member {name:?} is {written} bytes, more than its declared bound of {bound}")]
-    BoundExceeded {
-        name: String,
-        bound: u64,
-        written: u64,
-    },
     /// Two members would have the same name.
     #[error("duplicate member name {name:?}")]
     DuplicateName { name: String },

@@ -32,6 +32,4 @@ mod writer;
 pub use atomic::AtomicFile;
 pub use error::WriteError;
 pub use update::update_header;
-pub use writer::{
-    ArchiveOutput, ArchiveWriter, FinishSummary, MemberSpan, StreamedMember, WriterOptions,
-};
+pub use writer::{ArchiveOutput, ArchiveWriter, FinishSummary, MemberSpan, Piece, WriterOptions};

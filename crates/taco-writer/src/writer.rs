@@ -49,25 +49,32 @@ impl ArchiveOutput for AtomicFile {
 
 impl<T: AsRef<[u8]>> ArchiveOutput for io::Cursor<T> where io::Cursor<T>: Write {}
 
-/// The sink handed to the closure of [`ArchiveWriter::add_streamed`]: bytes written here become
-/// the member's data, counted and checksummed on the way. `Send` when the output is, so it can
-/// back writers that require it (the `parquet` crate's).
-pub struct StreamedMember<'a, W> {
-    out: &'a mut W,
-    hasher: crc32fast::Hasher,
-    written: u64,
+/// A piece of a member's data, for [`ArchiveWriter::add_pieces`].
+#[derive(Debug, Clone, Copy)]
+pub enum Piece<'a> {
+    /// Bytes in memory.
+    Bytes(&'a [u8]),
+    /// `len` bytes of `file` from `offset`; `label` names the file in errors.
+    FileRange {
+        file: &'a File,
+        offset: u64,
+        len: u64,
+        label: &'a str,
+    },
 }
 
-impl<W: Write> Write for StreamedMember<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.out.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.written += n as u64;
-        Ok(n)
+impl Piece<'_> {
+    /// Number of bytes this piece contributes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Piece::Bytes(bytes) => bytes.len() as u64,
+            Piece::FileRange { len, .. } => *len,
+        }
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+    /// True for a piece of no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -250,12 +257,13 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
                 return Err(self.output_error(e));
             }
             self.pending.clear();
-            let flushed_to = self.pos;
-            if flushed_to - self.writeback_from >= WRITEBACK_STEP {
+            // `pos` lags inside a member being written, so this only ever hints less.
+            let unhinted = self.pos.saturating_sub(self.writeback_from);
+            if unhinted >= WRITEBACK_STEP {
                 if let Some(file) = self.out.as_file() {
-                    start_writeback(file, self.writeback_from, flushed_to - self.writeback_from);
+                    start_writeback(file, self.writeback_from, unhinted);
                 }
-                self.writeback_from = flushed_to;
+                self.writeback_from = self.pos;
             }
         }
         Ok(())
@@ -303,11 +311,24 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         }
         let label = path.display().to_string();
         let len = meta.len();
-        let use_kernel_copy = len >= KERNEL_COPY_MIN && self.out.as_file().is_some();
-        let span = if use_kernel_copy {
-            self.add_file_kernel_copy(name, &file, len, meta.modified().ok(), &label)?
-        } else {
+        let span = if len <= CHUNK_LEN as u64 {
             self.add_source(name, &file, len, meta.modified().ok(), &label)?
+        } else {
+            let whole = Piece::FileRange {
+                file: &file,
+                offset: 0,
+                len,
+                label: &label,
+            };
+            let span = self.add_pieces(name, &[whole], meta.modified().ok())?;
+            let mut probe = [0u8; 1];
+            if file.read_at(&mut probe, len).map_err(source_error)? > 0 {
+                return Err(WriteError::SourceGrew {
+                    source_name: label,
+                    expected: len,
+                });
+            }
+            span
         };
         // Same size but rewritten meanwhile would leave a CRC that does not match the data.
         let after = file.metadata().map_err(source_error)?;
@@ -373,6 +394,7 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
     /// Writes the CRC into the member's local header (already written with a zero CRC), moves
     /// past its data, and records the member.
     fn finish_streamed_member(&mut self, member: StoredMember) -> Result<MemberSpan, WriteError> {
+        self.flush_pending()?;
         let end = member.data_offset() + member.size;
         let crc_at = member.header_offset + LOCAL_CRC_OFFSET as u64;
         let patched = self
@@ -399,28 +421,129 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         span
     }
 
-    /// Copies a large file member inside the kernel (`copy_file_range`, through `std::io::copy`)
-    /// while a scoped thread reads the same bytes from the page cache for the CRC: the data is
-    /// copied once instead of through a user-space buffer, and checksumming runs alongside.
-    fn add_file_kernel_copy(
+    /// Adds a member made of `pieces` in order: bytes in memory and ranges of files. The
+    /// length is known up front (so ZIP64 is decided exactly); the CRC is computed on the way and
+    /// patched into the local header. File ranges of 4 MiB or more going to a file output are
+    /// copied inside the kernel while a second thread reads them for the CRC.
+    ///
+    /// # Errors
+    /// [`WriteError::SourceShrank`] when a file ends before its range does, [`WriteError::Source`]
+    /// on read failure, name and output errors as for [`ArchiveWriter::add_reader`].
+    pub fn add_pieces(
         &mut self,
         name: &str,
-        src: &File,
-        len: u64,
+        pieces: &[Piece<'_>],
         modified: Option<SystemTime>,
-        source_name: &str,
     ) -> Result<MemberSpan, WriteError> {
+        let len = pieces
+            .iter()
+            .try_fold(0u64, |total, piece| total.checked_add(piece.len()))
+            .ok_or_else(|| self.output_error(io::Error::other("member length overflows")))?;
         let mut member = self.start_member(name, len, modified)?;
         member.encode_local(&mut self.pending);
+        let mut hasher = crc32fast::Hasher::new();
+        for piece in pieces {
+            match *piece {
+                Piece::Bytes(bytes) => {
+                    hasher.update(bytes);
+                    self.write_data(bytes)?;
+                    self.report(bytes.len() as u64);
+                }
+                Piece::FileRange {
+                    file,
+                    offset,
+                    len,
+                    label,
+                } => {
+                    let piece_crc = if len >= KERNEL_COPY_MIN && self.out.as_file().is_some() {
+                        self.kernel_copy(file, offset, len, label)?
+                    } else {
+                        self.buffered_copy(file, offset, len, label)?
+                    };
+                    hasher.combine(&piece_crc);
+                }
+            }
+        }
+        member.crc32 = hasher.finalize();
+        self.finish_streamed_member(member)
+    }
+
+    /// Appends data bytes to the pending buffer, or writes them through when they do not fit.
+    fn write_data(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        if self.pending.len() + bytes.len() > PENDING_LEN {
+            self.flush_pending()?;
+            if bytes.len() > PENDING_LEN {
+                return self.out.write_all(bytes).map_err(|e| self.output_error(e));
+            }
+        }
+        self.pending.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Copies a file range through the chunk buffer with positioned reads.
+    fn buffered_copy(
+        &mut self,
+        file: &File,
+        offset: u64,
+        len: u64,
+        label: &str,
+    ) -> Result<crc32fast::Hasher, WriteError> {
+        let mut chunk = std::mem::take(&mut self.chunk);
+        let result = (|| {
+            let mut hasher = crc32fast::Hasher::new();
+            let mut done = 0u64;
+            while done < len {
+                let n = (len - done).min(chunk.len() as u64) as usize;
+                read_range(file, &mut chunk[..n], offset + done, len, done, label)?;
+                hasher.update(&chunk[..n]);
+                self.write_data(&chunk[..n])?;
+                self.report(n as u64);
+                done += n as u64;
+            }
+            Ok(hasher)
+        })();
+        self.chunk = chunk;
+        result
+    }
+
+    /// Copies a file range with `copy_file_range` (through `std::io::copy`) while a scoped thread
+    /// reads the same bytes from the page cache for the CRC: the data crosses memory once
+    /// instead of through a user-space buffer, and checksumming runs alongside.
+    fn kernel_copy(
+        &mut self,
+        src: &File,
+        offset: u64,
+        len: u64,
+        label: &str,
+    ) -> Result<crc32fast::Hasher, WriteError> {
         self.flush_pending()?;
+        let data_offset = self
+            .out
+            .stream_position()
+            .map_err(|e| self.output_error(e))?;
         let Some(out) = self.out.as_file() else {
             return Err(self.output_error(io::Error::other("output has no file")));
         };
+        (&*src)
+            .seek(SeekFrom::Start(offset))
+            .map_err(|source| WriteError::Source {
+                path: PathBuf::from(label),
+                source,
+            })?;
         let chunk = &mut self.chunk;
         let progress = &mut self.progress;
-        let data_offset = member.data_offset();
         let (copied, crc) = std::thread::scope(|scope| {
-            let crc_thread = scope.spawn(move || crc_of_file_prefix(src, len, chunk));
+            let crc_thread = scope.spawn(move || {
+                let mut hasher = crc32fast::Hasher::new();
+                let mut done = 0u64;
+                while done < len {
+                    let n = (len - done).min(chunk.len() as u64) as usize;
+                    read_range(src, &mut chunk[..n], offset + done, len, done, label)?;
+                    hasher.update(&chunk[..n]);
+                    done += n as u64;
+                }
+                Ok::<_, WriteError>(hasher)
+            });
             let mut copied = 0u64;
             let mut copy_result = Ok(());
             while copied < len {
@@ -440,29 +563,25 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
                     }
                 }
             }
-            let crc = crc_thread
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("CRC thread panicked")));
+            let crc = crc_thread.join().unwrap_or_else(|_| {
+                Err(WriteError::Source {
+                    path: PathBuf::from(label),
+                    source: io::Error::other("CRC thread panicked"),
+                })
+            });
             (copy_result.map(|()| copied), crc)
         });
         let copied = copied.map_err(|e| self.output_error(e))?;
-        let crc = crc.map_err(|source| WriteError::Source {
-            path: PathBuf::from(source_name),
-            source,
-        })?;
-        match crc {
-            Some(crc) if copied == len => member.crc32 = crc,
-            _ => {
-                return Err(WriteError::SourceShrank {
-                    source_name: source_name.to_string(),
-                    expected: len,
-                    got: copied,
-                })
-            }
+        let crc = crc?;
+        if copied < len {
+            return Err(WriteError::SourceShrank {
+                source_name: label.to_string(),
+                expected: len,
+                got: copied,
+            });
         }
-        check_exhausted(&mut &*src, source_name, len)?;
-        self.writeback_from = member.data_offset() + len;
-        self.finish_streamed_member(member)
+        self.writeback_from = data_offset + len;
+        Ok(crc)
     }
 
     fn add_source(
@@ -525,65 +644,6 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             return self.finish_streamed_member(member);
         }
         let data_offset = member.data_offset();
-        Ok(self.record_member(member, data_offset))
-    }
-
-    /// Adds a member whose bytes are produced by `write` and whose length is known only at the
-    /// end (a generated Parquet part, an index). `max_len` bounds the length: when it is
-    /// ≥ 4 GiB − 1 the local header reserves the ZIP64 extra field, since the header is written
-    /// before the size is known; otherwise the member stays classic. The local header is
-    /// rewritten with the real CRC and sizes afterwards (no data descriptor).
-    ///
-    /// # Errors
-    /// [`WriteError::Generate`] when `write` fails, [`WriteError::BoundExceeded`] when it writes
-    /// more than `max_len`, name and output errors as for [`ArchiveWriter::add_reader`]. After an
-    /// error the archive is incomplete: drop the writer.
-    pub fn add_streamed<E>(
-        &mut self,
-        name: &str,
-        max_len: u64,
-        modified: Option<SystemTime>,
-        write: impl FnOnce(&mut StreamedMember<'_, W>) -> Result<(), E>,
-    ) -> Result<MemberSpan, WriteError>
-    where
-        E: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let mut member = self.start_member(name, 0, modified)?;
-        let reserve_zip64 = max_len >= u64::from(taco_format::U32_MARKER);
-        member.encode_local_with(reserve_zip64, &mut self.pending);
-        self.flush_pending()?;
-        let data_offset = member.header_offset + member.local_header_len_with(reserve_zip64);
-        let mut stream = StreamedMember {
-            out: &mut self.out,
-            hasher: crc32fast::Hasher::new(),
-            written: 0,
-        };
-        write(&mut stream).map_err(|e| WriteError::Generate {
-            name: name.to_string(),
-            source: e.into(),
-        })?;
-        let (written, crc) = (stream.written, stream.hasher.finalize());
-        if written > max_len {
-            return Err(WriteError::BoundExceeded {
-                name: name.to_string(),
-                bound: max_len,
-                written,
-            });
-        }
-        member.size = written;
-        member.crc32 = crc;
-        let mut header = Vec::new();
-        member.encode_local_with(reserve_zip64, &mut header);
-        let end = data_offset + written;
-        let rewritten = self
-            .out
-            .seek(SeekFrom::Start(member.header_offset))
-            .and_then(|_| self.out.write_all(&header))
-            .and_then(|()| self.out.seek(SeekFrom::Start(end)));
-        if let Err(e) = rewritten {
-            return Err(self.output_error(e));
-        }
-        self.report(written);
         Ok(self.record_member(member, data_offset))
     }
 
@@ -697,22 +757,30 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
     );
 }
 
-/// CRC-32 of the first `len` bytes of `file` by positioned reads (the file offset belongs to
-/// the concurrent copy); `None` when the file is shorter.
-fn crc_of_file_prefix(file: &File, len: u64, buf: &mut [u8]) -> io::Result<Option<u32>> {
-    let mut hasher = crc32fast::Hasher::new();
-    let mut done = 0u64;
-    while done < len {
-        let n = (len - done).min(buf.len() as u64) as usize;
-        match file.read_exact_at(&mut buf[..n], done) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e),
+/// Reads `buf.len()` bytes at `offset` of a file range being copied; the file ending early is
+/// [`WriteError::SourceShrank`] (`done` bytes of the `range_len`-byte range were read before).
+fn read_range(
+    file: &File,
+    buf: &mut [u8],
+    offset: u64,
+    range_len: u64,
+    done: u64,
+    label: &str,
+) -> Result<(), WriteError> {
+    file.read_exact_at(buf, offset).map_err(|source| {
+        if source.kind() == io::ErrorKind::UnexpectedEof {
+            WriteError::SourceShrank {
+                source_name: label.to_string(),
+                expected: range_len,
+                got: done,
+            }
+        } else {
+            WriteError::Source {
+                path: PathBuf::from(label),
+                source,
+            }
         }
-        hasher.update(&buf[..n]);
-        done += n as u64;
-    }
-    Ok(Some(hasher.finalize()))
+    })
 }
 
 /// Fails with [`WriteError::SourceGrew`] when `reader` still has bytes after `len` were read.

@@ -250,56 +250,67 @@ fn large_file_members_take_the_kernel_copy_path_with_correct_crc() {
 }
 
 #[test]
-fn streamed_members_get_real_sizes_and_crc_with_or_without_reserved_zip64() {
-    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
-    let small = w
-        .add_streamed("gen/small.txt", 1000, None, |out| -> std::io::Result<()> {
-            std::io::Write::write_all(out, b"generated ")?;
-            std::io::Write::write_all(out, b"bytes")
-        })
-        .unwrap();
-    // A bound past 4 GiB reserves the ZIP64 extra in the local header.
-    let big_bound = w
-        .add_streamed("gen/bounded.txt", 5 << 30, None, |out| {
-            std::io::Write::write_all(out, b"small after all")
-        })
-        .unwrap();
-    assert_eq!(
-        big_bound.data_offset - big_bound.header_offset,
-        30 + 15 + 20
-    );
-    let err = w
-        .add_streamed("gen/over.txt", 3, None, |out| {
-            std::io::Write::write_all(out, b"four")
-        })
-        .unwrap_err();
-    assert!(
-        matches!(err, WriteError::BoundExceeded { written: 4, .. }),
-        "{err}"
-    );
-    let bytes = {
-        let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
-        let a = w
-            .add_streamed("a", 100, None, |out| {
-                std::io::Write::write_all(out, b"alpha")
-            })
-            .unwrap();
-        let b = w
-            .add_streamed("b", 5 << 30, None, |out| {
-                std::io::Write::write_all(out, b"beta")
-            })
-            .unwrap();
-        assert_eq!(a.crc32, crc32fast::hash(b"alpha"));
-        w.finish(&[a.data_entry(), b.data_entry()])
-            .unwrap()
-            .0
-            .into_inner()
+fn pieces_join_bytes_and_file_ranges_into_one_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("src.bin");
+    let data: Vec<u8> = (0..(6u32 << 20)).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&source, &data).unwrap();
+    let file = std::fs::File::open(&source).unwrap();
+    let label = "src.bin";
+    let big = taco_writer::Piece::FileRange {
+        file: &file,
+        offset: 100,
+        len: (5 << 20) + 7,
+        label,
     };
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
-    for (name, data) in [("a", &b"alpha"[..]), ("b", &b"beta"[..])] {
+    let small = taco_writer::Piece::FileRange {
+        file: &file,
+        offset: 3,
+        len: 1000,
+        label,
+    };
+    let pieces = [
+        taco_writer::Piece::Bytes(b"HEAD"),
+        big,
+        taco_writer::Piece::Bytes(b"MID"),
+        small,
+    ];
+    let mut expected = b"HEAD".to_vec();
+    expected.extend_from_slice(&data[100..100 + (5 << 20) + 7]);
+    expected.extend_from_slice(b"MID");
+    expected.extend_from_slice(&data[3..1003]);
+
+    // File output (kernel copy for the big range) and in-memory output (buffered) agree.
+    let dest = dir.path().join("out.taco");
+    let mut w = ArchiveWriter::create(&dest, false, WriterOptions::default()).unwrap();
+    let span = w.add_pieces("joined", &pieces, None).unwrap();
+    let (out, _) = w.finish(&[span.data_entry()]).unwrap();
+    out.commit().unwrap();
+    let mut m = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    let mem_span = m.add_pieces("joined", &pieces, None).unwrap();
+    let mem_bytes = m.finish(&[]).unwrap().0.into_inner();
+    assert_eq!(span.crc32, mem_span.crc32);
+    assert_eq!(span.crc32, crc32fast::hash(&expected));
+
+    for bytes in [std::fs::read(&dest).unwrap(), mem_bytes] {
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
         let mut got = Vec::new();
-        zip.by_name(name).unwrap().read_to_end(&mut got).unwrap();
-        assert_eq!(got, data);
+        zip.by_name("joined")
+            .unwrap()
+            .read_to_end(&mut got)
+            .unwrap();
+        assert!(got == expected, "member bytes differ");
     }
-    assert_eq!(small.data_len, 15);
+
+    let past_end = taco_writer::Piece::FileRange {
+        file: &file,
+        offset: 6 << 20,
+        len: 10,
+        label,
+    };
+    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    assert!(matches!(
+        w.add_pieces("short", &[past_end], None),
+        Err(WriteError::SourceShrank { .. })
+    ));
 }
