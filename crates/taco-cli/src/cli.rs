@@ -22,6 +22,15 @@ pub enum Command {
     /// Members are STORED (uncompressed); ZIP64 is used only when needed. The archive is
     /// written to a temporary file and renamed into place only when complete.
     Pack(PackArgs),
+    /// Pack a Parquet file so row groups can be fetched and read by range.
+    ///
+    /// Default layout "split": the file becomes at most 7 self-contained Parquet parts of
+    /// consecutive row groups (balanced by bytes, made by copying the encoded column chunks —
+    /// nothing is decoded); entry i is part i, so the bytes of one range request are a Parquet
+    /// file any reader opens. Layout "verbatim": the file is stored untouched and entry i is row
+    /// group i's byte range (first 7 row groups). Writes OUT and OUT.meta.json (the index, also
+    /// stored as the archive's last member TACO_INDEX.json).
+    PackParquet(PackParquetArgs),
     /// Print the entries of an archive's TACO header (reads only the first 157 bytes).
     Header(HeaderArgs),
     /// Rewrite the entries of an existing archive in place (only the header and its CRCs change).
@@ -72,6 +81,35 @@ pub struct PackArgs {
     /// Accept entries that lie outside the finished archive.
     #[arg(long)]
     pub allow_outside: bool,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LayoutArg {
+    /// At most 7 self-contained Parquet parts; entry i = part i.
+    Split,
+    /// The file untouched; entry i = row group i's bytes.
+    Verbatim,
+}
+
+#[derive(Debug, Args)]
+pub struct PackParquetArgs {
+    /// The Parquet file.
+    pub input: PathBuf,
+    /// Output archive [default: <input stem>.taco in the current directory].
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// How row groups become entries.
+    #[arg(long, value_enum, default_value = "split")]
+    pub layout: LayoutArg,
+    /// Number of parts for the split layout, 1-7 [default: min(7, row groups)].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=7))]
+    pub parts: Option<u8>,
+    /// Overwrite OUT (and OUT.meta.json) if they exist.
+    #[arg(short, long)]
+    pub force: bool,
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,

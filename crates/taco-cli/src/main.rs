@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Pack(args) => pack::run(&args),
+        cli::Command::PackParquet(args) => pack::parquet(&args),
         cli::Command::Header(args) => read::header(&args),
         cli::Command::UpdateHeader(args) => read::update_header(&args),
         cli::Command::Ls(args) => read::ls(&args),

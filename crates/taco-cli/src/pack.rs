@@ -1,6 +1,6 @@
 //! `taco pack`: gather inputs, stream them into an archive, set entries.
 
-use crate::cli::PackArgs;
+use crate::cli::{LayoutArg, PackArgs, PackParquetArgs};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashSet;
@@ -196,4 +196,79 @@ pub fn run(args: &PackArgs) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Adds the `--force` hint to "already exists" errors; other errors pass through.
+pub fn force_hint(err: impl Into<anyhow::Error>) -> anyhow::Error {
+    let err = err.into();
+    let exists = err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<taco_writer::WriteError>(),
+            Some(taco_writer::WriteError::OutputExists { .. })
+        )
+    });
+    if exists {
+        anyhow::anyhow!("{err} (use --force to overwrite)")
+    } else {
+        err
+    }
+}
+
+/// Default output of the `pack-*` commands: `<input stem>.taco` in the current directory.
+fn default_output(input: &Path) -> Result<PathBuf> {
+    let stem = input
+        .file_stem()
+        .with_context(|| format!("{}: has no file name", input.display()))?;
+    let mut name = stem.to_os_string();
+    name.push(".taco");
+    Ok(PathBuf::from(name))
+}
+
+/// Prints the planner's notes and the summary line of a planned pack.
+fn report_planned(
+    out: &Path,
+    executed: &taco_planners::Executed,
+    notes: &[String],
+    quiet: bool,
+) -> Result<()> {
+    for note in notes {
+        eprintln!("taco: note: {note}");
+    }
+    if !quiet {
+        writeln!(
+            io::stdout().lock(),
+            "{}: {} bytes, {} entries; index in {}",
+            out.display(),
+            executed.archive_len,
+            executed.entries.len(),
+            executed.meta_path.display()
+        )?;
+    }
+    Ok(())
+}
+
+pub fn parquet(args: &PackParquetArgs) -> Result<()> {
+    let options = taco_planners::ParquetOptions {
+        layout: match args.layout {
+            LayoutArg::Split => taco_planners::ParquetLayout::Split,
+            LayoutArg::Verbatim => taco_planners::ParquetLayout::Verbatim,
+        },
+        parts: args.parts.map(usize::from),
+    };
+    let out = match &args.output {
+        Some(out) => out.clone(),
+        None => default_output(&args.input)?,
+    };
+    let plan = taco_planners::plan_parquet(&args.input, &options)?;
+    let notes = plan.notes.clone();
+    let bar = progress_bar(plan.total_bytes, args.quiet);
+    let reporter = bar.clone();
+    let execute_options = taco_planners::ExecuteOptions {
+        overwrite: args.force,
+        fixed_time: fixed_time()?,
+        progress: Some(Box::new(move |n| reporter.inc(n))),
+    };
+    let executed = taco_planners::execute(plan, &out, execute_options).map_err(force_hint)?;
+    bar.finish_and_clear();
+    report_planned(&out, &executed, &notes, args.quiet)
 }

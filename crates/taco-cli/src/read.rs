@@ -275,15 +275,7 @@ pub fn get(args: &GetArgs) -> Result<()> {
     };
     match &args.output {
         Some(path) => {
-            let mut file = AtomicFile::create(path, args.force).map_err(|e| match e {
-                taco_writer::WriteError::OutputExists { .. } => {
-                    anyhow::anyhow!(
-                        "{} already exists (use --force to overwrite)",
-                        path.display()
-                    )
-                }
-                other => other.into(),
-            })?;
+            let mut file = AtomicFile::create(path, args.force).map_err(crate::pack::force_hint)?;
             let mut out = BufWriter::with_capacity(1 << 20, &mut file);
             let computed = taco_reader::stream_range(&source, range, |c| out.write_all(c))
                 .with_context(|| format!("writing {}", path.display()))?;

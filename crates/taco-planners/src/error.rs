@@ -1,0 +1,49 @@
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Why a plan could not be made or executed. Each variant names the input file.
+#[derive(Debug, Error)]
+pub enum PlanError {
+    /// An input could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The input is not a file of the kind the planner reads.
+    #[error("{path}: not a Parquet file ({reason})")]
+    NotParquet { path: PathBuf, reason: String },
+    /// The Parquet file's footer is encrypted; its layout cannot be read without keys.
+    #[error(
+        "{path}: encrypted Parquet file (footer magic PARE); encrypted files are not supported"
+    )]
+    Encrypted { path: PathBuf },
+    /// The input ends before its own metadata says it should.
+    #[error("{path}: truncated: {detail}")]
+    Truncated { path: PathBuf, detail: String },
+    /// The Parquet file holds no row groups, so there is nothing to make entries of.
+    #[error("{path}: has no row groups")]
+    NoRowGroups { path: PathBuf },
+    /// The Parquet metadata is inconsistent or could not be encoded.
+    #[error("{path}: {detail}")]
+    BadParquet { path: PathBuf, detail: String },
+    /// An input file name cannot become a member name.
+    #[error("{path}: file name is not valid UTF-8")]
+    NonUtf8Name { path: PathBuf },
+    /// A requested option is out of range.
+    #[error("{0}")]
+    BadOption(String),
+    /// A plan holds more groups than a header has entries.
+    #[error("plan has {count} groups, a TACO header holds at most 7")]
+    TooManyGroups { count: usize },
+    /// A group refers to members that do not exist, or a slice outside its member.
+    #[error("group {label:?} refers to members or bytes outside the plan")]
+    BadGroup { label: String },
+    /// Writing the archive failed.
+    #[error(transparent)]
+    Write(#[from] taco_writer::WriteError),
+    /// The index could not be encoded.
+    #[error("encoding the index: {0}")]
+    Index(#[from] serde_json::Error),
+}

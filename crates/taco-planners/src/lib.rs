@@ -1,0 +1,19 @@
+//! Planners: turn an input (a Parquet file; later tile trees, split directories, NetCDF files)
+//! into a [`Plan`] — ordered members and up to 7 groups — and execute it into a TACO archive
+//! whose entries and index are computed from where the bytes really landed (DESIGN §3, §7).
+//!
+//! A planner only decides *what* goes where; [`execute`] drives `taco-writer`, derives each
+//! entry from the written member spans, and writes the JSON index both as the archive's last
+//! member `TACO_INDEX.json` and beside it as `<archive>.meta.json`. This crate does no network
+//! I/O and never decodes data it only needs to copy.
+
+mod error;
+mod parquet_planner;
+mod plan;
+
+pub use error::PlanError;
+pub use parquet_planner::{plan_parquet, ParquetLayout, ParquetOptions};
+pub use plan::{
+    execute, meta_path, ExecuteOptions, Executed, Group, GroupRange, MemberSource, Plan,
+    PlannedMember, INDEX_MEMBER, INDEX_VERSION,
+};

@@ -1,0 +1,281 @@
+use crate::PlanError;
+use serde_json::{json, Map, Value};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use taco_format::{Entry, MAX_ENTRIES};
+use taco_writer::{ArchiveWriter, AtomicFile, MemberSpan, Piece, WriterOptions};
+
+/// Name of the index member, always the last member of a planned archive.
+pub const INDEX_MEMBER: &str = "TACO_INDEX.json";
+/// Version of the index format written by [`execute`].
+pub const INDEX_VERSION: u64 = 1;
+
+/// Where a planned member's bytes come from.
+#[derive(Debug)]
+pub enum MemberSource {
+    /// A whole file, copied as is.
+    Path(PathBuf),
+    /// Bytes in memory followed by a range of a file followed by more bytes (a Parquet part:
+    /// magic, copied column chunks, new footer).
+    Assembled {
+        /// The file the range is copied from.
+        path: PathBuf,
+        /// Bytes before the range.
+        prefix: Vec<u8>,
+        /// Offset of the range in the file.
+        offset: u64,
+        /// Length of the range.
+        len: u64,
+        /// Bytes after the range.
+        suffix: Vec<u8>,
+    },
+}
+
+/// One member of a plan.
+#[derive(Debug)]
+pub struct PlannedMember {
+    /// Member name in the archive.
+    pub name: String,
+    /// Where its bytes come from.
+    pub source: MemberSource,
+    /// The planner's own fields for this member's index record.
+    pub fields: Map<String, Value>,
+}
+
+/// The byte range a group covers, by member position in [`Plan::members`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupRange {
+    /// Exactly the data of one member (kind "data").
+    Data(usize),
+    /// From the local header of `first` to the last data byte of `last` (kind "span").
+    Span { first: usize, last: usize },
+    /// `length` bytes at `offset` inside one member's data (kind "data"), such as one row group
+    /// of a Parquet file stored whole.
+    Slice {
+        member: usize,
+        offset: u64,
+        length: u64,
+    },
+}
+
+impl GroupRange {
+    /// The kind the index records: "data" or "span".
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GroupRange::Data(_) | GroupRange::Slice { .. } => "data",
+            GroupRange::Span { .. } => "span",
+        }
+    }
+
+    fn entry(&self, spans: &[MemberSpan]) -> Option<Entry> {
+        match *self {
+            GroupRange::Data(i) => Some(spans.get(i)?.data_entry()),
+            GroupRange::Span { first, last } if first <= last => {
+                Some(MemberSpan::span_entry(spans.get(first)?, spans.get(last)?))
+            }
+            GroupRange::Span { .. } => None,
+            GroupRange::Slice {
+                member,
+                offset,
+                length,
+            } => {
+                let span = spans.get(member)?;
+                let end = offset.checked_add(length)?;
+                (end <= span.data_len).then(|| Entry::new(span.data_offset + offset, length))
+            }
+        }
+    }
+}
+
+/// One entry-to-be of a plan.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Human label for the index ("part-0", "zoom 3", "val").
+    pub label: String,
+    /// The bytes it covers.
+    pub range: GroupRange,
+    /// The planner's own fields for this entry's index record.
+    pub fields: Map<String, Value>,
+}
+
+/// Computes the planner's own index section once the real member spans are known.
+pub type IndexSection = Box<dyn FnOnce(&[MemberSpan]) -> Value>;
+
+/// What to write: members in order, at most 7 groups, and the planner's index section.
+pub struct Plan {
+    /// Planner name, recorded in the index ("parquet").
+    pub planner: &'static str,
+    /// Members in archive order.
+    pub members: Vec<PlannedMember>,
+    /// Groups in entry order.
+    pub groups: Vec<Group>,
+    /// The planner's section of the index, under the key [`Plan::planner`].
+    pub section: IndexSection,
+    /// Things the user should be told (merged groups, clamped options), one line each.
+    pub notes: Vec<String>,
+    /// Total data bytes, for progress reporting.
+    pub total_bytes: u64,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("planner", &self.planner)
+            .field("members", &self.members)
+            .field("groups", &self.groups)
+            .field("notes", &self.notes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings for [`execute`].
+#[derive(Default)]
+pub struct ExecuteOptions {
+    /// Replace an existing archive (and its `.meta.json`).
+    pub overwrite: bool,
+    /// Fixed timestamp for every member, as [`WriterOptions::fixed_time`].
+    pub fixed_time: Option<i64>,
+    /// Called with the number of bytes copied as the archive is written.
+    pub progress: Option<Box<dyn FnMut(u64)>>,
+}
+
+/// What [`execute`] wrote.
+#[derive(Debug, Clone)]
+pub struct Executed {
+    /// The archive's entries.
+    pub entries: Vec<Entry>,
+    /// The index, as stored in the archive and in the `.meta.json` file.
+    pub index: Value,
+    /// Archive length in bytes.
+    pub archive_len: u64,
+    /// Path of the `.meta.json` file.
+    pub meta_path: PathBuf,
+}
+
+/// `<archive>.meta.json`, where [`execute`] writes the index beside the archive.
+pub fn meta_path(archive: &Path) -> PathBuf {
+    let mut name = archive.as_os_str().to_owned();
+    name.push(".meta.json");
+    PathBuf::from(name)
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> PlanError + '_ {
+    move |source| PlanError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `plan` to `dest`: every member in order, then `TACO_INDEX.json`, with one entry per
+/// group computed from the written spans; then `<dest>.meta.json` with the same index. Both
+/// files appear only when everything succeeded.
+///
+/// # Errors
+/// [`PlanError::TooManyGroups`], [`PlanError::BadGroup`], input read errors and
+/// [`PlanError::Write`] for anything the writer refuses (existing output, changing sources…).
+pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Executed, PlanError> {
+    if plan.groups.len() > MAX_ENTRIES {
+        return Err(PlanError::TooManyGroups {
+            count: plan.groups.len(),
+        });
+    }
+    let meta = meta_path(dest);
+    let mut meta_file = AtomicFile::create(&meta, options.overwrite)?;
+    let writer_options = WriterOptions {
+        fixed_time: options.fixed_time,
+        allow_entries_outside: false,
+    };
+    let mut writer = ArchiveWriter::create(dest, options.overwrite, writer_options)?;
+    if let Some(progress) = options.progress {
+        writer.set_progress(progress);
+    }
+
+    let mut spans = Vec::with_capacity(plan.members.len());
+    for member in &plan.members {
+        let span = match &member.source {
+            MemberSource::Path(path) => writer.add_path(&member.name, path)?,
+            MemberSource::Assembled {
+                path,
+                prefix,
+                offset,
+                len,
+                suffix,
+            } => {
+                let file = File::open(path).map_err(io_error(path))?;
+                let modified = file.metadata().and_then(|m| m.modified()).ok();
+                let label = path.display().to_string();
+                let pieces = [
+                    Piece::Bytes(prefix),
+                    Piece::FileRange {
+                        file: &file,
+                        offset: *offset,
+                        len: *len,
+                        label: &label,
+                    },
+                    Piece::Bytes(suffix),
+                ];
+                writer.add_pieces(&member.name, &pieces, modified)?
+            }
+        };
+        spans.push(span);
+    }
+
+    let mut entries = Vec::with_capacity(plan.groups.len());
+    let mut entry_records = Vec::with_capacity(plan.groups.len());
+    for (index, group) in plan.groups.iter().enumerate() {
+        let entry = group
+            .range
+            .entry(&spans)
+            .ok_or_else(|| PlanError::BadGroup {
+                label: group.label.clone(),
+            })?;
+        let mut record = Map::new();
+        record.insert("index".into(), json!(index));
+        record.insert("label".into(), json!(group.label));
+        record.insert("kind".into(), json!(group.range.kind()));
+        record.insert("offset".into(), json!(entry.offset));
+        record.insert("length".into(), json!(entry.length));
+        record.extend(group.fields.clone());
+        entries.push(entry);
+        entry_records.push(Value::Object(record));
+    }
+    let member_records: Vec<Value> = plan
+        .members
+        .iter()
+        .zip(&spans)
+        .map(|(member, span)| {
+            let mut record = Map::new();
+            record.insert("name".into(), json!(member.name));
+            record.insert("data_offset".into(), json!(span.data_offset));
+            record.insert("length".into(), json!(span.data_len));
+            record.insert("crc32".into(), json!(span.crc32));
+            record.extend(member.fields.clone());
+            Value::Object(record)
+        })
+        .collect();
+    let section = (plan.section)(&spans);
+    let mut index = json!({
+        "format": "taco-index",
+        "version": INDEX_VERSION,
+        "planner": plan.planner,
+        "entries": entry_records,
+        "members": member_records,
+    });
+    if let Value::Object(map) = &mut index {
+        map.insert(plan.planner.to_string(), section);
+    }
+    let mut index_bytes = serde_json::to_vec_pretty(&index)?;
+    index_bytes.push(b'\n');
+    writer.add_bytes(INDEX_MEMBER, &index_bytes, None)?;
+    let (archive, summary) = writer.finish(&entries)?;
+    meta_file.write_all(&index_bytes).map_err(io_error(&meta))?;
+    archive.commit()?;
+    meta_file.commit()?;
+    Ok(Executed {
+        entries,
+        index,
+        archive_len: summary.archive_len,
+        meta_path: meta,
+    })
+}
