@@ -5,6 +5,7 @@ set -euo pipefail
 
 TACOZIP_VERSION=0.13.0
 PYTEST_VERSION=9.2.0
+PYARROW_VERSION=26.0.1
 
 # command -> Debian package providing it
 declare -A TOOLS=(
@@ -36,13 +37,13 @@ fi
 
 PY=${PYTHON:-python3}
 PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet --disable-pip-version-check \
-  "tacozip==${TACOZIP_VERSION}" "pytest==${PYTEST_VERSION}"
+  "tacozip==${TACOZIP_VERSION}" "pytest==${PYTEST_VERSION}" "pyarrow==${PYARROW_VERSION}"
 
 # Fail early and loudly if the pins did not take.
-"$PY" - "$TACOZIP_VERSION" "$PYTEST_VERSION" <<'PYEOF'
+"$PY" - "$TACOZIP_VERSION" "$PYTEST_VERSION" "$PYARROW_VERSION" <<'PYEOF'
 import sys
 from importlib.metadata import version
-want = {"tacozip": sys.argv[1], "pytest": sys.argv[2]}
+want = {"tacozip": sys.argv[1], "pytest": sys.argv[2], "pyarrow": sys.argv[3]}
 bad = {k: version(k) for k, v in want.items() if version(k) != v}
 if bad:
     sys.exit(f"setup.sh: wrong versions installed: {bad}, wanted {want}")

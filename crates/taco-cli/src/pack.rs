@@ -201,11 +201,13 @@ pub fn run(args: &PackArgs) -> Result<()> {
 /// Adds the `--force` hint to "already exists" errors; other errors pass through.
 pub fn force_hint(err: impl Into<anyhow::Error>) -> anyhow::Error {
     let err = err.into();
+    use taco_writer::WriteError::OutputExists;
     let exists = err.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<taco_writer::WriteError>(),
-            Some(taco_writer::WriteError::OutputExists { .. })
-        )
+        matches!(cause.downcast_ref(), Some(OutputExists { .. }))
+            || matches!(
+                cause.downcast_ref(),
+                Some(taco_planners::PlanError::Write(OutputExists { .. }))
+            )
     });
     if exists {
         anyhow::anyhow!("{err} (use --force to overwrite)")

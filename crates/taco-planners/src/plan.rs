@@ -180,13 +180,13 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
             count: plan.groups.len(),
         });
     }
-    let meta = meta_path(dest);
-    let mut meta_file = AtomicFile::create(&meta, options.overwrite)?;
     let writer_options = WriterOptions {
         fixed_time: options.fixed_time,
         allow_entries_outside: false,
     };
     let mut writer = ArchiveWriter::create(dest, options.overwrite, writer_options)?;
+    let meta = meta_path(dest);
+    let mut meta_file = AtomicFile::create(&meta, options.overwrite)?;
     if let Some(progress) = options.progress {
         writer.set_progress(progress);
     }
