@@ -161,8 +161,8 @@ def check_split(taco, src, archive, meta_path, parts=None, decodable=True) -> di
                 assert part[ps:pe] == src_bytes[ss:se], f"part {i} rg {r} col {c}: chunk bytes differ"
 
         if decodable:
-            got = pq.read_table(io.BytesIO(part))
-            want = pq.ParquetFile(src).read_row_groups(rgs)
+            got = pq.read_table(io.BytesIO(part), use_threads=False)
+            want = pq.ParquetFile(src).read_row_groups(rgs, use_threads=False)
             assert got.schema.equals(want.schema, check_metadata=True), (
                 f"part {i} schema:\n{got.schema}\n!=\n{want.schema}")
             assert got.equals(want), f"part {i}: data differs"
