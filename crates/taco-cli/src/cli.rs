@@ -31,6 +31,19 @@ pub enum Command {
     /// group i's byte range (first 7 row groups). Writes OUT and OUT.meta.json (the index, also
     /// stored as the archive's last member TACO_INDEX.json).
     PackParquet(PackParquetArgs),
+    /// Pack a map tile pyramid DIR/{z}/{x}/{y}.{ext} so a zoom level or one tile is one request.
+    ///
+    /// Tiles are stored by zoom, then along a Hilbert curve within the zoom (neighbouring tiles
+    /// sit near each other). Entry k is the span of the k-th lowest zoom (up to 7); the index
+    /// (OUT.meta.json and the member TACO_INDEX.json) gives every tile's byte range, so
+    /// `taco get --tile z/x/y` fetches one tile. Files that are not Z/X/Y.EXT are left out.
+    PackTiles(PackTilesArgs),
+    /// Pack an ML dataset whose subdirectories are splits, one entry per split.
+    ///
+    /// train, val and test come first (in that order), then other splits alphabetically;
+    /// members keep their paths (val/shard-0003.tfrecord). Entry i is the span of split i:
+    /// fetch it and unpack it with `taco extract --range` or any streaming unzipper.
+    PackSplits(PackSplitsArgs),
     /// Print the entries of an archive's TACO header (reads only the first 157 bytes).
     Header(HeaderArgs),
     /// Rewrite the entries of an existing archive in place (only the header and its CRCs change).
@@ -107,6 +120,39 @@ pub struct PackParquetArgs {
     /// Number of parts for the split layout, 1-7 [default: min(7, row groups)].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=7))]
     pub parts: Option<u8>,
+    /// Overwrite OUT (and OUT.meta.json) if they exist.
+    #[arg(short, long)]
+    pub force: bool,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PackTilesArgs {
+    /// Directory holding {z}/{x}/{y}.{ext} files.
+    pub dir: PathBuf,
+    /// Output archive [default: <DIR name>.taco in the current directory].
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Overwrite OUT (and OUT.meta.json) if they exist.
+    #[arg(short, long)]
+    pub force: bool,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PackSplitsArgs {
+    /// Directory whose subdirectories are the splits.
+    pub dir: PathBuf,
+    /// Output archive [default: <DIR name>.taco in the current directory].
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Splits to pack, in this order (at most 7) [default: all; train, val, test first].
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
+    pub splits: Option<Vec<String>>,
     /// Overwrite OUT (and OUT.meta.json) if they exist.
     #[arg(short, long)]
     pub force: bool,
@@ -201,7 +247,7 @@ pub struct ExtractArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["entry", "member"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["entry", "member", "tile"])))]
 pub struct GetArgs {
     /// Archive path.
     pub src: PathBuf,
@@ -211,9 +257,15 @@ pub struct GetArgs {
     /// Member NAME: its data, CRC-checked.
     #[arg(long, value_name = "NAME")]
     pub member: Option<String>,
+    /// Tile z/x/y of a `pack-tiles` archive, found through its index; CRC-checked.
+    #[arg(long, value_name = "Z/X/Y")]
+    pub tile: Option<String>,
     /// Write to FILE (atomically) instead of standard output.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", conflicts_with = "extract_to")]
     pub output: Option<PathBuf>,
+    /// Extract the files in entry N (a span) into DIR instead of writing its bytes.
+    #[arg(long, value_name = "DIR", requires = "entry")]
+    pub extract_to: Option<PathBuf>,
     /// Overwrite FILE if it exists.
     #[arg(short, long)]
     pub force: bool,

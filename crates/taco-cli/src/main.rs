@@ -14,6 +14,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Pack(args) => pack::run(&args),
         cli::Command::PackParquet(args) => pack::parquet(&args),
+        cli::Command::PackTiles(args) => pack::tiles(&args),
+        cli::Command::PackSplits(args) => pack::splits(&args),
         cli::Command::Header(args) => read::header(&args),
         cli::Command::UpdateHeader(args) => read::update_header(&args),
         cli::Command::Ls(args) => read::ls(&args),

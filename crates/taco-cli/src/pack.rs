@@ -1,12 +1,11 @@
 //! `taco pack`: gather inputs, stream them into an archive, set entries.
 
-use crate::cli::{LayoutArg, PackArgs, PackParquetArgs};
+use crate::cli::{LayoutArg, PackArgs, PackParquetArgs, PackSplitsArgs, PackTilesArgs};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use taco_format::{Entry, MAX_ENTRIES};
 use taco_writer::{ArchiveWriter, MemberSpan, WriterOptions};
@@ -24,56 +23,6 @@ fn utf8_name(path: &Path, part: &std::ffi::OsStr) -> Result<String> {
         .with_context(|| format!("{}: file name is not valid UTF-8", path.display()))
 }
 
-/// Lists every regular file under `dir` (following symlinks, refusing loops) as `prefix/rel`.
-fn walk(
-    dir: &Path,
-    prefix: &str,
-    ancestors: &mut Vec<(u64, u64)>,
-    out: &mut Vec<Input>,
-) -> Result<()> {
-    let meta = fs::metadata(dir).with_context(|| dir.display().to_string())?;
-    let id = (meta.dev(), meta.ino());
-    if ancestors.contains(&id) {
-        bail!(
-            "{}: symlink loop (directory contains itself)",
-            dir.display()
-        );
-    }
-    ancestors.push(id);
-    let entries = fs::read_dir(dir).with_context(|| dir.display().to_string())?;
-    for entry in entries {
-        let entry = entry.with_context(|| dir.display().to_string())?;
-        let path = entry.path();
-        let name = utf8_name(&path, &entry.file_name())?;
-        let member = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
-        // Follows symlinks: a link to a file stores the file; a dangling link is an error.
-        let meta = fs::metadata(&path).with_context(|| {
-            if entry.file_type().is_ok_and(|t| t.is_symlink()) {
-                format!("{}: dangling symlink", path.display())
-            } else {
-                path.display().to_string()
-            }
-        })?;
-        if meta.is_dir() {
-            walk(&path, &member, ancestors, out)?;
-        } else if meta.is_file() {
-            out.push(Input {
-                name: member,
-                path,
-                size: meta.len(),
-            });
-        } else {
-            bail!("{}: not a regular file or directory", path.display());
-        }
-    }
-    ancestors.pop();
-    Ok(())
-}
-
 /// Expands the command-line inputs into the ordered member list.
 fn collect_inputs(args: &[PathBuf]) -> Result<Vec<Input>> {
     let mut inputs = Vec::new();
@@ -84,10 +33,18 @@ fn collect_inputs(args: &[PathBuf]) -> Result<Vec<Input>> {
                 Some(name) => utf8_name(arg, name)?,
                 None => String::new(),
             };
-            let mut found = Vec::new();
-            walk(arg, &prefix, &mut Vec::new(), &mut found)?;
-            found.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-            inputs.extend(found);
+            for file in taco_planners::walk_files(arg)? {
+                let name = if prefix.is_empty() {
+                    file.relative
+                } else {
+                    format!("{prefix}/{}", file.relative)
+                };
+                inputs.push(Input {
+                    name,
+                    path: file.path,
+                    size: file.size,
+                });
+            }
         } else if meta.is_file() {
             let name = arg
                 .file_name()
@@ -218,6 +175,16 @@ pub fn force_hint(err: impl Into<anyhow::Error>) -> anyhow::Error {
 
 /// Default output of the `pack-*` commands: `<input stem>.taco` in the current directory.
 fn default_output(input: &Path) -> Result<PathBuf> {
+    // `.` or `..` name no file: use the directory's real name.
+    let resolved;
+    let input = if input.file_stem().is_none() {
+        resolved = input
+            .canonicalize()
+            .with_context(|| input.display().to_string())?;
+        resolved.as_path()
+    } else {
+        input
+    };
     let stem = input
         .file_stem()
         .with_context(|| format!("{}: has no file name", input.display()))?;
@@ -249,6 +216,29 @@ fn report_planned(
     Ok(())
 }
 
+/// Runs a plan into `out`, with progress and the `--force` hint, then reports it.
+fn execute_plan(plan: taco_planners::Plan, out: &Path, force: bool, quiet: bool) -> Result<()> {
+    let notes = plan.notes.clone();
+    let bar = progress_bar(plan.total_bytes, quiet);
+    let reporter = bar.clone();
+    let options = taco_planners::ExecuteOptions {
+        overwrite: force,
+        fixed_time: fixed_time()?,
+        progress: Some(Box::new(move |n| reporter.inc(n))),
+    };
+    let executed = taco_planners::execute(plan, out, options).map_err(force_hint)?;
+    bar.finish_and_clear();
+    report_planned(out, &executed, &notes, quiet)
+}
+
+/// OUT as given, or `<input stem>.taco` in the current directory.
+fn output_or_default(output: Option<&Path>, input: &Path) -> Result<PathBuf> {
+    match output {
+        Some(out) => Ok(out.to_path_buf()),
+        None => default_output(input),
+    }
+}
+
 pub fn parquet(args: &PackParquetArgs) -> Result<()> {
     let options = taco_planners::ParquetOptions {
         layout: match args.layout {
@@ -257,20 +247,22 @@ pub fn parquet(args: &PackParquetArgs) -> Result<()> {
         },
         parts: args.parts.map(usize::from),
     };
-    let out = match &args.output {
-        Some(out) => out.clone(),
-        None => default_output(&args.input)?,
-    };
+    let out = output_or_default(args.output.as_deref(), &args.input)?;
     let plan = taco_planners::plan_parquet(&args.input, &options)?;
-    let notes = plan.notes.clone();
-    let bar = progress_bar(plan.total_bytes, args.quiet);
-    let reporter = bar.clone();
-    let execute_options = taco_planners::ExecuteOptions {
-        overwrite: args.force,
-        fixed_time: fixed_time()?,
-        progress: Some(Box::new(move |n| reporter.inc(n))),
+    execute_plan(plan, &out, args.force, args.quiet)
+}
+
+pub fn tiles(args: &PackTilesArgs) -> Result<()> {
+    let out = output_or_default(args.output.as_deref(), &args.dir)?;
+    let plan = taco_planners::plan_tiles(&args.dir)?;
+    execute_plan(plan, &out, args.force, args.quiet)
+}
+
+pub fn splits(args: &PackSplitsArgs) -> Result<()> {
+    let out = output_or_default(args.output.as_deref(), &args.dir)?;
+    let options = taco_planners::SplitOptions {
+        splits: args.splits.clone(),
     };
-    let executed = taco_planners::execute(plan, &out, execute_options).map_err(force_hint)?;
-    bar.finish_and_clear();
-    report_planned(&out, &executed, &notes, args.quiet)
+    let plan = taco_planners::plan_splits(&args.dir, &options)?;
+    execute_plan(plan, &out, args.force, args.quiet)
 }

@@ -10,8 +10,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use taco_format::{CrcPolicy, Entry};
 use taco_reader::{
-    read_header, Archive, ArchiveError, ExtractOptions, ExtractReport, Level, LocalFile, ReadAt,
-    ReadError,
+    read_header, Archive, ArchiveError, ExtractOptions, ExtractReport, Level, LocalFile,
+    RangeReader, ReadAt, ReadError,
 };
 use taco_writer::AtomicFile;
 
@@ -242,22 +242,25 @@ fn entry_at(source: &impl ReadAt, index: usize) -> Result<Entry> {
 
 pub fn get(args: &GetArgs) -> Result<()> {
     let source = LocalFile::open(&args.src)?;
-    // Members are CRC-checked; entries are raw byte ranges with nothing to check against.
-    let (range, member) = match (&args.entry, &args.member) {
-        (Some(index), _) => (entry_at(&source, *index)?, None),
-        (None, Some(name)) => {
-            let archive = Archive::open(&source)?;
-            let member = archive
-                .member(name)
-                .cloned()
-                .ok_or_else(|| ReadError::Invalid {
-                    source_label: source.label(),
-                    problem: ArchiveError::NoSuchMember { name: name.clone() },
-                })?;
-            (archive.data_range(&member)?, Some(member))
+    // Members and tiles are CRC-checked; entries are raw byte ranges with nothing to check.
+    let (range, member) = match (&args.entry, &args.member, &args.tile) {
+        (Some(index), _, _) => (entry_at(&source, *index)?, None),
+        (None, Some(name), _) => member_range(&source, name)?,
+        (None, None, Some(tile)) => {
+            let name = tile_member_name(&source, tile)?;
+            member_range(&source, &name)?
         }
-        (None, None) => bail!("give --entry N or --member NAME"),
+        (None, None, None) => bail!("give --entry N, --member NAME or --tile Z/X/Y"),
     };
+    if let Some(dir) = &args.extract_to {
+        let reader = io::BufReader::with_capacity(1 << 20, RangeReader::new(&source, range)?);
+        let label = format!("{} entry {}", args.src.display(), args.entry.unwrap_or(0));
+        let options = ExtractOptions {
+            overwrite: args.force,
+        };
+        let report = taco_reader::extract_span(reader, &label, dir, &options)?;
+        return print_extract_report(&report, dir, false);
+    }
     let check = |computed: u32| -> Result<()> {
         match &member {
             Some(m) if m.record.crc32 != computed => Err(ReadError::Invalid {
@@ -292,4 +295,65 @@ pub fn get(args: &GetArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The data range of member `name` (reads the central directory and its local header).
+fn member_range(source: &LocalFile, name: &str) -> Result<(Entry, Option<taco_reader::Member>)> {
+    let archive = Archive::open(source)?;
+    let member = archive
+        .member(name)
+        .cloned()
+        .ok_or_else(|| ReadError::Invalid {
+            source_label: source.label(),
+            problem: ArchiveError::NoSuchMember {
+                name: name.to_string(),
+            },
+        })?;
+    Ok((archive.data_range(&member)?, Some(member)))
+}
+
+/// Finds tile `z/x/y` in the archive's `TACO_INDEX.json` and returns its member name.
+fn tile_member_name(source: &LocalFile, tile: &str) -> Result<String> {
+    let numbers: Vec<u64> = tile
+        .split('/')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()
+        .filter(|n: &Vec<u64>| n.len() == 3)
+        .with_context(|| format!("--tile {tile:?}: expected Z/X/Y, three numbers"))?;
+    let archive = Archive::open(source)?;
+    let index_member = archive
+        .member(taco_planners::INDEX_MEMBER)
+        .with_context(|| {
+            format!(
+                "{}: no {} member: not packed by a taco planner",
+                source.label(),
+                taco_planners::INDEX_MEMBER
+            )
+        })?;
+    let index_bytes = archive.read_range(archive.data_range(index_member)?)?;
+    let index: serde_json::Value = serde_json::from_slice(&index_bytes).with_context(|| {
+        format!(
+            "{}: {} is not valid JSON",
+            source.label(),
+            taco_planners::INDEX_MEMBER
+        )
+    })?;
+    if index["planner"] != "tiles" {
+        bail!(
+            "{}: not a tile archive (index planner is {})",
+            source.label(),
+            index["planner"]
+        );
+    }
+    let found = index["members"].as_array().into_iter().flatten().find(|m| {
+        [&m["z"], &m["x"], &m["y"]]
+            .iter()
+            .zip(&numbers)
+            .all(|(field, n)| field.as_u64() == Some(*n))
+    });
+    let name = found
+        .and_then(|m| m["name"].as_str())
+        .with_context(|| format!("{}: no tile {tile} in the index", source.label()))?;
+    Ok(name.to_string())
 }

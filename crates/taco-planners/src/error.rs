@@ -31,6 +31,34 @@ pub enum PlanError {
     /// An input file name cannot become a member name.
     #[error("{path}: file name is not valid UTF-8")]
     NonUtf8Name { path: PathBuf },
+    /// A directory symlink points back to one of its ancestors.
+    #[error("{path}: symlink loop (directory contains itself)")]
+    SymlinkLoop { path: PathBuf },
+    /// A symlink points nowhere.
+    #[error("{path}: dangling symlink")]
+    DanglingSymlink { path: PathBuf },
+    /// A FIFO, socket or device where a file or directory was expected.
+    #[error("{path}: not a regular file or directory")]
+    NotRegular { path: PathBuf },
+    /// A directory holds no tiles.
+    #[error("{path}: no tiles found (expected files named Z/X/Y.EXT)")]
+    NoTiles { path: PathBuf },
+    /// A file shaped like a tile path has a bad z, x or y.
+    #[error("{path}: not a valid tile path: {reason}")]
+    BadTilePath { path: PathBuf, reason: String },
+    /// More split directories than a header has entries.
+    #[error("{path}: {} split directories ({}), a TACO header holds at most 7: choose with --splits", names.len(), names.join(", "))]
+    TooManySplits { path: PathBuf, names: Vec<String> },
+    /// A split directory holds no files.
+    #[error("{path}: split {name:?} has no files")]
+    EmptySplit { path: PathBuf, name: String },
+    /// `--splits` names a directory that does not exist.
+    #[error("{path}: no split directory {name:?} (found: {})", found.join(", "))]
+    UnknownSplit {
+        path: PathBuf,
+        name: String,
+        found: Vec<String>,
+    },
     /// A requested option is out of range.
     #[error("{0}")]
     BadOption(String),

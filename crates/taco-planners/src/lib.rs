@@ -1,4 +1,4 @@
-//! Planners: turn an input (a Parquet file; later tile trees, split directories, NetCDF files)
+//! Planners: turn an input (a Parquet file, a tile tree, ML split directories; later NetCDF)
 //! into a [`Plan`] — ordered members and up to 7 groups — and execute it into a TACO archive
 //! whose entries and index are computed from where the bytes really landed (DESIGN §3, §7).
 //!
@@ -10,6 +10,9 @@
 mod error;
 mod parquet_planner;
 mod plan;
+mod splits;
+mod tiles;
+mod walk;
 
 pub use error::PlanError;
 pub use parquet_planner::{plan_parquet, ParquetLayout, ParquetOptions};
@@ -17,3 +20,6 @@ pub use plan::{
     execute, meta_path, ExecuteOptions, Executed, Group, GroupRange, MemberSource, Plan,
     PlannedMember, INDEX_MEMBER, INDEX_VERSION,
 };
+pub use splits::{plan_splits, SplitOptions};
+pub use tiles::{hilbert_index, plan_tiles, MAX_ZOOM};
+pub use walk::{walk_files, FoundFile};

@@ -329,3 +329,49 @@ pub fn stream_range<S: ReadAt + ?Sized>(
     }
     Ok(hasher.finalize())
 }
+
+/// Reads a byte range of a source as a stream, so span extraction works on a range of any
+/// source without copying it first. Pair with a large `BufReader` for few, big reads.
+#[derive(Debug)]
+pub struct RangeReader<S> {
+    source: S,
+    next: u64,
+    end: u64,
+}
+
+impl<S: ReadAt> RangeReader<S> {
+    /// A reader of `range` of `source`.
+    ///
+    /// # Errors
+    /// [`ArchiveError::EntryOutside`] when the range is not inside the source.
+    pub fn new(source: S, range: Entry) -> Result<RangeReader<S>, ReadError> {
+        let size = source.size();
+        match range.end() {
+            Some(end) if end <= size => Ok(RangeReader {
+                source,
+                next: range.offset,
+                end,
+            }),
+            _ => Err(invalid(
+                &source,
+                ArchiveError::EntryOutside {
+                    index: 0,
+                    offset: range.offset,
+                    length: range.length,
+                    file_len: size,
+                },
+            )),
+        }
+    }
+}
+
+impl<S: ReadAt> io::Read for RangeReader<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (self.end - self.next).min(buf.len() as u64) as usize;
+        self.source
+            .read_exact_at(&mut buf[..n], self.next)
+            .map_err(io::Error::other)?;
+        self.next += n as u64;
+        Ok(n)
+    }
+}

@@ -30,7 +30,7 @@ mod extract;
 mod source;
 mod validate;
 
-pub use archive::{read_header, stream_range, Archive, Member};
+pub use archive::{read_header, stream_range, Archive, Member, RangeReader};
 pub use error::{ArchiveError, ReadError};
 pub use extract::{extract_all, extract_members, extract_span, ExtractOptions, ExtractReport};
 pub use source::{LocalFile, ReadAt};

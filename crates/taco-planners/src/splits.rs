@@ -1,0 +1,153 @@
+//! The ML split planner (DESIGN §7): one span entry per split directory.
+
+use crate::plan::{Group, GroupRange, MemberSource, Plan, PlannedMember};
+use crate::walk::walk_files;
+use crate::PlanError;
+use serde_json::{json, Map, Value};
+use std::fs;
+use std::path::Path;
+use taco_format::MAX_ENTRIES;
+use taco_writer::MemberSpan;
+
+/// Splits that come first, in this order, when present.
+const CONVENTIONAL: [&str; 3] = ["train", "val", "test"];
+
+/// Settings for [`plan_splits`].
+#[derive(Debug, Clone, Default)]
+pub struct SplitOptions {
+    /// Which split directories to pack, in this order; default: all, conventional order.
+    pub splits: Option<Vec<String>>,
+}
+
+/// Plans an ML dataset whose immediate subdirectories are splits (DESIGN §7): `train`, `val`,
+/// `test` first, then the others alphabetically (or the order of `options.splits`); members keep
+/// their paths (`val/shard-0003.tfrecord`); entry *i* is the span of split *i*. Files directly
+/// in `dir` belong to no split and are left out with a note.
+///
+/// # Errors
+/// [`PlanError::TooManySplits`] for more than 7 splits without a choice,
+/// [`PlanError::UnknownSplit`], [`PlanError::EmptySplit`], and directory walking errors.
+pub fn plan_splits(dir: &Path, options: &SplitOptions) -> Result<Plan, PlanError> {
+    let io = |source| PlanError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut found = Vec::new();
+    let mut loose = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let path = entry.path();
+        let name = entry
+            .file_name()
+            .to_str()
+            .ok_or_else(|| PlanError::NonUtf8Name { path: path.clone() })?
+            .to_string();
+        if fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+            found.push(name);
+        } else {
+            loose.push(name);
+        }
+    }
+    found.sort();
+    let chosen: Vec<String> = match &options.splits {
+        Some(wanted) => {
+            for name in wanted {
+                if !found.contains(name) {
+                    return Err(PlanError::UnknownSplit {
+                        path: dir.to_path_buf(),
+                        name: name.clone(),
+                        found: found.clone(),
+                    });
+                }
+            }
+            wanted.clone()
+        }
+        None => {
+            let mut ordered: Vec<String> = CONVENTIONAL
+                .iter()
+                .filter(|c| found.iter().any(|f| f == *c))
+                .map(|c| c.to_string())
+                .collect();
+            ordered.extend(
+                found
+                    .iter()
+                    .filter(|f| !CONVENTIONAL.contains(&f.as_str()))
+                    .cloned(),
+            );
+            ordered
+        }
+    };
+    if chosen.len() > MAX_ENTRIES {
+        return Err(PlanError::TooManySplits {
+            path: dir.to_path_buf(),
+            names: chosen,
+        });
+    }
+    let mut notes = Vec::new();
+    loose.sort();
+    if let Some(first) = loose.first() {
+        notes.push(format!(
+            "{} file(s) directly in {} belong to no split and were left out, e.g. {first}",
+            loose.len(),
+            dir.display()
+        ));
+    }
+
+    let mut members = Vec::new();
+    let mut groups = Vec::new();
+    let mut ranges = Vec::new();
+    for split in &chosen {
+        let files = walk_files(&dir.join(split))?;
+        if files.is_empty() {
+            return Err(PlanError::EmptySplit {
+                path: dir.to_path_buf(),
+                name: split.clone(),
+            });
+        }
+        let first = members.len();
+        let bytes: u64 = files.iter().map(|f| f.size).sum();
+        let count = files.len();
+        for file in files {
+            let mut fields = Map::new();
+            fields.insert("split".into(), json!(split));
+            members.push(PlannedMember {
+                name: format!("{split}/{}", file.relative),
+                source: MemberSource::Path(file.path),
+                fields,
+            });
+        }
+        let last = members.len() - 1;
+        let mut fields = Map::new();
+        fields.insert("split".into(), json!(split));
+        fields.insert("files".into(), json!(count));
+        fields.insert("bytes".into(), json!(bytes));
+        groups.push(Group {
+            label: split.clone(),
+            range: GroupRange::Span { first, last },
+            fields,
+        });
+        ranges.push((split.clone(), count, bytes, first, last));
+    }
+    let total_bytes = ranges.iter().map(|r| r.2).sum();
+    let section = move |spans: &[MemberSpan]| {
+        let splits: Vec<Value> = ranges
+            .iter()
+            .enumerate()
+            .map(|(entry, (name, files, bytes, first, last))| {
+                let start = spans.get(*first).map_or(0, |s| s.header_offset);
+                let end = spans.get(*last).map_or(0, MemberSpan::end);
+                json!({"name": name, "files": files, "bytes": bytes, "entry": entry,
+                       "offset": start, "length": end.saturating_sub(start)})
+            })
+            .collect();
+        json!({ "splits": splits })
+    };
+    Ok(Plan {
+        planner: "splits",
+        members,
+        groups,
+        section: Box::new(section),
+        notes,
+        total_bytes,
+    })
+}

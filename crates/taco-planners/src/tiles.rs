@@ -1,0 +1,211 @@
+//! The tile planner (DESIGN §7): `z/x/y.ext` files ordered by zoom, then along a Hilbert curve,
+//! with one span entry per zoom for the lowest 7 zooms.
+
+use crate::plan::{Group, GroupRange, MemberSource, Plan, PlannedMember};
+use crate::walk::{walk_files, FoundFile};
+use crate::PlanError;
+use serde_json::{json, Map, Value};
+use std::path::Path;
+use taco_format::MAX_ENTRIES;
+
+/// Deepest zoom accepted: 2^30 tiles a side is beyond any real pyramid and keeps x, y in u32.
+pub const MAX_ZOOM: u32 = 30;
+
+/// Position of (x, y) along the Hilbert curve filling a 2^z × 2^z grid. Consecutive positions
+/// are grid neighbours, so tiles stored in this order keep nearby tiles nearby in the file.
+///
+/// ```
+/// use taco_planners::hilbert_index;
+/// // The order-1 curve visits (0,0), (0,1), (1,1), (1,0).
+/// let order: Vec<u64> = [(0, 0), (0, 1), (1, 1), (1, 0)].iter().map(|&(x, y)| hilbert_index(1, x, y)).collect();
+/// assert_eq!(order, [0, 1, 2, 3]);
+/// ```
+pub fn hilbert_index(z: u32, x: u32, y: u32) -> u64 {
+    let n = 1u64 << z;
+    let (mut x, mut y) = (u64::from(x), u64::from(y));
+    let mut d = 0u64;
+    let mut s = n / 2;
+    while s > 0 {
+        let rx = u64::from(x & s > 0);
+        let ry = u64::from(y & s > 0);
+        d += s * s * ((3 * rx) ^ ry);
+        // Rotate the quadrant so the sub-curve has the canonical orientation.
+        if ry == 0 {
+            if rx == 1 {
+                x = n - 1 - x;
+                y = n - 1 - y;
+            }
+            std::mem::swap(&mut x, &mut y);
+        }
+        s /= 2;
+    }
+    d
+}
+
+/// One tile found on disk.
+#[derive(Debug, Clone)]
+struct Tile {
+    z: u32,
+    x: u32,
+    y: u32,
+    ext: String,
+    file: FoundFile,
+}
+
+/// Reads `z/x/y.ext`. `Ok(None)`: not shaped like a tile path (other depth, no extension);
+/// `Err`: shaped like one but with a bad number.
+fn parse_tile(file: &FoundFile) -> Result<Option<Tile>, PlanError> {
+    let parts: Vec<&str> = file.relative.split('/').collect();
+    let [z, x, name] = parts.as_slice() else {
+        return Ok(None);
+    };
+    let Some((y, ext)) = name.rsplit_once('.') else {
+        return Ok(None);
+    };
+    if y.is_empty() || ext.is_empty() {
+        return Ok(None);
+    }
+    let bad = |reason: String| PlanError::BadTilePath {
+        path: file.path.clone(),
+        reason,
+    };
+    let number = |what: &str, text: &str| {
+        if !text.bytes().all(|b| b.is_ascii_digit()) || text.is_empty() {
+            return Err(bad(format!("{what} {text:?} is not a decimal number")));
+        }
+        text.parse::<u32>()
+            .map_err(|_| bad(format!("{what} {text:?} is too large")))
+    };
+    let (z, x, y) = (number("z", z)?, number("x", x)?, number("y", y)?);
+    if z > MAX_ZOOM {
+        return Err(bad(format!("zoom {z} is deeper than {MAX_ZOOM}")));
+    }
+    let side = 1u64 << z;
+    if u64::from(x) >= side || u64::from(y) >= side {
+        return Err(bad(format!(
+            "x {x}, y {y} out of range for zoom {z} (0..{side})"
+        )));
+    }
+    Ok(Some(Tile {
+        z,
+        x,
+        y,
+        ext: ext.to_string(),
+        file: file.clone(),
+    }))
+}
+
+/// Plans a tile pyramid under `dir` (DESIGN §7): members `z/x/y.ext`, ordered by zoom then
+/// Hilbert index; entry *k* is the span of the *k*-th lowest zoom present, for up to 7 zooms.
+/// Files that are not shaped like tile paths are left out, with one note.
+///
+/// # Errors
+/// [`PlanError::NoTiles`], [`PlanError::BadTilePath`], and the errors of directory walking.
+pub fn plan_tiles(dir: &Path) -> Result<Plan, PlanError> {
+    let files = walk_files(dir)?;
+    let mut tiles = Vec::with_capacity(files.len());
+    let mut skipped = Vec::new();
+    for file in &files {
+        match parse_tile(file)? {
+            Some(tile) => tiles.push(tile),
+            None => skipped.push(file.relative.clone()),
+        }
+    }
+    if tiles.is_empty() {
+        return Err(PlanError::NoTiles {
+            path: dir.to_path_buf(),
+        });
+    }
+    tiles.sort_by_cached_key(|t| (t.z, hilbert_index(t.z, t.x, t.y), t.ext.clone()));
+
+    let mut notes = Vec::new();
+    if let Some(first) = skipped.first() {
+        notes.push(format!(
+            "{} file(s) are not tiles (Z/X/Y.EXT) and were left out, e.g. {first}",
+            skipped.len()
+        ));
+    }
+    let mut zooms: Vec<(u32, usize, usize)> = Vec::new(); // (zoom, first member, last member)
+    for (i, tile) in tiles.iter().enumerate() {
+        match zooms.last_mut() {
+            Some((z, _, last)) if *z == tile.z => *last = i,
+            _ => zooms.push((tile.z, i, i)),
+        }
+    }
+    if zooms.len() > MAX_ENTRIES {
+        notes.push(format!(
+            "{} zoom levels: entries cover zooms {}..={}; deeper tiles are reachable through the index",
+            zooms.len(),
+            zooms[0].0,
+            zooms[MAX_ENTRIES - 1].0
+        ));
+    }
+    let groups = zooms
+        .iter()
+        .take(MAX_ENTRIES)
+        .map(|&(z, first, last)| {
+            let mut fields = Map::new();
+            fields.insert("zoom".into(), json!(z));
+            fields.insert("tiles".into(), json!(last - first + 1));
+            Group {
+                label: format!("zoom {z}"),
+                range: GroupRange::Span { first, last },
+                fields,
+            }
+        })
+        .collect();
+    let zoom_records: Vec<Value> = zooms
+        .iter()
+        .enumerate()
+        .map(|(i, &(z, first, last))| {
+            json!({"zoom": z, "tiles": last - first + 1, "entry": (i < MAX_ENTRIES).then_some(i)})
+        })
+        .collect();
+    let skipped_count = skipped.len();
+    let total_bytes = tiles.iter().map(|t| t.file.size).sum();
+    let members = tiles
+        .into_iter()
+        .map(|t| {
+            let mut fields = Map::new();
+            fields.insert("z".into(), json!(t.z));
+            fields.insert("x".into(), json!(t.x));
+            fields.insert("y".into(), json!(t.y));
+            PlannedMember {
+                name: format!("{}/{}/{}.{}", t.z, t.x, t.y, t.ext),
+                source: MemberSource::Path(t.file.path),
+                fields,
+            }
+        })
+        .collect();
+    let section = json!({"zooms": zoom_records, "skipped": skipped_count});
+    Ok(Plan {
+        planner: "tiles",
+        members,
+        groups,
+        section: Box::new(move |_| section),
+        notes,
+        total_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hilbert_visits_every_cell_once_through_neighbours() {
+        for z in 0..6 {
+            let side = 1u32 << z;
+            let mut cells: Vec<(u64, u32, u32)> = (0..side)
+                .flat_map(|x| (0..side).map(move |y| (hilbert_index(z, x, y), x, y)))
+                .collect();
+            cells.sort();
+            let indices: Vec<u64> = cells.iter().map(|c| c.0).collect();
+            assert_eq!(indices, (0..u64::from(side * side)).collect::<Vec<_>>());
+            for w in cells.windows(2) {
+                let step = w[0].1.abs_diff(w[1].1) + w[0].2.abs_diff(w[1].2);
+                assert_eq!(step, 1, "zoom {z}: {w:?}");
+            }
+        }
+    }
+}

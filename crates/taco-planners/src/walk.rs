@@ -1,0 +1,115 @@
+//! Listing the files of a directory tree, the same way for every planner and for `taco pack`.
+
+use crate::PlanError;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// A regular file found under a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundFile {
+    /// Path relative to the walked directory, `/`-separated, UTF-8.
+    pub relative: String,
+    /// Path to open.
+    pub path: PathBuf,
+    /// Size when listed.
+    pub size: u64,
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> PlanError + '_ {
+    move |source| PlanError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Every regular file under `dir`, recursively, sorted by relative path bytes (so the result
+/// does not depend on the file system's listing order). Symlinks are followed: a link to a
+/// file lists the file, a link to a directory its contents.
+///
+/// # Errors
+/// [`PlanError::SymlinkLoop`] for a directory link back to an ancestor,
+/// [`PlanError::DanglingSymlink`], [`PlanError::NotRegular`] for FIFOs, sockets and devices,
+/// [`PlanError::NonUtf8Name`], [`PlanError::Io`] for unreadable directories.
+pub fn walk_files(dir: &Path) -> Result<Vec<FoundFile>, PlanError> {
+    let mut found = Vec::new();
+    walk(dir, "", &mut Vec::new(), &mut found)?;
+    found.sort_by(|a, b| a.relative.as_bytes().cmp(b.relative.as_bytes()));
+    Ok(found)
+}
+
+fn walk(
+    dir: &Path,
+    prefix: &str,
+    ancestors: &mut Vec<(u64, u64)>,
+    out: &mut Vec<FoundFile>,
+) -> Result<(), PlanError> {
+    let meta = fs::metadata(dir).map_err(io_error(dir))?;
+    let id = (meta.dev(), meta.ino());
+    if ancestors.contains(&id) {
+        return Err(PlanError::SymlinkLoop {
+            path: dir.to_path_buf(),
+        });
+    }
+    ancestors.push(id);
+    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let path = entry.path();
+        let name = entry
+            .file_name()
+            .to_str()
+            .ok_or_else(|| PlanError::NonUtf8Name { path: path.clone() })?
+            .to_string();
+        let relative = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let meta = match fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(_) if entry.file_type().is_ok_and(|t| t.is_symlink()) => {
+                return Err(PlanError::DanglingSymlink { path });
+            }
+            Err(e) => return Err(io_error(&path)(e)),
+        };
+        if meta.is_dir() {
+            walk(&path, &relative, ancestors, out)?;
+        } else if meta.is_file() {
+            out.push(FoundFile {
+                relative,
+                path,
+                size: meta.len(),
+            });
+        } else {
+            return Err(PlanError::NotRegular { path });
+        }
+    }
+    ancestors.pop();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_relative_paths_and_loops_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::create_dir_all(d.join("a/b")).unwrap();
+        fs::write(d.join("a.txt"), "1").unwrap();
+        fs::write(d.join("a/b/c"), "22").unwrap();
+        let found = walk_files(d).unwrap();
+        let names: Vec<_> = found.iter().map(|f| f.relative.as_str()).collect();
+        assert_eq!(names, ["a.txt", "a/b/c"]);
+        assert_eq!(found[1].size, 2);
+        std::os::unix::fs::symlink(d, d.join("a/b/up")).unwrap();
+        assert!(matches!(walk_files(d), Err(PlanError::SymlinkLoop { .. })));
+        fs::remove_file(d.join("a/b/up")).unwrap();
+        std::os::unix::fs::symlink("missing", d.join("a/dangling")).unwrap();
+        assert!(matches!(
+            walk_files(d),
+            Err(PlanError::DanglingSymlink { .. })
+        ));
+    }
+}
