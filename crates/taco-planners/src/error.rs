@@ -49,6 +49,9 @@ pub enum PlanError {
     /// More split directories than a header has entries.
     #[error("{path}: {} split directories ({}), a TACO header holds at most 7: choose with --splits", names.len(), names.join(", "))]
     TooManySplits { path: PathBuf, names: Vec<String> },
+    /// The directory has no subdirectories to use as splits.
+    #[error("{path}: no split directories (expected e.g. train/, val/, test/)")]
+    NoSplits { path: PathBuf },
     /// A split directory holds no files.
     #[error("{path}: split {name:?} has no files")]
     EmptySplit { path: PathBuf, name: String },

@@ -25,7 +25,7 @@ pub struct SplitOptions {
 /// in `dir` belong to no split and are left out with a note.
 ///
 /// # Errors
-/// [`PlanError::TooManySplits`] for more than 7 splits without a choice,
+/// [`PlanError::NoSplits`], [`PlanError::TooManySplits`] for more than 7 splits without a choice,
 /// [`PlanError::UnknownSplit`], [`PlanError::EmptySplit`], and directory walking errors.
 pub fn plan_splits(dir: &Path, options: &SplitOptions) -> Result<Plan, PlanError> {
     let io = |source| PlanError::Io {
@@ -77,6 +77,11 @@ pub fn plan_splits(dir: &Path, options: &SplitOptions) -> Result<Plan, PlanError
             ordered
         }
     };
+    if chosen.is_empty() {
+        return Err(PlanError::NoSplits {
+            path: dir.to_path_buf(),
+        });
+    }
     if chosen.len() > MAX_ENTRIES {
         return Err(PlanError::TooManySplits {
             path: dir.to_path_buf(),
