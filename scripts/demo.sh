@@ -29,3 +29,11 @@ if python3 -c 'import pyarrow' 2>/dev/null; then
   printf '\n$ python3: pyarrow reads entry 2 on its own\n'
   python3 -c 'import pyarrow.parquet as pq; t = pq.read_table("examples/out/entry2.parquet", use_threads=False); print(t.num_rows, "rows;", t.schema.names)'
 fi
+
+# Tiles and ML splits: each zoom level / split is one span entry.
+run "$taco" pack-tiles --force -o examples/out/tiles.taco examples/data/tiles
+rm -rf examples/out/zoom2 examples/out/val
+run "$taco" get examples/out/tiles.taco --entry 2 --extract-to examples/out/zoom2
+run "$taco" pack-splits --force -o examples/out/ml_data.taco examples/data/ml_data
+run "$taco" get examples/out/ml_data.taco --entry 1 --extract-to examples/out/val
+run find examples/out/val -type f
