@@ -17,7 +17,7 @@ mod walk;
 pub use error::PlanError;
 pub use parquet_planner::{plan_parquet, ParquetLayout, ParquetOptions};
 pub use plan::{
-    execute, meta_path, ExecuteOptions, Executed, Group, GroupRange, MemberSource, Plan,
+    execute, meta_path, ExecuteOptions, Executed, Fields, Group, GroupRange, MemberSource, Plan,
     PlannedMember, INDEX_MEMBER, INDEX_VERSION,
 };
 pub use splits::{plan_splits, SplitOptions};

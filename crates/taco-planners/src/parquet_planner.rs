@@ -1,13 +1,13 @@
 //! The Parquet planner (DESIGN §7): split a file into self-contained parts by copying encoded
 //! column chunks, or store it verbatim with one entry per row group.
 
-use crate::plan::{Group, GroupRange, MemberSource, Plan, PlannedMember};
+use crate::plan::{Fields, Group, GroupRange, MemberSource, Plan, PlannedMember};
 use crate::PlanError;
 use parquet::file::metadata::{
     ColumnChunkMetaData, ParquetMetaData, ParquetMetaDataBuilder, ParquetMetaDataReader,
     ParquetMetaDataWriter, RowGroupMetaData,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
@@ -272,10 +272,11 @@ fn row_group_list(range: Range<usize>) -> Value {
     json!(range.collect::<Vec<_>>())
 }
 
-fn fields(row_groups: Range<usize>, rows: i64) -> Map<String, Value> {
-    let mut map = Map::new();
-    map.insert("row_groups".into(), row_group_list(row_groups));
-    map.insert("rows".into(), json!(rows));
+fn fields(row_groups: Range<usize>, rows: i64) -> Fields {
+    let map = vec![
+        ("row_groups", row_group_list(row_groups)),
+        ("rows", json!(rows)),
+    ];
     map
 }
 
@@ -423,9 +424,10 @@ pub fn plan_parquet(path: &Path, options: &ParquetOptions) -> Result<Plan, PlanE
                     fields: fields(i..i + 1, r.rows),
                 })
                 .collect();
-            let mut member_fields = Map::new();
-            member_fields.insert("row_groups".into(), row_group_list(0..row_groups.len()));
-            member_fields.insert("rows".into(), json!(num_rows));
+            let member_fields = vec![
+                ("row_groups", row_group_list(0..row_groups.len())),
+                ("rows", json!(num_rows)),
+            ];
             let members = vec![PlannedMember {
                 name: file_name.clone(),
                 source: MemberSource::Path(path.to_path_buf()),

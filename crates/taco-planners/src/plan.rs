@@ -1,5 +1,5 @@
 use crate::PlanError;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,6 +10,10 @@ use taco_writer::{ArchiveWriter, AtomicFile, MemberSpan, Piece, WriterOptions};
 pub const INDEX_MEMBER: &str = "TACO_INDEX.json";
 /// Version of the index format written by [`execute`].
 pub const INDEX_VERSION: u64 = 1;
+
+/// A planner's own fields for one index record, in the order they are written. A small vector
+/// rather than a map: a tile pyramid has a record per tile, so each record must stay small.
+pub type Fields = Vec<(&'static str, Value)>;
 
 /// Where a planned member's bytes come from.
 #[derive(Debug)]
@@ -40,7 +44,7 @@ pub struct PlannedMember {
     /// Where its bytes come from.
     pub source: MemberSource,
     /// The planner's own fields for this member's index record.
-    pub fields: Map<String, Value>,
+    pub fields: Fields,
 }
 
 /// The byte range a group covers, by member position in [`Plan::members`].
@@ -96,7 +100,7 @@ pub struct Group {
     /// The bytes it covers.
     pub range: GroupRange,
     /// The planner's own fields for this entry's index record.
-    pub fields: Map<String, Value>,
+    pub fields: Fields,
 }
 
 /// Computes the planner's own index section once the real member spans are known.
@@ -145,8 +149,8 @@ pub struct ExecuteOptions {
 pub struct Executed {
     /// The archive's entries.
     pub entries: Vec<Entry>,
-    /// The index, as stored in the archive and in the `.meta.json` file.
-    pub index: Value,
+    /// Length of the index, as stored in the archive and in the `.meta.json` file.
+    pub index_len: u64,
     /// Archive length in bytes.
     pub archive_len: u64,
     /// Path of the `.meta.json` file.
@@ -222,51 +226,24 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
     }
 
     let mut entries = Vec::with_capacity(plan.groups.len());
-    let mut entry_records = Vec::with_capacity(plan.groups.len());
-    for (index, group) in plan.groups.iter().enumerate() {
+    for group in &plan.groups {
         let entry = group
             .range
             .entry(&spans)
             .ok_or_else(|| PlanError::BadGroup {
                 label: group.label.clone(),
             })?;
-        let mut record = Map::new();
-        record.insert("index".into(), json!(index));
-        record.insert("label".into(), json!(group.label));
-        record.insert("kind".into(), json!(group.range.kind()));
-        record.insert("offset".into(), json!(entry.offset));
-        record.insert("length".into(), json!(entry.length));
-        record.extend(group.fields.clone());
         entries.push(entry);
-        entry_records.push(Value::Object(record));
     }
-    let member_records: Vec<Value> = plan
-        .members
-        .iter()
-        .zip(&spans)
-        .map(|(member, span)| {
-            let mut record = Map::new();
-            record.insert("name".into(), json!(member.name));
-            record.insert("data_offset".into(), json!(span.data_offset));
-            record.insert("length".into(), json!(span.data_len));
-            record.insert("crc32".into(), json!(span.crc32));
-            record.extend(member.fields.clone());
-            Value::Object(record)
-        })
-        .collect();
     let section = (plan.section)(&spans);
-    let mut index = json!({
-        "format": "taco-index",
-        "version": INDEX_VERSION,
-        "planner": plan.planner,
-        "entries": entry_records,
-        "members": member_records,
-    });
-    if let Value::Object(map) = &mut index {
-        map.insert(plan.planner.to_string(), section);
-    }
-    let mut index_bytes = serde_json::to_vec_pretty(&index)?;
-    index_bytes.push(b'\n');
+    let index_bytes = encode_index(
+        plan.planner,
+        &plan.groups,
+        &plan.members,
+        &entries,
+        &spans,
+        &section,
+    )?;
     writer.add_bytes(INDEX_MEMBER, &index_bytes, None)?;
     let (archive, summary) = writer.finish(&entries)?;
     meta_file.write_all(&index_bytes).map_err(io_error(&meta))?;
@@ -274,8 +251,72 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
     meta_file.commit()?;
     Ok(Executed {
         entries,
-        index,
+        index_len: index_bytes.len() as u64,
         archive_len: summary.archive_len,
         meta_path: meta,
     })
+}
+
+/// Writes one JSON object: the fixed keys first, then the planner's fields.
+fn write_record(
+    out: &mut Vec<u8>,
+    fixed: &[(&str, Value)],
+    fields: &Fields,
+) -> Result<(), serde_json::Error> {
+    out.push(b'{');
+    for (i, (key, value)) in fixed.iter().chain(fields.iter()).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, key)?;
+        out.push(b':');
+        serde_json::to_writer(&mut *out, value)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// The index as compact JSON with one entry or member record per line, written record by
+/// record so that a plan of 100 000 tiles never holds a JSON tree of all of them.
+fn encode_index(
+    planner: &str,
+    groups: &[Group],
+    members: &[PlannedMember],
+    entries: &[Entry],
+    spans: &[MemberSpan],
+    section: &Value,
+) -> Result<Vec<u8>, PlanError> {
+    let mut out = Vec::new();
+    let head = json!({"format": "taco-index", "version": INDEX_VERSION, "planner": planner});
+    let head = serde_json::to_string(&head)?;
+    out.extend_from_slice(head.trim_end_matches('}').as_bytes());
+    out.extend_from_slice(b",\n\"entries\":[");
+    for (index, (group, entry)) in groups.iter().zip(entries).enumerate() {
+        out.extend_from_slice(if index == 0 { b"\n" } else { b",\n" });
+        let fixed = [
+            ("index", json!(index)),
+            ("label", json!(group.label)),
+            ("kind", json!(group.range.kind())),
+            ("offset", json!(entry.offset)),
+            ("length", json!(entry.length)),
+        ];
+        write_record(&mut out, &fixed, &group.fields)?;
+    }
+    out.extend_from_slice(b"],\n\"members\":[");
+    for (index, (member, span)) in members.iter().zip(spans).enumerate() {
+        out.extend_from_slice(if index == 0 { b"\n" } else { b",\n" });
+        let fixed = [
+            ("name", json!(member.name)),
+            ("data_offset", json!(span.data_offset)),
+            ("length", json!(span.data_len)),
+            ("crc32", json!(span.crc32)),
+        ];
+        write_record(&mut out, &fixed, &member.fields)?;
+    }
+    out.extend_from_slice(b"],\n");
+    serde_json::to_writer(&mut out, planner)?;
+    out.push(b':');
+    serde_json::to_writer(&mut out, section)?;
+    out.extend_from_slice(b"}\n");
+    Ok(out)
 }

@@ -3,7 +3,7 @@
 use crate::plan::{Group, GroupRange, MemberSource, Plan, PlannedMember};
 use crate::walk::walk_files;
 use crate::PlanError;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::fs;
 use std::path::Path;
 use taco_format::MAX_ENTRIES;
@@ -113,8 +113,7 @@ pub fn plan_splits(dir: &Path, options: &SplitOptions) -> Result<Plan, PlanError
         let bytes: u64 = files.iter().map(|f| f.size).sum();
         let count = files.len();
         for file in files {
-            let mut fields = Map::new();
-            fields.insert("split".into(), json!(split));
+            let fields = vec![("split", json!(split))];
             members.push(PlannedMember {
                 name: format!("{split}/{}", file.relative),
                 source: MemberSource::Path(file.path),
@@ -122,10 +121,11 @@ pub fn plan_splits(dir: &Path, options: &SplitOptions) -> Result<Plan, PlanError
             });
         }
         let last = members.len() - 1;
-        let mut fields = Map::new();
-        fields.insert("split".into(), json!(split));
-        fields.insert("files".into(), json!(count));
-        fields.insert("bytes".into(), json!(bytes));
+        let fields = vec![
+            ("split", json!(split)),
+            ("files", json!(count)),
+            ("bytes", json!(bytes)),
+        ];
         groups.push(Group {
             label: split.clone(),
             range: GroupRange::Span { first, last },

@@ -4,7 +4,7 @@
 use crate::plan::{Group, GroupRange, MemberSource, Plan, PlannedMember};
 use crate::walk::{walk_files, FoundFile};
 use crate::PlanError;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::path::Path;
 use taco_format::MAX_ENTRIES;
 
@@ -49,22 +49,24 @@ struct Tile {
     x: u32,
     y: u32,
     ext: String,
-    file: FoundFile,
+    path: std::path::PathBuf,
+    size: u64,
 }
 
-/// Reads `z/x/y.ext`. `Ok(None)`: not shaped like a tile path (other depth, no extension);
-/// `Err`: shaped like one but with a bad number.
-fn parse_tile(file: &FoundFile) -> Result<Option<Tile>, PlanError> {
+/// Reads `z/x/y.ext`. `Ok(Err(file))`: not shaped like a tile path (other depth, no
+/// extension); `Err`: shaped like one but with a bad number.
+fn parse_tile(file: FoundFile) -> Result<Result<Tile, FoundFile>, PlanError> {
     let parts: Vec<&str> = file.relative.split('/').collect();
-    let [z, x, name] = parts.as_slice() else {
-        return Ok(None);
+    let shaped = match parts.as_slice() {
+        [z, x, name] => name
+            .rsplit_once('.')
+            .filter(|(y, ext)| !y.is_empty() && !ext.is_empty())
+            .map(|(y, ext)| (*z, *x, y, ext)),
+        _ => None,
     };
-    let Some((y, ext)) = name.rsplit_once('.') else {
-        return Ok(None);
+    let Some((z, x, y, ext)) = shaped else {
+        return Ok(Err(file));
     };
-    if y.is_empty() || ext.is_empty() {
-        return Ok(None);
-    }
     let bad = |reason: String| PlanError::BadTilePath {
         path: file.path.clone(),
         reason,
@@ -86,12 +88,14 @@ fn parse_tile(file: &FoundFile) -> Result<Option<Tile>, PlanError> {
             "x {x}, y {y} out of range for zoom {z} (0..{side})"
         )));
     }
-    Ok(Some(Tile {
+    let ext = ext.to_string();
+    Ok(Ok(Tile {
         z,
         x,
         y,
-        ext: ext.to_string(),
-        file: file.clone(),
+        ext,
+        path: file.path,
+        size: file.size,
     }))
 }
 
@@ -104,11 +108,14 @@ fn parse_tile(file: &FoundFile) -> Result<Option<Tile>, PlanError> {
 pub fn plan_tiles(dir: &Path) -> Result<Plan, PlanError> {
     let files = walk_files(dir)?;
     let mut tiles = Vec::with_capacity(files.len());
-    let mut skipped = Vec::new();
-    for file in &files {
+    let (mut skipped, mut first_skipped) = (0usize, None);
+    for file in files {
         match parse_tile(file)? {
-            Some(tile) => tiles.push(tile),
-            None => skipped.push(file.relative.clone()),
+            Ok(tile) => tiles.push(tile),
+            Err(other) => {
+                skipped += 1;
+                first_skipped.get_or_insert(other.relative);
+            }
         }
     }
     if tiles.is_empty() {
@@ -119,10 +126,9 @@ pub fn plan_tiles(dir: &Path) -> Result<Plan, PlanError> {
     tiles.sort_by_cached_key(|t| (t.z, hilbert_index(t.z, t.x, t.y), t.ext.clone()));
 
     let mut notes = Vec::new();
-    if let Some(first) = skipped.first() {
+    if let Some(first) = first_skipped {
         notes.push(format!(
-            "{} file(s) are not tiles (Z/X/Y.EXT) and were left out, e.g. {first}",
-            skipped.len()
+            "{skipped} file(s) are not tiles (Z/X/Y.EXT) and were left out, e.g. {first}"
         ));
     }
     let mut zooms: Vec<(u32, usize, usize)> = Vec::new(); // (zoom, first member, last member)
@@ -144,9 +150,7 @@ pub fn plan_tiles(dir: &Path) -> Result<Plan, PlanError> {
         .iter()
         .take(MAX_ENTRIES)
         .map(|&(z, first, last)| {
-            let mut fields = Map::new();
-            fields.insert("zoom".into(), json!(z));
-            fields.insert("tiles".into(), json!(last - first + 1));
+            let fields = vec![("zoom", json!(z)), ("tiles", json!(last - first + 1))];
             Group {
                 label: format!("zoom {z}"),
                 range: GroupRange::Span { first, last },
@@ -161,23 +165,19 @@ pub fn plan_tiles(dir: &Path) -> Result<Plan, PlanError> {
             json!({"zoom": z, "tiles": last - first + 1, "entry": (i < MAX_ENTRIES).then_some(i)})
         })
         .collect();
-    let skipped_count = skipped.len();
-    let total_bytes = tiles.iter().map(|t| t.file.size).sum();
+    let total_bytes = tiles.iter().map(|t| t.size).sum();
     let members = tiles
         .into_iter()
         .map(|t| {
-            let mut fields = Map::new();
-            fields.insert("z".into(), json!(t.z));
-            fields.insert("x".into(), json!(t.x));
-            fields.insert("y".into(), json!(t.y));
+            let fields = vec![("z", json!(t.z)), ("x", json!(t.x)), ("y", json!(t.y))];
             PlannedMember {
                 name: format!("{}/{}/{}.{}", t.z, t.x, t.y, t.ext),
-                source: MemberSource::Path(t.file.path),
+                source: MemberSource::Path(t.path),
                 fields,
             }
         })
         .collect();
-    let section = json!({"zooms": zoom_records, "skipped": skipped_count});
+    let section = json!({"zooms": zoom_records, "skipped": skipped});
     Ok(Plan {
         planner: "tiles",
         members,

@@ -3,10 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::path::Path;
 use taco_planners::{
-    execute, meta_path, ExecuteOptions, Group, GroupRange, MemberSource, Plan, PlannedMember,
+    execute, meta_path, ExecuteOptions, Fields, Group, GroupRange, MemberSource, Plan,
+    PlannedMember,
 };
 
 fn member(dir: &Path, name: &str, body: &[u8]) -> PlannedMember {
@@ -15,7 +16,7 @@ fn member(dir: &Path, name: &str, body: &[u8]) -> PlannedMember {
     PlannedMember {
         name: name.to_string(),
         source: MemberSource::Path(path),
-        fields: Map::new(),
+        fields: Fields::new(),
     }
 }
 
@@ -38,7 +39,7 @@ fn group(label: &str, range: GroupRange) -> Group {
     Group {
         label: label.into(),
         range,
-        fields: Map::new(),
+        fields: Fields::new(),
     }
 }
 
@@ -70,7 +71,7 @@ fn entries_and_index_come_from_written_spans() {
 
     let meta = std::fs::read(meta_path(&dest)).unwrap();
     let index: Value = serde_json::from_slice(&meta).unwrap();
-    assert_eq!(index, executed.index);
+    assert_eq!(meta.len() as u64, executed.index_len);
     assert_eq!(index["entries"][0]["kind"], "span");
     assert_eq!(index["entries"][2]["kind"], "data");
     assert_eq!(index["test"]["members_seen"], 3);

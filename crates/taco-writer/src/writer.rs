@@ -2,7 +2,7 @@ use crate::{AtomicFile, WriteError};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use taco_format::{
@@ -296,13 +296,14 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             path: path.to_path_buf(),
             source,
         };
-        // Checked before opening: opening a FIFO would block until a writer appears.
-        if !std::fs::metadata(path).map_err(source_error)?.is_file() {
-            return Err(WriteError::NotAFile {
-                path: path.to_path_buf(),
-            });
-        }
-        let file = File::open(path).map_err(source_error)?;
+        // Non-blocking, so opening a FIFO returns at once (instead of waiting for a writer) and
+        // is refused below; on regular files the flag changes nothing.
+        let nonblocking = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nonblocking)
+            .open(path)
+            .map_err(source_error)?;
         let meta = file.metadata().map_err(source_error)?;
         if !meta.is_file() {
             return Err(WriteError::NotAFile {
@@ -311,26 +312,27 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         }
         let label = path.display().to_string();
         let len = meta.len();
-        let span = if len <= CHUNK_LEN as u64 {
-            self.add_source(name, &file, len, meta.modified().ok(), &label)?
-        } else {
-            let whole = Piece::FileRange {
-                file: &file,
-                offset: 0,
-                len,
-                label: &label,
-            };
-            let span = self.add_pieces(name, &[whole], meta.modified().ok())?;
-            let mut probe = [0u8; 1];
-            if file.read_at(&mut probe, len).map_err(source_error)? > 0 {
-                return Err(WriteError::SourceGrew {
-                    source_name: label,
-                    expected: len,
-                });
-            }
-            span
+        if len <= CHUNK_LEN as u64 {
+            // Read whole into one buffer: the CRC is of exactly the bytes written, and reading
+            // to end of file catches a size change.
+            return self.add_source(name, &file, len, meta.modified().ok(), &label);
+        }
+        let whole = Piece::FileRange {
+            file: &file,
+            offset: 0,
+            len,
+            label: &label,
         };
-        // Same size but rewritten meanwhile would leave a CRC that does not match the data.
+        let span = self.add_pieces(name, &[whole], meta.modified().ok())?;
+        let mut probe = [0u8; 1];
+        if file.read_at(&mut probe, len).map_err(source_error)? > 0 {
+            return Err(WriteError::SourceGrew {
+                source_name: label,
+                expected: len,
+            });
+        }
+        // The copy and the CRC read the file separately: a rewrite in between (same size)
+        // would leave a CRC that does not match the data.
         let after = file.metadata().map_err(source_error)?;
         if after.len() != len || after.modified().ok() != meta.modified().ok() {
             return Err(WriteError::SourceChanged { source_name: label });
