@@ -1,7 +1,7 @@
 //! The ML split planner (DESIGN §7): one span entry per split directory.
 
 use crate::plan::{Group, GroupRange, MemberSource, Plan, PlannedMember};
-use crate::walk::walk_files;
+use crate::walk::{list_dir, walk_files};
 use crate::PlanError;
 use serde_json::{json, Value};
 use std::fs;
@@ -28,20 +28,9 @@ pub struct SplitOptions {
 /// [`PlanError::NoSplits`], [`PlanError::TooManySplits`] for more than 7 splits without a choice,
 /// [`PlanError::UnknownSplit`], [`PlanError::EmptySplit`], and directory walking errors.
 pub fn plan_splits(dir: &Path, options: &SplitOptions) -> Result<Plan, PlanError> {
-    let io = |source| PlanError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
     let mut found = Vec::new();
     let mut loose = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        let path = entry.path();
-        let name = entry
-            .file_name()
-            .to_str()
-            .ok_or_else(|| PlanError::NonUtf8Name { path: path.clone() })?
-            .to_string();
+    for (_, path, name) in list_dir(dir)? {
         if fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
             found.push(name);
         } else {

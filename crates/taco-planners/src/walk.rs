@@ -38,6 +38,25 @@ pub fn walk_files(dir: &Path) -> Result<Vec<FoundFile>, PlanError> {
     Ok(found)
 }
 
+/// The entries of one directory as (entry, path, UTF-8 name), unsorted.
+///
+/// # Errors
+/// [`PlanError::Io`] when the directory cannot be read, [`PlanError::NonUtf8Name`].
+pub(crate) fn list_dir(dir: &Path) -> Result<Vec<(fs::DirEntry, PathBuf, String)>, PlanError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let path = entry.path();
+        let name = entry
+            .file_name()
+            .to_str()
+            .ok_or_else(|| PlanError::NonUtf8Name { path: path.clone() })?
+            .to_string();
+        out.push((entry, path, name));
+    }
+    Ok(out)
+}
+
 fn walk(
     dir: &Path,
     prefix: &str,
@@ -52,14 +71,7 @@ fn walk(
         });
     }
     ancestors.push(id);
-    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
-        let entry = entry.map_err(io_error(dir))?;
-        let path = entry.path();
-        let name = entry
-            .file_name()
-            .to_str()
-            .ok_or_else(|| PlanError::NonUtf8Name { path: path.clone() })?
-            .to_string();
+    for (entry, path, name) in list_dir(dir)? {
         let relative = if prefix.is_empty() {
             name
         } else {
