@@ -407,14 +407,13 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         if let Err(e) = patched {
             return Err(self.output_error(e));
         }
-        let data_offset = member.data_offset();
-        Ok(self.record_member(member, data_offset))
+        Ok(self.record_member(member))
     }
 
-    fn record_member(&mut self, member: StoredMember, data_offset: u64) -> MemberSpan {
+    fn record_member(&mut self, member: StoredMember) -> MemberSpan {
         let span = MemberSpan {
             header_offset: member.header_offset,
-            data_offset,
+            data_offset: member.data_offset(),
             data_len: member.size,
             crc32: member.crc32,
         };
@@ -645,8 +644,7 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             member.crc32 = hasher.finalize();
             return self.finish_streamed_member(member);
         }
-        let data_offset = member.data_offset();
-        Ok(self.record_member(member, data_offset))
+        Ok(self.record_member(member))
     }
 
     /// Writes the central directory, the end records and the header holding `entries`, and
