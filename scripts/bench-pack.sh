@@ -38,50 +38,21 @@
 set -euo pipefail
 export LC_ALL=C
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TACO=${TACO:-$REPO/target/release/taco}
-BENCH_DIR=${BENCH_DIR:-/tmp/taco-bench}
-ROUNDS=${ROUNDS:-5}
-KEEP=${KEEP:-0}
-PROFILE=${PROFILE:-auto}
-CMDLINE="ROUNDS=$ROUNDS BENCH_DIR=$BENCH_DIR KEEP=$KEEP PROFILE=$PROFILE bash scripts/bench-pack.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+bench_settings /tmp/taco-bench
 
 MIB=$((1 << 20))
 SRC=$BENCH_DIR/src
-OUT=$BENCH_DIR/out
-TMP=$BENCH_DIR/tmp
-RESULTS=$TMP/results.tsv
-
-say() { printf '%s\n' "$*"; }
-section() { printf '\n=== %s ===\n' "$*"; }
 
 # ---------------------------------------------------------------------------------------------
-section "tools"
-if [[ ! -x $TACO ]]; then
-    say "building $TACO"
-    (cd "$REPO" && cargo build --release -p taco-cli)
-fi
-apt_updated=0
-need_deb() { # need_deb BINARY PACKAGE
-    if [[ ! -x $1 ]] && ! command -v "$1" >/dev/null 2>&1; then
-        if ((apt_updated == 0)); then apt-get update -qq; apt_updated=1; fi
-        apt-get install -y -qq "$2"
-    fi
-}
-need_deb /usr/bin/time time
-need_deb strace strace
-command -v python3 >/dev/null || { say "python3 is required"; exit 1; }
+bench_tools
 if ! python3 -c 'import sys, tacozip; sys.exit(tacozip.__version__ != "0.13.0")' 2>/dev/null; then
     python3 -m pip install -q 'tacozip==0.13.0'
 fi
-# The real interpreter, not a pyenv shim (a shim adds tens of ms to every process).
-PY=$(python3 -c 'import sys; print(sys.executable)')
 say "taco:    $TACO ($("$TACO" --version 2>/dev/null || echo '?'))"
 say "cat:     $(cat --version | head -1)"
 say "python:  $PY ($("$PY" --version 2>&1)), tacozip $("$PY" -c 'import tacozip; print(tacozip.__version__)')"
-say "strace:  $(strace -V | head -1)"
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-say "loadavg at start: $LOAD_START"
+say_strace_and_loadavg
 
 mkdir -p "$SRC" "$OUT" "$TMP"
 : >"$RESULTS"
@@ -142,7 +113,7 @@ tacozip.create(out, files, arc_files=files)
 print(f"{time.perf_counter() - t:.6f}")
 '
 run_tool() { # run_tool DATASET ROUND TOOL  (cwd = $SRC, FILES = the dataset's sorted file list)
-    local ds=$1 round=$2 tool=$3 out t0 t1 inner=-
+    local ds=$1 round=$2 tool=$3 out inner=-
     case $tool in
         cat) out=$OUT/out.cat ;;
         cat+fsync) out=$OUT/out.cs ;;
@@ -152,32 +123,16 @@ run_tool() { # run_tool DATASET ROUND TOOL  (cwd = $SRC, FILES = the dataset's s
     rm -f "$out"
     sync
     case $tool in
-        cat)
-            t0=${EPOCHREALTIME/./}
-            /usr/bin/time -f '%M %U %S' -o "$TMP/rss" cat "${FILES[@]}" >"$out"
-            t1=${EPOCHREALTIME/./} ;;
-        cat+fsync)
-            t0=${EPOCHREALTIME/./}
-            /usr/bin/time -f '%M %U %S' -o "$TMP/rss" sh -c 'cat "$@" >"$0" && sync "$0"' "$out" "${FILES[@]}"
-            t1=${EPOCHREALTIME/./} ;;
-        taco)
-            t0=${EPOCHREALTIME/./}
-            /usr/bin/time -f '%M %U %S' -o "$TMP/rss" "$TACO" pack -q --force "$out" "$ds" >/dev/null
-            t1=${EPOCHREALTIME/./} ;;
+        cat) timed --out "$out" cat "${FILES[@]}" ;;
+        cat+fsync) timed sh -c 'cat "$@" >"$0" && sync "$0"' "$out" "${FILES[@]}" ;;
+        taco) timed --out /dev/null "$TACO" pack -q --force "$out" "$ds" ;;
         tacozip)
-            t0=${EPOCHREALTIME/./}
-            /usr/bin/time -f '%M %U %S' -o "$TMP/rss" "$PY" -c "$PY_CREATE" "$TMP/$ds.list" "$out" >"$TMP/inner"
-            t1=${EPOCHREALTIME/./}
+            timed --out "$TMP/inner" "$PY" -c "$PY_CREATE" "$TMP/$ds.list" "$out"
             inner=$(<"$TMP/inner") ;;
     esac
-    local rss usr sys wall
-    read -r rss usr sys < <(tail -1 "$TMP/rss")
-    wall=$(printf '%d.%06d' $(((t1 - t0) / 1000000)) $(((t1 - t0) % 1000000)))
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$ds" "$round" "$tool" "$wall" "$rss" "$inner" \
-        "$usr" "$sys" >>"$RESULTS"
-    printf '  round %s %-9s wall %8ss  user %5ss sys %5ss  rss %7s KiB%s\n' "$round" "$tool" "$wall" \
-        "$usr" "$sys" "$rss" \
-        "$([[ $inner != - ]] && echo "  create() ${inner}s")"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$ds" "$round" "$tool" "$WALL" "$RSS" "$inner" \
+        "$USR" "$SYS" >>"$RESULTS"
+    print_round "$round" "$tool" "$([[ $inner != - ]] && echo "  create() ${inner}s")"
 }
 
 TOOLS=(cat cat+fsync taco tacozip)
@@ -187,11 +142,7 @@ for ds in big small; do
     mapfile -t FILES <"$TMP/$ds.list"
     say "warm-up: reading ${#FILES[@]} files into the page cache (untimed)"
     cat "${FILES[@]}" >/dev/null
-    for ((r = 1; r <= ROUNDS; r++)); do
-        for ((k = 0; k < ${#TOOLS[@]}; k++)); do
-            run_tool "$ds" "$r" "${TOOLS[$(((k + r - 1) % ${#TOOLS[@]}))]}"
-        done
-    done
+    rotate_rounds 1 run_tool "$ds"
 done
 rm -f "$OUT"/out.cat "$OUT"/out.cs "$OUT"/out.tz
 
@@ -207,12 +158,7 @@ mapfile -t FILES <"$TMP/big.list"
 rm -f "$OUT/out.cat"
 strace -c -f -o "$TMP/cat.strace" cat "${FILES[@]}" >"$OUT/out.cat"
 cat "$TMP/cat.strace"
-if grep -q copy_file_range "$TMP/cat.strace"; then
-    CAT_CFR="yes (in-kernel copy; no user-space buffer)"
-else
-    CAT_CFR="no (read/write through a user-space buffer)"
-fi
-say "cat uses copy_file_range: $CAT_CFR"
+note_copy_file_range "$TMP/cat.strace"
 rm -f "$OUT/out.cat"
 
 # ---------------------------------------------------------------------------------------------
@@ -270,7 +216,7 @@ json.dump(out, open(sys.argv[1] + ".json", "w"))
 PY
 cat "$TMP/report.txt"
 
-if [[ $PROFILE == 1 ]] || { [[ $PROFILE == auto ]] && grep -q 'target <= 1.1: FAIL' "$TMP/report.txt"; }; then
+if want_profile 'target <= 1.1: FAIL'; then
     section "profile: one taco pack vs one cat of the big set"
     cat "${FILES[@]}" >/dev/null
     rm -f "$OUT/out.taco"; sync
@@ -354,23 +300,10 @@ if [[ $KEEP != 1 ]]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
-section "markdown summary"
-FSTYPE=$(findmnt -n -o FSTYPE -T "$BENCH_DIR" 2>/dev/null || df -T "$BENCH_DIR" | awk 'NR==2{print $2}')
-CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-VIRT=""
-for f in /sys/bus/virtio/drivers/virtio_balloon/virtio*/features; do
-    # Feature bit 5 = free page reporting: freed guest pages go back to the host and cost a host
-    # fault when the page cache touches them again, which makes write timings noisy.
-    [[ -r $f && $(cut -c6 "$f") == 1 ]] && VIRT=" VM with virtio-balloon free page reporting (write timings are noisy)."
-done
+markdown_summary_head
 "$PY" - "$RESULTS.json" <<PY
 import json, sys
 o = json.load(open(sys.argv[1]))
-print("Machine: $(nproc) CPUs ($CPU), $(awk '/MemTotal/{printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo), "
-      "bench dir on $FSTYPE, kernel $(uname -r). Date: $(date -u '+%Y-%m-%d %H:%M UTC'). "
-      "Load average start/end: $LOAD_START / $LOAD_END.$VIRT")
-print()
 print("Command: \`$CMDLINE\` (taco $("$TACO" --version 2>/dev/null | awk '{print $NF}'), "
       "$(cat --version | head -1), tacozip 0.13.0). Warm page cache; median of $ROUNDS rounds; "
       "ratios are per-round medians. cat uses copy_file_range: $CAT_CFR.")

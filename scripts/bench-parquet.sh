@@ -34,38 +34,13 @@
 set -euo pipefail
 export LC_ALL=C
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TACO=${TACO:-$REPO/target/release/taco}
-BENCH_DIR=${BENCH_DIR:-/tmp/taco-bench-parquet}
-ROUNDS=${ROUNDS:-5}
-KEEP=${KEEP:-0}
-PROFILE=${PROFILE:-auto}
-CMDLINE="ROUNDS=$ROUNDS BENCH_DIR=$BENCH_DIR KEEP=$KEEP PROFILE=$PROFILE bash scripts/bench-parquet.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+bench_settings /tmp/taco-bench-parquet
 
 SRC=$BENCH_DIR/src/bench.parquet
-OUT=$BENCH_DIR/out
-TMP=$BENCH_DIR/tmp
-RESULTS=$TMP/results.tsv
-
-say() { printf '%s\n' "$*"; }
-section() { printf '\n=== %s ===\n' "$*"; }
 
 # ---------------------------------------------------------------------------------------------
-section "tools"
-if [[ ! -x $TACO ]]; then
-    say "building $TACO"
-    (cd "$REPO" && cargo build --release -p taco-cli -j2)
-fi
-apt_updated=0
-need_deb() { # need_deb BINARY PACKAGE
-    if [[ ! -x $1 ]] && ! command -v "$1" >/dev/null 2>&1; then
-        if ((apt_updated == 0)); then apt-get update -qq; apt_updated=1; fi
-        apt-get install -y -qq "$2"
-    fi
-}
-need_deb /usr/bin/time time
-need_deb strace strace
-command -v python3 >/dev/null || { say "python3 is required"; exit 1; }
+bench_tools -j2
 # pyarrow: the version scripts/setup.sh pins (PYARROW_VERSION=...) if it pins one, else the latest
 # if none is installed.
 PYARROW_PIN=$(sed -n 's/^PYARROW_VERSION=\([0-9][0-9.]*\).*/\1/p' "$REPO/scripts/setup.sh" 2>/dev/null | head -1)
@@ -77,16 +52,12 @@ if [[ -n $PYARROW_PIN ]]; then
 elif ! python3 -c 'import pyarrow.parquet' 2>/dev/null; then
     PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check pyarrow
 fi
-# The real interpreter, not a pyenv shim (a shim adds tens of ms to every process).
-PY=$(python3 -c 'import sys; print(sys.executable)')
 HAVE_PACK_PARQUET=0
 "$TACO" pack-parquet --help >/dev/null 2>&1 && HAVE_PACK_PARQUET=1
 say "taco:    $TACO ($("$TACO" --version 2>/dev/null || echo '?'); pack-parquet: $( ((HAVE_PACK_PARQUET)) && echo yes || echo MISSING))"
 say "cat:     $(cat --version | head -1)"
 say "python:  $PY ($("$PY" --version 2>&1)), pyarrow $("$PY" -c 'import pyarrow; print(pyarrow.__version__)')"
-say "strace:  $(strace -V | head -1)"
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-say "loadavg at start: $LOAD_START"
+say_strace_and_loadavg
 
 mkdir -p "$(dirname "$SRC")" "$OUT" "$TMP"
 : >"$RESULTS"
@@ -169,34 +140,14 @@ fi
 # ---------------------------------------------------------------------------------------------
 # One timed run. Appends "round tool wall_s rss_kib user_s sys_s" to $RESULTS.
 run_tool() { # run_tool ROUND TOOL
-    local round=$1 tool=$2 out t0 t1
+    local round=$1 tool=$2
+    fresh_output "$tool"
     case $tool in
-        cat) out=$OUT/out.bin ;;
-        cat+sync) out=$OUT/out.cs ;;
-        taco) out=$OUT/out.taco ;;
+        cat) timed --out "$OUTFILE" cat "$SRC" ;;
+        cat+sync) timed sh -c 'cat "$1" >"$0" && sync "$0"' "$OUTFILE" "$SRC" ;;
+        taco) timed --out /dev/null "$TACO" pack-parquet -q --force "$SRC" -o "$OUTFILE" ;;
     esac
-    rm -f "$out" "$out.meta.json"
-    sync
-    case $tool in
-        cat)
-            t0=${EPOCHREALTIME/./}
-            /usr/bin/time -f '%M %U %S' -o "$TMP/rss" cat "$SRC" >"$out"
-            t1=${EPOCHREALTIME/./} ;;
-        cat+sync)
-            t0=${EPOCHREALTIME/./}
-            /usr/bin/time -f '%M %U %S' -o "$TMP/rss" sh -c 'cat "$1" >"$0" && sync "$0"' "$out" "$SRC"
-            t1=${EPOCHREALTIME/./} ;;
-        taco)
-            t0=${EPOCHREALTIME/./}
-            /usr/bin/time -f '%M %U %S' -o "$TMP/rss" "$TACO" pack-parquet -q --force "$SRC" -o "$out" >/dev/null
-            t1=${EPOCHREALTIME/./} ;;
-    esac
-    local rss usr sys wall
-    read -r rss usr sys < <(tail -1 "$TMP/rss")
-    wall=$(printf '%d.%06d' $(((t1 - t0) / 1000000)) $(((t1 - t0) % 1000000)))
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$tool" "$wall" "$rss" "$usr" "$sys" >>"$RESULTS"
-    printf '  round %s %-9s wall %8ss  user %5ss sys %5ss  rss %7s KiB\n' "$round" "$tool" "$wall" \
-        "$usr" "$sys" "$rss"
+    record_round "$round" "$tool"
 }
 
 TOOLS=(cat cat+sync taco)
@@ -205,11 +156,7 @@ say "warm-up: reading $SRC into the page cache (untimed)"
 cat "$SRC" >/dev/null
 say "round 0 warms up every tool and is left out of the report (the first ~1 GiB of writes after a"
 say "quiet spell is often several times slower on a VM)"
-for ((r = 0; r <= ROUNDS; r++)); do
-    for ((k = 0; k < ${#TOOLS[@]}; k++)); do
-        run_tool "$r" "${TOOLS[$(((k + r - 1) % ${#TOOLS[@]}))]}"
-    done
-done
+rotate_rounds 0 run_tool
 rm -f "$OUT/out.bin" "$OUT/out.cs"
 
 # ---------------------------------------------------------------------------------------------
@@ -221,13 +168,7 @@ if [[ -f $ARCHIVE ]]; then
 else
     say "archive: MISSING"
 fi
-set +e
-"$TACO" validate --level deep "$ARCHIVE" >"$TMP/validate.txt" 2>&1
-VALIDATE_RC=$?
-set -e
-sed 's/^/  /' "$TMP/validate.txt" | head -20
-if ((VALIDATE_RC == 0)); then VALIDATE="PASS"; else VALIDATE="FAIL (exit $VALIDATE_RC)"; fi
-say "taco validate --level deep: $VALIDATE"
+validate_deep "$ARCHIVE"
 # The index's key names are read loosely (offset/length, or data_offset/data_len), so a renamed field
 # shows up as a clear FAIL line rather than a traceback.
 set +e
@@ -285,51 +226,14 @@ section "cat's copy path (strace -c -f of one cat)"
 rm -f "$OUT/out.bin"
 strace -c -f -o "$TMP/cat.strace" cat "$SRC" >"$OUT/out.bin"
 cat "$TMP/cat.strace"
-if grep -q copy_file_range "$TMP/cat.strace"; then
-    CAT_CFR="yes (in-kernel copy; no user-space buffer)"
-else
-    CAT_CFR="no (read/write through a user-space buffer)"
-fi
-say "cat uses copy_file_range: $CAT_CFR"
+note_copy_file_range "$TMP/cat.strace"
 rm -f "$OUT/out.bin"
 
 # ---------------------------------------------------------------------------------------------
 section "report"
-"$PY" - "$RESULTS" "$ROUNDS" >"$TMP/report.txt" <<'PY'
-import json, statistics as st, sys
-from collections import defaultdict
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-rounds = int(sys.argv[2])
-d = defaultdict(dict)          # round -> tool -> (wall, rss_kib, user+sys)
-for r, tool, wall, rss, usr, sys_ in rows:
-    d[int(r)][tool] = (float(wall), int(rss), float(usr) + float(sys_))
-med = st.median
-TOOLS = ("cat", "cat+sync", "taco")
-rs = [d[r] for r in range(1, rounds + 1)]
-m = {t: med(x[t][0] for x in rs) for t in TOOLS}
-lo = {t: min(x[t][0] for x in rs) for t in TOOLS}
-cpu = {t: med(x[t][2] for x in rs) for t in TOOLS}
-ratio = lambda a, b: med(x[a][0] / x[b][0] for x in rs)
-res = dict(m=m, lo=lo, cpu=cpu, r_cat=ratio("taco", "cat"), r_cs=ratio("taco", "cat+sync"),
-           rss=max(x["taco"][1] for x in rs) / 1024, target=1.5, rss_target=128)
-res["ok_cat"] = res["r_cat"] <= res["target"]
-res["ok_rss"] = res["rss"] <= res["rss_target"]
-print(f"                     median wall     min wall   median user+sys")
-for t in TOOLS:
-    print(f"  {t:<18} {m[t]:10.3f} s {lo[t]:10.3f} s {cpu[t]:10.2f} s")
-print(f"  median ratio taco/cat        {res['r_cat']:7.2f}   target <= 1.5: "
-      f"{'PASS' if res['ok_cat'] else 'FAIL'}   (ratio of min walls {lo['taco'] / lo['cat']:.2f})")
-print(f"  median ratio taco/cat+sync   {res['r_cs']:7.2f}   (same durability; informational; "
-      f"ratio of min walls {lo['taco'] / lo['cat+sync']:.2f})")
-print(f"  taco peak RSS  {res['rss']:7.1f} MiB   target <= 128 MiB: {'PASS' if res['ok_rss'] else 'FAIL'}")
-for t in TOOLS:
-    print(f"  rounds {t:<10} " + " ".join(f"{x[t][0]:.2f}" for x in rs))
-print(f"  rounds taco RSS   " + " ".join(f"{x['taco'][1] / 1024:.1f}" for x in rs) + " MiB")
-json.dump(res, open(sys.argv[1] + ".json", "w"))
-PY
-cat "$TMP/report.txt"
+report_vs_cat 1.5 128
 
-if [[ $PROFILE == 1 ]] || { [[ $PROFILE == auto ]] && grep -q 'target <= .*: FAIL' "$TMP/report.txt"; }; then
+if want_profile 'target <= .*: FAIL'; then
     section "profile: strace -c -f of one taco pack-parquet"
     cat "$SRC" >/dev/null
     rm -f "$OUT/out.taco" "$OUT/out.taco.meta.json"; sync
@@ -346,23 +250,10 @@ if [[ $KEEP != 1 ]]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
-section "markdown summary"
-FSTYPE=$(findmnt -n -o FSTYPE -T "$BENCH_DIR" 2>/dev/null || df -T "$BENCH_DIR" | awk 'NR==2{print $2}')
-CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-VIRT=""
-for f in /sys/bus/virtio/drivers/virtio_balloon/virtio*/features; do
-    # Feature bit 5 = free page reporting: freed guest pages go back to the host and cost a host
-    # fault when the page cache touches them again, which makes write timings noisy.
-    [[ -r $f && $(cut -c6 "$f") == 1 ]] && VIRT=" VM with virtio-balloon free page reporting (write timings are noisy)."
-done
+markdown_summary_head
 "$PY" - "$RESULTS.json" <<PY
 import json, sys
 r = json.load(open(sys.argv[1]))
-print("Machine: $(nproc) CPUs ($CPU), $(awk '/MemTotal/{printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo), "
-      "bench dir on $FSTYPE, kernel $(uname -r). Date: $(date -u '+%Y-%m-%d %H:%M UTC'). "
-      "Load average start/end: $LOAD_START / $LOAD_END.$VIRT")
-print()
 print("Command: \`$CMDLINE\` (taco $("$TACO" --version 2>/dev/null | awk '{print $NF}'), "
       "$(cat --version | head -1), pyarrow $("$PY" -c 'import pyarrow; print(pyarrow.__version__)')). "
       "Warm page cache; median of $ROUNDS rounds; ratios are per-round medians. "

@@ -52,19 +52,11 @@
 set -euo pipefail
 export LC_ALL=C
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TACO=${TACO:-$REPO/target/release/taco}
-BENCH_DIR=${BENCH_DIR:-/tmp/taco-bench-tiles}
-ROUNDS=${ROUNDS:-5}
-KEEP=${KEEP:-0}
-PROFILE=${PROFILE:-auto}
-CMDLINE="ROUNDS=$ROUNDS BENCH_DIR=$BENCH_DIR KEEP=$KEEP PROFILE=$PROFILE bash scripts/bench-tiles.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+bench_settings /tmp/taco-bench-tiles
 
 TILES=$BENCH_DIR/src/tiles
 MARKER=$BENCH_DIR/src/tiles.layout
-OUT=$BENCH_DIR/out
-TMP=$BENCH_DIR/tmp
-RESULTS=$TMP/results.tsv
 
 # The layout. FULL_ZOOMS complete levels 0..FULL_ZOOMS-1, then EXTRA tiles of level FULL_ZOOMS.
 FULL_ZOOMS=9
@@ -75,36 +67,15 @@ SEED=20240607
 N_TILES=$(((4 ** FULL_ZOOMS - 1) / 3 + EXTRA))
 LAYOUT="v1 full_zooms=$FULL_ZOOMS extra=$EXTRA sizes=$MIN_SIZE-$MAX_SIZE seed=$SEED tiles=$N_TILES"
 
-say() { printf '%s\n' "$*"; }
-section() { printf '\n=== %s ===\n' "$*"; }
-
 # ---------------------------------------------------------------------------------------------
-section "tools"
-if [[ ! -x $TACO ]]; then
-    say "building $TACO"
-    (cd "$REPO" && cargo build --release -p taco-cli -j2)
-fi
-apt_updated=0
-need_deb() { # need_deb BINARY PACKAGE
-    if [[ ! -x $1 ]] && ! command -v "$1" >/dev/null 2>&1; then
-        if ((apt_updated == 0)); then apt-get update -qq; apt_updated=1; fi
-        apt-get install -y -qq "$2"
-    fi
-}
-need_deb /usr/bin/time time
-need_deb strace strace
-command -v python3 >/dev/null || { say "python3 is required"; exit 1; }
-# The real interpreter, not a pyenv shim (a shim adds tens of ms to every process).
-PY=$(python3 -c 'import sys; print(sys.executable)')
+bench_tools -j2
 HAVE_PACK_TILES=0
 "$TACO" pack-tiles --help >/dev/null 2>&1 && HAVE_PACK_TILES=1
 say "taco:    $TACO ($("$TACO" --version 2>/dev/null || echo '?'), built $(date -u -r "$TACO" '+%F %T UTC'); pack-tiles: $( ((HAVE_PACK_TILES)) && echo yes || echo MISSING))"
 say "cat:     $(cat --version | head -1)"
 say "xargs:   $(xargs --version | head -1)"
 say "python:  $PY ($("$PY" --version 2>&1))"
-say "strace:  $(strace -V | head -1)"
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-say "loadavg at start: $LOAD_START"
+say_strace_and_loadavg
 
 mkdir -p "$(dirname "$TILES")" "$OUT" "$TMP"
 : >"$RESULTS"
@@ -167,34 +138,14 @@ CAT_SH='find . -type f -print0 | sort -z | xargs -0 cat >"$0" && { [ "$1" != syn
 
 # One timed run. Appends "round tool wall_s rss_kib user_s sys_s" to $RESULTS.
 run_tool() { # run_tool ROUND TOOL
-    local round=$1 tool=$2 out t0 t1
+    local round=$1 tool=$2
+    fresh_output "$tool"
     case $tool in
-        cat) out=$OUT/out.bin ;;
-        cat+sync) out=$OUT/out.cs ;;
-        taco) out=$OUT/out.taco ;;
+        cat) timed --in "$TILES" sh -c "$CAT_SH" "$OUTFILE" nosync ;;
+        cat+sync) timed --in "$TILES" sh -c "$CAT_SH" "$OUTFILE" sync ;;
+        taco) timed --out /dev/null "$TACO" pack-tiles -q --force "$TILES" -o "$OUTFILE" ;;
     esac
-    rm -f "$out" "$out.meta.json"
-    sync
-    case $tool in
-        cat)
-            t0=${EPOCHREALTIME/./}
-            (cd "$TILES" && /usr/bin/time -f '%M %U %S' -o "$TMP/rss" sh -c "$CAT_SH" "$out" nosync)
-            t1=${EPOCHREALTIME/./} ;;
-        cat+sync)
-            t0=${EPOCHREALTIME/./}
-            (cd "$TILES" && /usr/bin/time -f '%M %U %S' -o "$TMP/rss" sh -c "$CAT_SH" "$out" sync)
-            t1=${EPOCHREALTIME/./} ;;
-        taco)
-            t0=${EPOCHREALTIME/./}
-            /usr/bin/time -f '%M %U %S' -o "$TMP/rss" "$TACO" pack-tiles -q --force "$TILES" -o "$out" >/dev/null
-            t1=${EPOCHREALTIME/./} ;;
-    esac
-    local rss usr sys wall
-    read -r rss usr sys < <(tail -1 "$TMP/rss")
-    wall=$(printf '%d.%06d' $(((t1 - t0) / 1000000)) $(((t1 - t0) % 1000000)))
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$tool" "$wall" "$rss" "$usr" "$sys" >>"$RESULTS"
-    printf '  round %s %-9s wall %8ss  user %5ss sys %5ss  rss %7s KiB%s\n' "$round" "$tool" "$wall" \
-        "$usr" "$sys" "$rss" "$( ((round == 0)) && echo '   (warm-up, not in the report)')"
+    record_round "$round" "$tool" "$( ((round == 0)) && echo '   (warm-up, not in the report)')"
 }
 
 TOOLS=(cat cat+sync taco)
@@ -204,11 +155,7 @@ WARM_BYTES=$(cd "$TILES" && find . -type f -print0 | sort -z | xargs -0 --verbos
 CAT_PROCS=$(wc -l <"$TMP/xargs.txt")
 say "read $WARM_BYTES bytes; xargs ran $CAT_PROCS cat processes for the $N_TILES names (its 128 KiB command buffer), all inside the cat timings"
 say "round 0 warms up every tool and is left out of the report"
-for ((r = 0; r <= ROUNDS; r++)); do
-    for ((k = 0; k < ${#TOOLS[@]}; k++)); do
-        run_tool "$r" "${TOOLS[$(((k + r + ${#TOOLS[@]} - 1) % ${#TOOLS[@]}))]}"
-    done
-done
+rotate_rounds 0 run_tool
 CAT_BYTES=$(stat -c %s "$OUT/out.bin")
 rm -f "$OUT/out.bin" "$OUT/out.cs"
 
@@ -228,13 +175,7 @@ if [[ -f $META ]]; then
 else
     say "index:   MISSING ($META)"
 fi
-set +e
-"$TACO" validate --level deep "$ARCHIVE" >"$TMP/validate.txt" 2>&1
-VALIDATE_RC=$?
-set -e
-sed 's/^/  /' "$TMP/validate.txt" | head -20
-if ((VALIDATE_RC == 0)); then VALIDATE="PASS"; else VALIDATE="FAIL (exit $VALIDATE_RC)"; fi
-say "taco validate --level deep: $VALIDATE"
+validate_deep "$ARCHIVE"
 set +e
 "$TACO" ls --json "$ARCHIVE" >"$TMP/ls.json" 2>"$TMP/ls.err"
 LS_RC=$?
@@ -429,51 +370,14 @@ rm -f "$OUT/out.bin"; sync
 (cd "$TILES" && strace -c -f -o "$TMP/cat.strace" sh -c "$CAT_SH" "$OUT/out.bin" nosync)
 cat "$TMP/cat.strace"
 say "calls per tile (cat pipeline): $(per_tile "$TMP/cat.strace")"
-if grep -q copy_file_range "$TMP/cat.strace"; then
-    CAT_CFR="yes (in-kernel copy; no user-space buffer)"
-else
-    CAT_CFR="no (read/write through a user-space buffer)"
-fi
-say "cat uses copy_file_range: $CAT_CFR"
+note_copy_file_range "$TMP/cat.strace"
 rm -f "$OUT/out.bin"
 
 # ---------------------------------------------------------------------------------------------
 section "report"
-"$PY" - "$RESULTS" "$ROUNDS" >"$TMP/report.txt" <<'PY'
-import json, statistics as st, sys
-from collections import defaultdict
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-rounds = int(sys.argv[2])
-d = defaultdict(dict)          # round -> tool -> (wall, rss_kib, user+sys)
-for r, tool, wall, rss, usr, sys_ in rows:
-    d[int(r)][tool] = (float(wall), int(rss), float(usr) + float(sys_))
-med = st.median
-TOOLS = ("cat", "cat+sync", "taco")
-rs = [d[r] for r in range(1, rounds + 1)]
-m = {t: med(x[t][0] for x in rs) for t in TOOLS}
-lo = {t: min(x[t][0] for x in rs) for t in TOOLS}
-cpu = {t: med(x[t][2] for x in rs) for t in TOOLS}
-ratio = lambda a, b: med(x[a][0] / x[b][0] for x in rs)
-res = dict(m=m, lo=lo, cpu=cpu, r_cat=ratio("taco", "cat"), r_cs=ratio("taco", "cat+sync"),
-           rss=max(x["taco"][1] for x in rs) / 1024, target=2.0, rss_target=128)
-res["ok_cat"] = res["r_cat"] <= res["target"]
-res["ok_rss"] = res["rss"] <= res["rss_target"]
-print(f"                     median wall     min wall   median user+sys")
-for t in TOOLS:
-    print(f"  {t:<18} {m[t]:10.3f} s {lo[t]:10.3f} s {cpu[t]:10.2f} s")
-print(f"  median ratio taco/cat        {res['r_cat']:7.2f}   target <= 2.0: "
-      f"{'PASS' if res['ok_cat'] else 'FAIL'}   (ratio of min walls {lo['taco'] / lo['cat']:.2f})")
-print(f"  median ratio taco/cat+sync   {res['r_cs']:7.2f}   (same durability; informational; "
-      f"ratio of min walls {lo['taco'] / lo['cat+sync']:.2f})")
-print(f"  taco peak RSS  {res['rss']:7.1f} MiB   target <= 128 MiB: {'PASS' if res['ok_rss'] else 'FAIL'}")
-for t in TOOLS:
-    print(f"  rounds {t:<10} " + " ".join(f"{x[t][0]:.2f}" for x in rs))
-print(f"  rounds taco RSS   " + " ".join(f"{x['taco'][1] / 1024:.1f}" for x in rs) + " MiB")
-json.dump(res, open(sys.argv[1] + ".json", "w"))
-PY
-cat "$TMP/report.txt"
+report_vs_cat 2.0 128
 
-if [[ $PROFILE == 1 ]] || { [[ $PROFILE == auto ]] && grep -q 'target <= .*: FAIL' "$TMP/report.txt"; }; then
+if want_profile 'target <= .*: FAIL'; then
     section "profile: strace -c -f of one taco pack-tiles"
     rm -f "$OUT/out.taco" "$OUT/out.taco.meta.json"; sync
     t0=${EPOCHREALTIME/./}
@@ -490,24 +394,11 @@ if [[ $KEEP != 1 ]]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
-section "markdown summary"
-FSTYPE=$(findmnt -n -o FSTYPE -T "$BENCH_DIR" 2>/dev/null || df -T "$BENCH_DIR" | awk 'NR==2{print $2}')
-CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-VIRT=""
-for f in /sys/bus/virtio/drivers/virtio_balloon/virtio*/features; do
-    # Feature bit 5 = free page reporting: freed guest pages go back to the host and cost a host
-    # fault when the page cache touches them again, which makes write timings noisy.
-    [[ -r $f && $(cut -c6 "$f") == 1 ]] && VIRT=" VM with virtio-balloon free page reporting (write timings are noisy)."
-done
+markdown_summary_head
 "$PY" - "$RESULTS.json" "$SANITY_JSON" <<PY
 import json, sys
 r = json.load(open(sys.argv[1]))
 s = json.loads(sys.argv[2])
-print("Machine: $(nproc) CPUs ($CPU), $(awk '/MemTotal/{printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo), "
-      "bench dir on $FSTYPE, kernel $(uname -r). Date: $(date -u '+%Y-%m-%d %H:%M UTC'). "
-      "Load average start/end: $LOAD_START / $LOAD_END.$VIRT")
-print()
 print("Command: \`$CMDLINE\` (taco $("$TACO" --version 2>/dev/null | awk '{print $NF}'), "
       "$(cat --version | head -1); the cat baseline is \`find . -type f -print0 | sort -z | xargs -0 cat > out\` "
       "inside the tile directory, which xargs runs as $CAT_PROCS cat processes). "

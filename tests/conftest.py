@@ -121,6 +121,14 @@ def taco(taco_bin) -> Taco:
     return Taco(taco_bin)
 
 
+@pytest.fixture
+def work(tmp_path) -> Path:
+    """An empty directory to run failing commands in (their default OUT lands here)."""
+    d = tmp_path / "work"
+    d.mkdir()
+    return d
+
+
 # ---------------------------------------------------------------------------
 # assertions
 

@@ -8,10 +8,8 @@ import signal
 import subprocess
 import threading
 import time
-import tempfile
 import uuid
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -24,11 +22,11 @@ from conftest import (
     entry_args,
     listing,
     payload,
-    require_tool,
     run_tool,
     write_tree,
     zip_members,
 )
+from tree_fixtures import unprivileged_workspace, world_writable_dir
 
 
 @pytest.fixture
@@ -68,25 +66,13 @@ def test_missing_source(taco, src, outdir):
 def test_unreadable_source_as_unprivileged_user(taco, taco_bin):
     """chmod 000 does not stop root, so when running as root, run taco as user `nobody`
     (pytest's tmp dirs are private to root, so this test works in its own dir under /tmp)."""
-    work = Path(tempfile.mkdtemp(prefix="taco-e2e-unreadable-", dir="/tmp"))
-    try:
-        work.chmod(0o777)
-        write_tree(work, {"a.txt": b"readable", "secret.bin": b"top secret"})
-        (work / "a.txt").chmod(0o644)
-        (work / "secret.bin").chmod(0)
-        outdir = work / "out"
-        outdir.mkdir()
-        outdir.chmod(0o777)
-        prefix = ()
-        if os.geteuid() == 0:
-            prefix = (require_tool("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups")
-            probe = subprocess.run([*prefix, str(taco_bin), "--help"], capture_output=True)
-            if probe.returncode != 0:
-                pytest.skip(f"user nobody cannot run {taco_bin}: {probe.stderr[:200]!r}")
-        pack_fails(taco, outdir, work / "a.txt", work / "secret.bin", needles=["secret.bin"],
+    with unprivileged_workspace(taco_bin) as (base, prefix):
+        write_tree(base, {"a.txt": b"readable", "secret.bin": b"top secret"})
+        (base / "a.txt").chmod(0o644)
+        (base / "secret.bin").chmod(0)
+        outdir = world_writable_dir(base / "out")
+        pack_fails(taco, outdir, base / "a.txt", base / "secret.bin", needles=["secret.bin"],
                    prefix=prefix)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_fifo_source_is_refused_not_hung(taco, src, outdir):

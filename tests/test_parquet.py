@@ -358,13 +358,6 @@ def test_verbatim_shared_testdata(taco, tmp_path, src):
 # errors: one line, exit 1, nothing left behind
 
 
-@pytest.fixture
-def work(tmp_path):
-    d = tmp_path / "work"
-    d.mkdir()
-    return d
-
-
 def good_bytes(tmp_path) -> bytes:
     return write_parquet(tmp_path / "good.parquet", rows_for(5), seed=2).read_bytes()
 

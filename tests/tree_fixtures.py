@@ -332,6 +332,15 @@ def fails_cleanly(taco, work: Path, *args, needles=(), timeout=60, prefix=()) ->
     return line
 
 
+def pack_dir_fails(taco, work: Path, subcommand: str, src: Path, *args, needles=(), **kw) -> str:
+    """fails_cleanly for `taco SUBCOMMAND SRC ARGS`, and SRC (when it exists) is left as it was."""
+    before_src = listing(src) if src.exists() else None
+    line = fails_cleanly(taco, work, subcommand, src, *args, needles=needles, **kw)
+    if before_src is not None:
+        assert listing(src) == before_src, "nothing may be written into the input"
+    return line
+
+
 @contextmanager
 def scratch_dir(fallback: Path, need_bytes: int):
     """A scratch dir for metadata-heavy work (tens of thousands of small files): on the
@@ -372,6 +381,13 @@ def unprivileged_workspace(taco_bin: Path):
             for d in dirs:
                 os.chmod(os.path.join(root, d), 0o755)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def world_writable_dir(path: Path) -> Path:
+    """mkdir PATH with mode 0777 (an OUT dir that `nobody` can write into); returns PATH."""
+    path.mkdir()
+    path.chmod(0o777)
+    return path
 
 
 def make_world_readable(root: Path) -> None:
