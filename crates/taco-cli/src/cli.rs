@@ -44,6 +44,13 @@ pub enum Command {
     /// members keep their paths (val/shard-0003.tfrecord). Entry i is the span of split i:
     /// fetch it and unpack it with `taco extract --range` or any streaming unzipper.
     PackSplits(PackSplitsArgs),
+    /// Pack a directory of NetCDF files ordered by their CF time coordinate.
+    ///
+    /// Every *.nc, *.nc4 and *.cdf file under DIR is read for its time coordinate only (the
+    /// variable with axis=T, else standard_name=time, else `time`; units and calendar decoded)
+    /// and files are stored in time order. With at most 7 files, entry i is file i; with more,
+    /// entries are at most 7 spans of consecutive files. `taco query` selects files by time.
+    PackNetcdf(PackNetcdfArgs),
     /// Print the entries of an archive's TACO header (reads only the first 157 bytes).
     Header(HeaderArgs),
     /// Rewrite the entries of an existing archive in place (only the header and its CRCs change).
@@ -56,6 +63,8 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Write the bytes of one entry or one member to a file or standard output.
     Get(GetArgs),
+    /// List the files of a `pack-netcdf` archive whose time range overlaps a period.
+    Query(QueryArgs),
 }
 
 /// Parses `OFFSET:LENGTH` (decimal) into an entry.
@@ -159,6 +168,43 @@ pub struct PackSplitsArgs {
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PackNetcdfArgs {
+    /// Directory holding the NetCDF files.
+    pub dir: PathBuf,
+    /// Output archive [default: <DIR name>.taco in the current directory].
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Leave out (with a note) files whose time coordinate cannot be read, instead of failing.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Overwrite OUT (and OUT.meta.json) if they exist.
+    #[arg(short, long)]
+    pub force: bool,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("when").required(true).multiple(true).args(["time", "from", "to"])))]
+pub struct QueryArgs {
+    /// Archive made by `taco pack-netcdf`.
+    pub src: PathBuf,
+    /// A year (2024), month (2024-01), day (2024-01-15) or instant (2024-01-15T06:00).
+    #[arg(long, value_name = "T", conflicts_with_all = ["from", "to"])]
+    pub time: Option<String>,
+    /// Start of the range: the beginning of this year/month/day/instant.
+    #[arg(long, value_name = "T")]
+    pub from: Option<String>,
+    /// End of the range: the end of this year/month/day, or this instant.
+    #[arg(long, value_name = "T")]
+    pub to: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,12 +16,14 @@ fn main() -> ExitCode {
         cli::Command::PackParquet(args) => pack::parquet(&args),
         cli::Command::PackTiles(args) => pack::tiles(&args),
         cli::Command::PackSplits(args) => pack::splits(&args),
+        cli::Command::PackNetcdf(args) => pack::netcdf(&args),
         cli::Command::Header(args) => read::header(&args),
         cli::Command::UpdateHeader(args) => read::update_header(&args),
         cli::Command::Ls(args) => read::ls(&args),
         cli::Command::Validate(args) => read::validate(&args),
         cli::Command::Extract(args) => read::extract(&args),
         cli::Command::Get(args) => read::get(&args),
+        cli::Command::Query(args) => read::query(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,8 @@
 //! `taco pack`: gather inputs, stream them into an archive, set entries.
 
-use crate::cli::{LayoutArg, PackArgs, PackParquetArgs, PackSplitsArgs, PackTilesArgs};
+use crate::cli::{
+    LayoutArg, PackArgs, PackNetcdfArgs, PackParquetArgs, PackSplitsArgs, PackTilesArgs,
+};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashSet;
@@ -264,5 +266,14 @@ pub fn splits(args: &PackSplitsArgs) -> Result<()> {
         splits: args.splits.clone(),
     };
     let plan = taco_planners::plan_splits(&args.dir, &options)?;
+    execute_plan(plan, &out, args.force, args.quiet)
+}
+
+pub fn netcdf(args: &PackNetcdfArgs) -> Result<()> {
+    let out = output_or_default(args.output.as_deref(), &args.dir)?;
+    let options = taco_planners::NetcdfOptions {
+        skip_invalid: args.skip_invalid,
+    };
+    let plan = taco_planners::plan_netcdf(&args.dir, &options)?;
     execute_plan(plan, &out, args.force, args.quiet)
 }

@@ -1,7 +1,7 @@
 //! The reading commands: header, update-header, ls, validate, extract, get.
 
 use crate::cli::{
-    ExtractArgs, GetArgs, HeaderArgs, LevelArg, LsArgs, UpdateHeaderArgs, ValidateArgs,
+    ExtractArgs, GetArgs, HeaderArgs, LevelArg, LsArgs, QueryArgs, UpdateHeaderArgs, ValidateArgs,
 };
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -312,7 +312,30 @@ fn member_range(source: &LocalFile, name: &str) -> Result<(Entry, Option<taco_re
     Ok((archive.data_range(&member)?, Some(member)))
 }
 
-/// Finds tile `z/x/y` in the archive's `TACO_INDEX.json` and returns its member name.
+/// The archive's `TACO_INDEX.json`, checked to come from `planner`.
+fn read_index(source: &LocalFile, planner: &str) -> Result<serde_json::Value> {
+    let name = taco_planners::INDEX_MEMBER;
+    let archive = Archive::open(source)?;
+    let member = archive.member(name).with_context(|| {
+        format!(
+            "{}: no {name} member: not packed by a taco planner",
+            source.label()
+        )
+    })?;
+    let bytes = archive.read_range(archive.data_range(member)?)?;
+    let index: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: {name} is not valid JSON", source.label()))?;
+    if index["planner"] != planner {
+        bail!(
+            "{}: not a {planner} archive (its index comes from planner {})",
+            source.label(),
+            index["planner"]
+        );
+    }
+    Ok(index)
+}
+
+/// Finds tile `z/x/y` in the archive's index and returns its member name.
 fn tile_member_name(source: &LocalFile, tile: &str) -> Result<String> {
     let numbers: Vec<u64> = tile
         .split('/')
@@ -321,31 +344,7 @@ fn tile_member_name(source: &LocalFile, tile: &str) -> Result<String> {
         .ok()
         .filter(|n: &Vec<u64>| n.len() == 3)
         .with_context(|| format!("--tile {tile:?}: expected Z/X/Y, three numbers"))?;
-    let archive = Archive::open(source)?;
-    let index_member = archive
-        .member(taco_planners::INDEX_MEMBER)
-        .with_context(|| {
-            format!(
-                "{}: no {} member: not packed by a taco planner",
-                source.label(),
-                taco_planners::INDEX_MEMBER
-            )
-        })?;
-    let index_bytes = archive.read_range(archive.data_range(index_member)?)?;
-    let index: serde_json::Value = serde_json::from_slice(&index_bytes).with_context(|| {
-        format!(
-            "{}: {} is not valid JSON",
-            source.label(),
-            taco_planners::INDEX_MEMBER
-        )
-    })?;
-    if index["planner"] != "tiles" {
-        bail!(
-            "{}: not a tile archive (index planner is {})",
-            source.label(),
-            index["planner"]
-        );
-    }
+    let index = read_index(source, "tiles")?;
     let found = index["members"].as_array().into_iter().flatten().find(|m| {
         [&m["z"], &m["x"], &m["y"]]
             .iter()
@@ -356,4 +355,83 @@ fn tile_member_name(source: &LocalFile, tile: &str) -> Result<String> {
         .and_then(|m| m["name"].as_str())
         .with_context(|| format!("{}: no tile {tile} in the index", source.label()))?;
     Ok(name.to_string())
+}
+
+pub fn query(args: &QueryArgs) -> Result<()> {
+    use taco_planners::cftime::{parse_period, CivilTime};
+    let period = |text: &Option<String>| -> Result<Option<(CivilTime, Option<CivilTime>)>> {
+        text.as_deref()
+            .map(parse_period)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+    };
+    // The selection as [begin, end]: `end_exclusive` for periods, inclusive for instants.
+    let (begin, end, end_exclusive) =
+        match (period(&args.time)?, period(&args.from)?, period(&args.to)?) {
+            (Some((start, next)), _, _) => {
+                (Some(start), Some(next.unwrap_or(start)), next.is_some())
+            }
+            (None, from, to) => {
+                let begin = from.map(|(start, _)| start);
+                match to {
+                    Some((start, next)) => (begin, Some(next.unwrap_or(start)), next.is_some()),
+                    None => (begin, None, false),
+                }
+            }
+        };
+    let source = LocalFile::open(&args.src)?;
+    let index = read_index(&source, "netcdf")?;
+    let parse_time = |value: &serde_json::Value| -> Option<CivilTime> {
+        let (start, next) = parse_period(value.as_str()?).ok()?;
+        next.is_none().then_some(start)
+    };
+    let entries: Vec<Entry> = index["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some(Entry::new(e["offset"].as_u64()?, e["length"].as_u64()?)))
+        .collect();
+    let mut matches = Vec::new();
+    for member in index["members"].as_array().into_iter().flatten() {
+        let (Some(start), Some(stop)) = (parse_time(&member["start"]), parse_time(&member["end"]))
+        else {
+            bail!(
+                "{}: index record without start/end times: {member}",
+                source.label()
+            );
+        };
+        let after_begin = begin.is_none_or(|b| stop >= b);
+        let before_end = end.is_none_or(|e| if end_exclusive { start < e } else { start <= e });
+        if !(after_begin && before_end) {
+            continue;
+        }
+        let offset = member["data_offset"].as_u64().unwrap_or(0);
+        let length = member["length"].as_u64().unwrap_or(0);
+        let entry = entries
+            .iter()
+            .position(|e| e.offset <= offset && Entry::new(offset, length).end() <= e.end());
+        matches.push(json!({
+            "name": member["name"], "offset": offset, "length": length,
+            "start": member["start"], "end": member["end"], "entry": entry,
+        }));
+    }
+    if args.json {
+        return print_json(&json!({ "files": matches }));
+    }
+    let mut out = io::stdout().lock();
+    for m in &matches {
+        let entry = m["entry"]
+            .as_u64()
+            .map_or("-".to_string(), |e| e.to_string());
+        writeln!(
+            out,
+            "{}  {} .. {}  offset {} length {}  entry {entry}",
+            m["name"].as_str().unwrap_or(""),
+            m["start"].as_str().unwrap_or(""),
+            m["end"].as_str().unwrap_or(""),
+            m["offset"],
+            m["length"],
+        )?;
+    }
+    Ok(())
 }

@@ -62,6 +62,12 @@ pub enum PlanError {
         name: String,
         found: Vec<String>,
     },
+    /// A NetCDF file's time coordinate cannot be read.
+    #[error("{path}: {reason}")]
+    BadNetcdf { path: PathBuf, reason: String },
+    /// A directory holds no usable NetCDF file.
+    #[error("{path}: no NetCDF files with a time coordinate (*.nc, *.nc4, *.cdf)")]
+    NoNetcdf { path: PathBuf },
     /// A requested option is out of range.
     #[error("{0}")]
     BadOption(String),

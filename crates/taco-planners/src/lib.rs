@@ -1,4 +1,4 @@
-//! Planners: turn an input (a Parquet file, a tile tree, ML split directories; later NetCDF)
+//! Planners: turn an input (a Parquet file, a tile tree, ML split directories, NetCDF files)
 //! into a [`Plan`] — ordered members and up to 7 groups — and execute it into a TACO archive
 //! whose entries and index are computed from where the bytes really landed (DESIGN §3, §7).
 //!
@@ -7,7 +7,9 @@
 //! member `TACO_INDEX.json` and beside it as `<archive>.meta.json`. This crate does no network
 //! I/O and never decodes data it only needs to copy.
 
+pub mod cftime;
 mod error;
+mod netcdf_planner;
 mod parquet_planner;
 mod plan;
 mod splits;
@@ -15,6 +17,9 @@ mod tiles;
 mod walk;
 
 pub use error::PlanError;
+pub use netcdf_planner::{
+    plan_netcdf, read_file_times, FileTimes, NetcdfOptions, NETCDF_EXTENSIONS,
+};
 pub use parquet_planner::{plan_parquet, ParquetLayout, ParquetOptions};
 pub use plan::{
     execute, meta_path, ExecuteOptions, Executed, Fields, Group, GroupRange, MemberSource, Plan,
