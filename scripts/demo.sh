@@ -37,3 +37,7 @@ run "$taco" get examples/out/tiles.taco --entry 2 --extract-to examples/out/zoom
 run "$taco" pack-splits --force -o examples/out/ml_data.taco examples/data/ml_data
 run "$taco" get examples/out/ml_data.taco --entry 1 --extract-to examples/out/val
 run find examples/out/val -type f
+
+# NetCDF: files ordered by their time coordinate, selected by time.
+run "$taco" pack-netcdf --force -o examples/out/climate.taco examples/data/climate
+run "$taco" query examples/out/climate.taco --time 2024-02
