@@ -6,6 +6,8 @@ set -euo pipefail
 TACOZIP_VERSION=0.13.0
 PYTEST_VERSION=9.2.0
 PYARROW_VERSION=26.0.1
+NETCDF4_VERSION=1.7.5.1.post1
+CFTIME_VERSION=1.6.6.1
 
 # command -> Debian package providing it
 declare -A TOOLS=(
@@ -15,6 +17,7 @@ declare -A TOOLS=(
   [7zz]=7zip
   [strace]=strace
   [zip]=zip
+  [ncgen]=netcdf-bin
 )
 
 missing=()
@@ -32,18 +35,20 @@ if ((${#missing[@]} > 0)); then
   echo "setup.sh: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends unzip libarchive-tools 7zip strace zip >/dev/null
+  apt-get install -y -qq --no-install-recommends unzip libarchive-tools 7zip strace zip netcdf-bin >/dev/null
 fi
 
 PY=${PYTHON:-python3}
 PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet --disable-pip-version-check \
-  "tacozip==${TACOZIP_VERSION}" "pytest==${PYTEST_VERSION}" "pyarrow==${PYARROW_VERSION}"
+  "tacozip==${TACOZIP_VERSION}" "pytest==${PYTEST_VERSION}" "pyarrow==${PYARROW_VERSION}" \
+  "netCDF4==${NETCDF4_VERSION}" "cftime==${CFTIME_VERSION}"
 
 # Fail early and loudly if the pins did not take.
-"$PY" - "$TACOZIP_VERSION" "$PYTEST_VERSION" "$PYARROW_VERSION" <<'PYEOF'
+"$PY" - "$TACOZIP_VERSION" "$PYTEST_VERSION" "$PYARROW_VERSION" "$NETCDF4_VERSION" "$CFTIME_VERSION" <<'PYEOF'
 import sys
 from importlib.metadata import version
-want = {"tacozip": sys.argv[1], "pytest": sys.argv[2], "pyarrow": sys.argv[3]}
+want = {"tacozip": sys.argv[1], "pytest": sys.argv[2], "pyarrow": sys.argv[3],
+        "netCDF4": sys.argv[4], "cftime": sys.argv[5]}
 bad = {k: version(k) for k, v in want.items() if version(k) != v}
 if bad:
     sys.exit(f"setup.sh: wrong versions installed: {bad}, wanted {want}")

@@ -146,11 +146,11 @@ pub fn run(args: &PackArgs) -> Result<()> {
     if !args.quiet {
         writeln!(
             io::stdout().lock(),
-            "{}: {} members, {} bytes, {} entries{}",
+            "{}: {}, {} bytes, {}{}",
             out.display(),
-            summary.members,
+            count(summary.members, "member", "members"),
             summary.archive_len,
-            summary.entries.len(),
+            count(summary.entries.len() as u64, "entry", "entries"),
             if summary.zip64 { ", ZIP64" } else { "" }
         )?;
     }
@@ -208,10 +208,10 @@ fn report_planned(
     if !quiet {
         writeln!(
             io::stdout().lock(),
-            "{}: {} bytes, {} entries; index in {}",
+            "{}: {} bytes, {}; index in {}",
             out.display(),
             executed.archive_len,
-            executed.entries.len(),
+            count(executed.entries.len() as u64, "entry", "entries"),
             executed.meta_path.display()
         )?;
     }
@@ -276,4 +276,9 @@ pub fn netcdf(args: &PackNetcdfArgs) -> Result<()> {
     };
     let plan = taco_planners::plan_netcdf(&args.dir, &options)?;
     execute_plan(plan, &out, args.force, args.quiet)
+}
+
+/// "1 entry", "3 entries".
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -379,6 +379,11 @@ pub fn query(args: &QueryArgs) -> Result<()> {
                 }
             }
         };
+    if let (Some(b), Some(e)) = (begin, end) {
+        if b > e || (end_exclusive && b == e) {
+            bail!("--from is after --to: the range selects nothing");
+        }
+    }
     let source = LocalFile::open(&args.src)?;
     let index = read_index(&source, "netcdf")?;
     let parse_time = |value: &serde_json::Value| -> Option<CivilTime> {

@@ -177,7 +177,17 @@ impl TimeUnits {
             "days" | "day" | "d" => 86_400,
             other => return Err(format!("unknown time unit {other:?} in {units:?}")),
         };
-        let reference = reference.trim().replacen('t', " ", 1);
+        // `1900-01-01T00:00:00`: the date/time separator is a `t` between two digits (not the
+        // `t` of a trailing `utc`).
+        let reference = reference.trim();
+        let bytes = reference.as_bytes();
+        let separator = (1..bytes.len().saturating_sub(1)).find(|&i| {
+            bytes[i] == b't' && bytes[i - 1].is_ascii_digit() && bytes[i + 1].is_ascii_digit()
+        });
+        let reference = match separator {
+            Some(i) => format!("{} {}", &reference[..i], &reference[i + 1..]),
+            None => reference.to_string(),
+        };
         let mut parts = reference.split_whitespace();
         let date = parts
             .next()
@@ -290,69 +300,64 @@ fn parse_zone(zone: &str) -> Option<i64> {
 pub fn parse_period(text: &str) -> Result<(CivilTime, Option<CivilTime>), String> {
     let bad =
         || format!("time {text:?}: expected YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]");
-    let (date, clock) = match text.split_once(['T', ' ']) {
+    // Fixed-width decimal fields only: "24-01" or "2024-1" are refused rather than guessed.
+    let field = |s: &str, width: usize| -> Result<u32, String> {
+        if s.len() == width && s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse().map_err(|_| bad())
+        } else {
+            Err(bad())
+        }
+    };
+    let (date, clock) = match text.split_once('T') {
         Some((d, c)) => (d, Some(c)),
         None => (text, None),
     };
     let fields: Vec<&str> = date.split('-').collect();
-    let number = |s: &str| s.parse::<i64>().map_err(|_| bad());
-    let start = |year, month, day, hour, minute, second| CivilTime {
-        year,
+    let at = |year: u32, month, day, hour, minute, second| CivilTime {
+        year: i64::from(year),
         month,
         day,
         hour,
         minute,
         second,
     };
-    let month_ok = |m: i64| (1..=12).contains(&m);
-    match (fields.as_slice(), clock) {
-        ([y], None) => {
-            let y = number(y)?;
-            Ok((start(y, 1, 1, 0, 0, 0), Some(start(y + 1, 1, 1, 0, 0, 0))))
+    let (year, month, day) = match fields.as_slice() {
+        [y] if clock.is_none() => {
+            let y = field(y, 4)?;
+            return Ok((at(y, 1, 1, 0, 0, 0), Some(at(y + 1, 1, 1, 0, 0, 0))));
         }
-        ([y, m], None) => {
-            let (y, m) = (number(y)?, number(m)?);
-            if !month_ok(m) {
+        [y, m] if clock.is_none() => {
+            let (y, m) = (field(y, 4)?, field(m, 2)?);
+            if !(1..=12).contains(&m) {
                 return Err(bad());
             }
-            let next = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-            Ok((
-                start(y, m as u32, 1, 0, 0, 0),
-                Some(start(next.0, next.1 as u32, 1, 0, 0, 0)),
-            ))
+            let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+            return Ok((at(y, m, 1, 0, 0, 0), Some(at(ny, nm, 1, 0, 0, 0))));
         }
-        ([y, m, d], clock) => {
-            let (y, m, d) = (number(y)?, number(m)?, number(d)?);
-            if !month_ok(m) || !(1..=31).contains(&d) {
-                return Err(bad());
-            }
-            let (m, d) = (m as u32, d as u32);
-            match clock {
-                None => {
-                    // The next day, computed loosely: only used as an exclusive bound, so a
-                    // "day 32" compares correctly after every real day of the month.
-                    Ok((start(y, m, d, 0, 0, 0), Some(start(y, m, d + 1, 0, 0, 0))))
-                }
-                Some(clock) => {
-                    let parts: Vec<&str> = clock.split(':').collect();
-                    let (h, mi, s) = match parts.as_slice() {
-                        [h, mi] => (number(h)?, number(mi)?, 0),
-                        [h, mi, s] => (
-                            number(h)?,
-                            number(mi)?,
-                            number(s.split('.').next().unwrap_or("0"))?,
-                        ),
-                        _ => return Err(bad()),
-                    };
-                    if !(0..24).contains(&h) || !(0..60).contains(&mi) || !(0..61).contains(&s) {
-                        return Err(bad());
-                    }
-                    Ok((start(y, m, d, h as u32, mi as u32, s as u32), None))
-                }
-            }
-        }
-        _ => Err(bad()),
+        [y, m, d] => (field(y, 4)?, field(m, 2)?, field(d, 2)?),
+        _ => return Err(bad()),
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return Err(bad());
     }
+    let Some(clock) = clock else {
+        // The next day loosely as day + 1: only an exclusive bound, so "January 32" still sorts
+        // after every instant of January 31 and before February 1.
+        return Ok((
+            at(year, month, day, 0, 0, 0),
+            Some(at(year, month, day + 1, 0, 0, 0)),
+        ));
+    };
+    let parts: Vec<&str> = clock.split(':').collect();
+    let (hour, minute, second) = match parts.as_slice() {
+        [h, mi] => (field(h, 2)?, field(mi, 2)?, 0),
+        [h, mi, s] => (field(h, 2)?, field(mi, 2)?, field(s, 2)?),
+        _ => return Err(bad()),
+    };
+    if hour > 23 || minute > 59 || second > 59 {
+        return Err(bad());
+    }
+    Ok((at(year, month, day, hour, minute, second), None))
 }
 
 #[cfg(test)]
@@ -381,6 +386,11 @@ mod tests {
         assert_eq!(
             leap.decode(59.0).unwrap().to_string(),
             "2001-02-29T00:00:00"
+        );
+        let utc = TimeUnits::parse("minutes since 2000-01-01 00:00:00 UTC", Calendar::Standard);
+        assert_eq!(
+            utc.unwrap().decode(90.0).unwrap().to_string(),
+            "2000-01-01T01:30:00"
         );
         let zoned = TimeUnits::parse(
             "minutes since 2000-01-01T06:00:00+06:00",
@@ -411,6 +421,14 @@ mod tests {
             (a.to_string(), b),
             ("2024-01-15T06:00:00".to_string(), None)
         );
-        assert!(parse_period("yesterday").is_err());
+        for bad in [
+            "yesterday",
+            "24-01",
+            "2024-1",
+            "2024-01-15T6:00",
+            "2024-01-15T06:00:00.5",
+        ] {
+            assert!(parse_period(bad).is_err(), "{bad}");
+        }
     }
 }
