@@ -11,7 +11,6 @@ conftest.parse_taco_header.
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +24,9 @@ from conftest import (
     parse_taco_header,
     require_tool,
     run_tool,
-    zip_members,
 )
 from parquet_fixtures import require_module
-from tree_fixtures import INDEX_MEMBER, meta_path
+from tree_fixtures import check_index_member
 
 netCDF4 = require_module("netCDF4")
 cftime = require_module("cftime")
@@ -196,17 +194,7 @@ def check_netcdf_archive(taco, archive: Path, files: list[dict], tacozip) -> tup
     cover all files in order; zipfile, unzip -t, 7zz t and `taco validate --level deep`
     accept the archive. Returns (index, archive members between header and index)."""
     want = time_order(files)
-    meta = meta_path(archive)
-    assert archive.is_file(), f"{archive} not written"
-    assert meta.is_file(), f"{meta.name} not written beside the archive"
-    meta_bytes = meta.read_bytes()
-
-    zms = zip_members(archive)
-    names = [m.name for m in zms]
-    assert names[0] == "TACO_HEADER" and zms[0].header_offset == 0
-    assert names[-1] == INDEX_MEMBER, f"last member is {names[-1]!r}"
-    with zipfile.ZipFile(archive) as z:
-        assert z.read(INDEX_MEMBER) == meta_bytes, "TACO_INDEX.json differs from .meta.json"
+    meta_bytes, zms = check_index_member(archive)
     body = zms[1:-1]
 
     index = json.loads(meta_bytes)

@@ -162,6 +162,23 @@ def note_lines(stderr: str) -> list[str]:
 # reading a packed archive
 
 
+def check_index_member(archive: Path) -> tuple[bytes, list]:
+    """The archive and OUT.meta.json exist, TACO_HEADER is first at offset 0, TACO_INDEX.json is
+    the last member (once) and byte-identical to OUT.meta.json. Returns (index bytes, members)."""
+    meta = meta_path(archive)
+    assert archive.is_file(), f"{archive} not written"
+    assert meta.is_file(), f"{meta.name} not written beside the archive"
+    meta_bytes = meta.read_bytes()
+    zms = zip_members(archive)
+    names = [m.name for m in zms]
+    assert names[0] == "TACO_HEADER" and zms[0].header_offset == 0
+    assert names[-1] == INDEX_MEMBER, f"last member is {names[-1]!r}"
+    assert names.count(INDEX_MEMBER) == 1
+    with zipfile.ZipFile(archive) as z:
+        assert z.read(INDEX_MEMBER) == meta_bytes, "TACO_INDEX.json differs from .meta.json"
+    return meta_bytes, zms
+
+
 def check_common(taco, archive: Path, planner: str, tacozip) -> tuple[dict, list]:
     """What every pack-tiles / pack-splits archive must satisfy.
 
@@ -171,19 +188,7 @@ def check_common(taco, archive: Path, planner: str, tacozip) -> tuple[dict, list
     entry is a span from a member's local header to a later member's last data byte;
     zipfile, unzip -t, 7zz t and `taco validate --level deep` accept the archive.
     Returns (index, members between TACO_HEADER and TACO_INDEX.json as conftest.Member)."""
-    meta = meta_path(archive)
-    assert archive.is_file(), f"{archive} not written"
-    assert meta.is_file(), f"{meta.name} not written beside the archive"
-    meta_bytes = meta.read_bytes()
-
-    zms = zip_members(archive)
-    names = [m.name for m in zms]
-    assert names[0] == "TACO_HEADER" and zms[0].header_offset == 0
-    assert names[-1] == INDEX_MEMBER, f"last member is {names[-1]!r}"
-    assert names.count(INDEX_MEMBER) == 1
-    with zipfile.ZipFile(archive) as z:
-        assert z.read(INDEX_MEMBER) == meta_bytes, "TACO_INDEX.json differs from .meta.json"
-
+    meta_bytes, zms = check_index_member(archive)
     index = json.loads(meta_bytes)
     assert index["format"] == "taco-index"
     assert index["version"] == 1
