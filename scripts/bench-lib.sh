@@ -117,6 +117,20 @@ record_round() {
     print_round "$@"
 }
 
+# One timed round of a directory benchmark against cat: `cat` and `cat+sync` run $CAT_SH inside
+# DIR ($0 = output file, $1 = sync|nosync); `taco` runs TACO_ARGS... -o OUTPUT. Records the row.
+cat_or_taco_round() { # cat_or_taco_round ROUND TOOL DIR TACO_ARGS...
+    local round=$1 tool=$2 dir=$3
+    shift 3
+    fresh_output "$tool"
+    case $tool in
+        cat) timed --in "$dir" sh -c "$CAT_SH" "$OUTFILE" nosync ;;
+        cat+sync) timed --in "$dir" sh -c "$CAT_SH" "$OUTFILE" sync ;;
+        taco) timed --out /dev/null "$TACO" "$@" -o "$OUTFILE" ;;
+    esac
+    record_round "$round" "$tool" "$( ((round == 0)) && echo '   (warm-up, not in the report)')"
+}
+
 # rotate_rounds FIRST CMD...: for rounds FIRST..ROUNDS, runs `CMD... ROUND TOOL` for every tool in
 # TOOLS, starting one tool later each round.
 rotate_rounds() {

@@ -188,16 +188,8 @@ fi
 # is byte-sorted (LC_ALL=C), which for these names is month order.
 CAT_SH='cat -- *.nc >"$0" && { [ "$1" != sync ] || sync "$0"; }'
 
-# One timed run. Appends "round tool wall_s rss_kib user_s sys_s" to $RESULTS.
 run_tool() { # run_tool ROUND TOOL
-    local round=$1 tool=$2
-    fresh_output "$tool"
-    case $tool in
-        cat) timed --in "$NCDIR" sh -c "$CAT_SH" "$OUTFILE" nosync ;;
-        cat+sync) timed --in "$NCDIR" sh -c "$CAT_SH" "$OUTFILE" sync ;;
-        taco) timed --out /dev/null "$TACO" pack-netcdf -q --force "$NCDIR" -o "$OUTFILE" ;;
-    esac
-    record_round "$round" "$tool" "$( ((round == 0)) && echo '   (warm-up, not in the report)')"
+    cat_or_taco_round "$1" "$2" "$NCDIR" pack-netcdf -q --force "$NCDIR"
 }
 
 TOOLS=(cat cat+sync taco)

@@ -136,16 +136,8 @@ fi
 # The cat pipeline, run inside DIR: $0 = output file, $1 = "sync" to fsync it afterwards.
 CAT_SH='find . -type f -print0 | sort -z | xargs -0 cat >"$0" && { [ "$1" != sync ] || sync "$0"; }'
 
-# One timed run. Appends "round tool wall_s rss_kib user_s sys_s" to $RESULTS.
 run_tool() { # run_tool ROUND TOOL
-    local round=$1 tool=$2
-    fresh_output "$tool"
-    case $tool in
-        cat) timed --in "$TILES" sh -c "$CAT_SH" "$OUTFILE" nosync ;;
-        cat+sync) timed --in "$TILES" sh -c "$CAT_SH" "$OUTFILE" sync ;;
-        taco) timed --out /dev/null "$TACO" pack-tiles -q --force "$TILES" -o "$OUTFILE" ;;
-    esac
-    record_round "$round" "$tool" "$( ((round == 0)) && echo '   (warm-up, not in the report)')"
+    cat_or_taco_round "$1" "$2" "$TILES" pack-tiles -q --force "$TILES"
 }
 
 TOOLS=(cat cat+sync taco)
