@@ -343,3 +343,69 @@ def check_zipfile(archive: Path, expected: dict[str, bytes] | None = None) -> li
             for name, data in expected.items():
                 assert z.read(name) == data, f"{name}: content differs"
     return names
+
+
+# ---------------------------------------------------------------------------
+# servers for the remote (HTTP / S3) tests; the classes are in remote_servers.py
+# (imported lazily: remote_servers imports helpers from this module)
+
+
+@pytest.fixture(scope="session")
+def nginx_server(tmp_path_factory):
+    """A running remote_servers.NginxServer (skips when nginx is missing, fails under CI)."""
+    from remote_servers import NginxServer
+
+    server = NginxServer(tmp_path_factory.mktemp("nginx"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A running remote_servers.MotoServer (moto S3 in a child process)."""
+    from remote_servers import MotoServer
+
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fault_server(tmp_path):
+    """A fresh remote_servers.FaultServer per test (faults never leak between tests)."""
+    from remote_servers import FaultServer
+
+    server = FaultServer(tmp_path / "fault-www")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def remote_env(monkeypatch):
+    """For this test, os.environ (inherited by the Taco runner) has no proxy variable and no
+    AWS_* variable, so nothing from the host leaks into a remote test."""
+    from remote_servers import clean_env
+
+    env = clean_env()
+    for k in list(os.environ):
+        if k not in env:
+            monkeypatch.delenv(k)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+
+
+@pytest.fixture
+def s3_env(remote_env, s3_server, monkeypatch):
+    """remote_env plus the AWS variables pointing at s3_server; returns s3_server.env."""
+    for k, v in s3_server.env.items():
+        monkeypatch.setenv(k, v)
+    return s3_server.env

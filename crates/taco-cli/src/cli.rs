@@ -191,8 +191,8 @@ pub struct PackNetcdfArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("when").required(true).multiple(true).args(["time", "from", "to"])))]
 pub struct QueryArgs {
-    /// Archive made by `taco pack-netcdf`.
-    pub src: PathBuf,
+    /// Archive made by `taco pack-netcdf`: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    pub src: String,
     /// A year (2024), month (2024-01), day (2024-01-15) or instant (2024-01-15T06:00).
     #[arg(long, value_name = "T", conflicts_with_all = ["from", "to"])]
     pub time: Option<String>,
@@ -205,18 +205,34 @@ pub struct QueryArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Options of every command that reads an archive, which may be remote.
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
+    /// Print the HTTP requests made and body bytes received on stderr when done.
+    #[arg(long)]
+    pub stats: bool,
+    /// Retries of a remote request after a transient failure (connection error, timeout,
+    /// HTTP 5xx or 429), with exponential backoff; a body cut short resumes where it stopped.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub retries: usize,
 }
 
 #[derive(Debug, Args)]
 pub struct HeaderArgs {
-    /// Archive path.
-    pub src: PathBuf,
+    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    pub src: String,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
     /// Report a header CRC mismatch as a warning instead of failing (forensics).
     #[arg(long)]
     pub lenient: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Args)]
@@ -236,11 +252,13 @@ pub struct UpdateHeaderArgs {
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// Archive path.
-    pub src: PathBuf,
+    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    pub src: String,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -255,21 +273,23 @@ pub enum LevelArg {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Archive path.
-    pub src: PathBuf,
+    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    pub src: String,
     /// How much to check.
     #[arg(long, value_enum, default_value = "normal")]
     pub level: LevelArg,
     /// Print JSON (the exit code still says whether the archive is valid).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ExtractArgs {
-    /// Archive path (not used with --range).
+    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY (not used with --range).
     #[arg(required_unless_present = "range")]
-    pub src: Option<PathBuf>,
+    pub src: Option<String>,
     /// Directory to extract into (created if missing).
     #[arg(
         short = 'C',
@@ -290,29 +310,41 @@ pub struct ExtractArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["entry", "member", "tile"])))]
 pub struct GetArgs {
-    /// Archive path.
-    pub src: PathBuf,
-    /// Entry number N (0-based): its exact byte range of the archive.
-    #[arg(long, value_name = "N")]
-    pub entry: Option<usize>,
-    /// Member NAME: its data, CRC-checked.
+    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    pub src: String,
+    /// Entry number(s) N (0-based), e.g. 3 or 0,2,5: the exact byte range of the archive.
+    #[arg(long, value_name = "N", value_delimiter = ',', num_args = 1..)]
+    pub entry: Vec<usize>,
+    /// Member NAME (repeatable): its data, CRC-checked.
     #[arg(long, value_name = "NAME")]
-    pub member: Option<String>,
-    /// Tile z/x/y of a `pack-tiles` archive, found through its index; CRC-checked.
+    pub member: Vec<String>,
+    /// Tile z/x/y of a `pack-tiles` archive (repeatable), found through its index;
+    /// CRC-checked. The index is read once for all tiles.
     #[arg(long, value_name = "Z/X/Y")]
-    pub tile: Option<String>,
-    /// Write to FILE (atomically) instead of standard output.
-    #[arg(short, long, value_name = "FILE", conflicts_with = "extract_to")]
+    pub tile: Vec<String>,
+    /// Write to FILE (atomically) instead of standard output; with several entries, members
+    /// or tiles, DIR (created if missing) receives entry-N files or the members' own names.
+    #[arg(short, long, value_name = "FILE|DIR", conflicts_with = "extract_to")]
     pub output: Option<PathBuf>,
-    /// Extract the files in entry N (a span) into DIR instead of writing its bytes.
+    /// Extract the files in the entries (spans) into DIR instead of writing their bytes.
     #[arg(long, value_name = "DIR", requires = "entry")]
     pub extract_to: Option<PathBuf>,
-    /// Overwrite FILE if it exists.
+    /// Overwrite existing output files.
     #[arg(short, long)]
     pub force: bool,
+    /// At most N ranges fetched at once when several are asked for.
+    #[arg(short, long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }

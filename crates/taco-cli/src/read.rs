@@ -1,19 +1,58 @@
 //! The reading commands: header, update-header, ls, validate, extract, get.
 
 use crate::cli::{
-    ExtractArgs, GetArgs, HeaderArgs, LevelArg, LsArgs, QueryArgs, UpdateHeaderArgs, ValidateArgs,
+    ExtractArgs, GetArgs, HeaderArgs, LevelArg, LsArgs, QueryArgs, RemoteArgs, UpdateHeaderArgs,
+    ValidateArgs,
 };
 use anyhow::{bail, Context, Result};
+use indicatif::ProgressBar;
 use serde_json::json;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use taco_format::{CrcPolicy, Entry};
 use taco_reader::{
-    read_header, Archive, ArchiveError, ExtractOptions, ExtractReport, Level, LocalFile,
-    RangeReader, ReadAt, ReadError,
+    read_header, Archive, ArchiveError, ExtractOptions, ExtractReport, Level, Member, ReadAt,
+    ReadError, RemoteOptions, Source,
 };
 use taco_writer::AtomicFile;
+
+/// Ranges closer than this are fetched with one request and split on arrival: a few wasted
+/// bytes cost less than a round trip (neighbouring tiles are one local header apart).
+const COALESCE_GAP: u64 = 64 * 1024;
+/// Groups stop growing at this size, so big ranges still go out as concurrent requests.
+const COALESCE_MAX: u64 = 8 * 1024 * 1024;
+
+/// Opens SRC (path or URL), runs `work` on it, and prints `--stats` whether or not it worked.
+fn with_source<T>(
+    src: &str,
+    remote: &RemoteArgs,
+    work: impl FnOnce(&Source) -> Result<T>,
+) -> Result<T> {
+    let source = Source::open(src, &remote_options(remote))?;
+    let result = work(&source);
+    print_stats(&source, remote);
+    result
+}
+
+fn remote_options(remote: &RemoteArgs) -> RemoteOptions {
+    RemoteOptions {
+        retries: remote.retries,
+        ..RemoteOptions::default()
+    }
+}
+
+fn print_stats(source: &Source, remote: &RemoteArgs) {
+    if remote.stats {
+        let stats = source.stats();
+        eprintln!(
+            "taco: stats: requests={} bytes={}",
+            stats.requests, stats.bytes
+        );
+    }
+}
 
 fn print_json(value: &serde_json::Value) -> Result<()> {
     let mut out = io::stdout().lock();
@@ -31,14 +70,17 @@ fn entries_json(entries: &[Entry]) -> serde_json::Value {
 }
 
 pub fn header(args: &HeaderArgs) -> Result<()> {
-    let source = LocalFile::open(&args.src)?;
+    with_source(&args.src, &args.remote, |source| print_header(source, args))
+}
+
+fn print_header(source: &Source, args: &HeaderArgs) -> Result<()> {
     let policy = if args.lenient {
         CrcPolicy::Lenient
     } else {
         CrcPolicy::Strict
     };
-    let header = read_header(&source, policy)?;
-    let label = args.src.display();
+    let header = read_header(source, policy)?;
+    let label = &args.src;
     if !header.crc_ok {
         eprintln!(
             "taco: warning: {label}: header CRC mismatch (stored 0x{:08x}); entries may be wrong",
@@ -83,8 +125,12 @@ pub fn update_header(args: &UpdateHeaderArgs) -> Result<()> {
 }
 
 pub fn ls(args: &LsArgs) -> Result<()> {
-    let archive = Archive::open(LocalFile::open(&args.src)?)?;
-    if args.json {
+    with_source(&args.src, &args.remote, |source| list(source, args.json))
+}
+
+fn list(source: &Source, json_output: bool) -> Result<()> {
+    let archive = Archive::open(source)?;
+    if json_output {
         let members: Vec<_> = archive
             .members()
             .iter()
@@ -125,7 +171,11 @@ pub fn validate(args: &ValidateArgs) -> Result<()> {
         LevelArg::Normal => (Level::Normal, "normal"),
         LevelArg::Deep => (Level::Deep, "deep"),
     };
-    let result = LocalFile::open(&args.src).and_then(|source| taco_reader::validate(source, level));
+    let result = Source::open(&args.src, &remote_options(&args.remote)).and_then(|source| {
+        let report = taco_reader::validate(&source, level);
+        print_stats(&source, &args.remote);
+        report
+    });
     if args.json {
         print_json(&match &result {
             Ok(report) => json!({
@@ -152,7 +202,7 @@ pub fn validate(args: &ValidateArgs) -> Result<()> {
         writeln!(
             io::stdout().lock(),
             "{}: ok ({level_name}: {} entries{members})",
-            args.src.display(),
+            args.src,
             report.entries.len()
         )?;
     }
@@ -191,152 +241,371 @@ pub fn extract(args: &ExtractArgs) -> Result<()> {
             .src
             .as_deref()
             .context("an archive or --range FILE is required")?;
-        let archive = Archive::open(LocalFile::open(src)?)?;
-        match args.entry {
-            None => taco_reader::extract_all(&archive, &args.dir, &options)?,
-            Some(index) => {
-                let entry = entry_at(archive.source(), index)?;
-                let mut selected = Vec::new();
-                for member in archive.members().iter().skip(1) {
-                    let data = archive.data_range(member)?;
-                    let inside = data.offset >= entry.offset
-                        && data.end().zip(entry.end()).is_some_and(|(d, e)| d <= e);
-                    if inside {
-                        selected.push(member.clone());
-                    }
-                }
-                taco_reader::extract_members(&archive, &selected, &args.dir, &options)?
-            }
-        }
+        with_source(src, &args.remote, |source| {
+            extract_from(source, args.entry, &args.dir, &options)
+        })?
     };
     print_extract_report(&report, &args.dir, args.json)
 }
 
+fn extract_from(
+    source: &Source,
+    entry: Option<usize>,
+    dir: &Path,
+    options: &ExtractOptions,
+) -> Result<ExtractReport> {
+    let Some(index) = entry else {
+        let archive = Archive::open(source)?;
+        return Ok(taco_reader::extract_all(&archive, dir, options)?);
+    };
+    let entry = entry_at(source, index)?;
+    let archive = Archive::open(source)?;
+    let members = archive.members();
+    if members.iter().any(|m| m.header_offset() == entry.offset) {
+        // A span of whole local entries: one streamed read, split as it arrives.
+        let reader = io::BufReader::with_capacity(1 << 20, source.open_range(entry)?);
+        let label = format!("{} entry {index}", source.label());
+        return Ok(taco_reader::extract_span(reader, &label, dir, options)?);
+    }
+    // Otherwise the members whose data lies inside the entry, starting from the one the entry
+    // begins in (reading every local header would cost a request per member remotely).
+    let start = members
+        .iter()
+        .filter(|m| m.header_offset() < entry.offset)
+        .map(Member::header_offset)
+        .max()
+        .unwrap_or(0);
+    let mut selected = Vec::new();
+    for member in members.iter().skip(1) {
+        let offset = member.header_offset();
+        if offset < start || entry.end().is_some_and(|end| offset >= end) {
+            continue;
+        }
+        let data = archive.data_range(member)?;
+        let inside =
+            data.offset >= entry.offset && data.end().zip(entry.end()).is_some_and(|(d, e)| d <= e);
+        if inside {
+            selected.push(member.clone());
+        }
+    }
+    Ok(taco_reader::extract_members(
+        &archive, &selected, dir, options,
+    )?)
+}
+
+/// Entries `indexes` of the source's header (one read), each checked to lie inside the source.
+fn entries_at(source: &impl ReadAt, indexes: &[usize]) -> Result<Vec<Entry>> {
+    let header = read_header(source, CrcPolicy::Strict)?;
+    let size = source.size()?;
+    let invalid = |problem| ReadError::Invalid {
+        source_label: source.label(),
+        problem,
+    };
+    indexes
+        .iter()
+        .map(|&index| {
+            let entry = *header.entries.get(index).ok_or_else(|| {
+                invalid(ArchiveError::NoSuchEntry {
+                    index,
+                    count: header.entries.len(),
+                })
+            })?;
+            if !entry.fits_in(size) {
+                return Err(invalid(ArchiveError::EntryOutside {
+                    index,
+                    offset: entry.offset,
+                    length: entry.length,
+                    file_len: size,
+                })
+                .into());
+            }
+            Ok(entry)
+        })
+        .collect()
+}
+
 /// Entry `index` of the source's header, checked to lie inside the source.
 fn entry_at(source: &impl ReadAt, index: usize) -> Result<Entry> {
-    let header = read_header(source, CrcPolicy::Strict)?;
-    let entry = *header
-        .entries
-        .get(index)
-        .ok_or_else(|| ReadError::Invalid {
-            source_label: source.label(),
-            problem: ArchiveError::NoSuchEntry {
-                index,
-                count: header.entries.len(),
-            },
-        })?;
-    if !entry.fits_in(source.size()) {
-        return Err(ReadError::Invalid {
-            source_label: source.label(),
-            problem: ArchiveError::EntryOutside {
-                index,
-                offset: entry.offset,
-                length: entry.length,
-                file_len: source.size(),
-            },
-        }
-        .into());
+    Ok(entries_at(source, &[index])?[0])
+}
+
+/// One range `get` writes somewhere: an entry, a member or a tile.
+#[derive(Debug, Clone)]
+struct Want {
+    /// File name under `-o DIR`: `entry-N`, or the member's name.
+    name: String,
+    range: Entry,
+    /// The CRC-32 the bytes must have (members and tiles; entries are raw ranges).
+    crc: Option<u32>,
+}
+
+/// Resolves the entries, members or tiles asked for into byte ranges: the header once for
+/// entries; the directory tail once, then a local header per member; for tiles the tail and
+/// the index once, whose records give every tile's range directly.
+fn resolve(source: &Source, args: &GetArgs) -> Result<Vec<Want>> {
+    if !args.entry.is_empty() {
+        let entries = entries_at(source, &args.entry)?;
+        return Ok(args
+            .entry
+            .iter()
+            .zip(entries)
+            .map(|(index, range)| Want {
+                name: format!("entry-{index}"),
+                range,
+                crc: None,
+            })
+            .collect());
     }
-    Ok(entry)
+    let archive = Archive::open(source)?;
+    let not_found = |name: &str| ReadError::Invalid {
+        source_label: source.label(),
+        problem: ArchiveError::NoSuchMember {
+            name: name.to_string(),
+        },
+    };
+    if !args.member.is_empty() {
+        return args
+            .member
+            .iter()
+            .map(|name| {
+                let member = archive.member(name).ok_or_else(|| not_found(name))?;
+                Ok(Want {
+                    name: name.clone(),
+                    range: archive.data_range(member)?,
+                    crc: Some(member.record.crc32),
+                })
+            })
+            .collect();
+    }
+    let index = read_index(&archive, "tiles")?;
+    let limit = archive.directory_end().cd_offset;
+    args.tile
+        .iter()
+        .map(|tile| {
+            let record = tile_record(&index, tile)
+                .with_context(|| format!("{}: no tile {tile} in the index", source.label()))?;
+            let name = record["name"].as_str().unwrap_or_default();
+            let member = archive.member(name).ok_or_else(|| not_found(name))?;
+            let range = Entry::new(record["data_offset"].as_u64().unwrap_or(0), member.size());
+            // The index is data like any other: its ranges must be where members' data can be.
+            if range.offset <= member.header_offset() || range.end().is_none_or(|e| e > limit) {
+                bail!(
+                    "{}: index places tile {tile} at {}:{}, outside member {name:?}",
+                    source.label(),
+                    range.offset,
+                    range.length
+                );
+            }
+            Ok(Want {
+                name: name.to_string(),
+                range,
+                crc: Some(member.record.crc32),
+            })
+        })
+        .collect()
 }
 
 pub fn get(args: &GetArgs) -> Result<()> {
-    let source = LocalFile::open(&args.src)?;
-    // Members and tiles are CRC-checked; entries are raw byte ranges with nothing to check.
-    let (range, member) = match (&args.entry, &args.member, &args.tile) {
-        (Some(index), _, _) => (entry_at(&source, *index)?, None),
-        (None, Some(name), _) => member_range(&source, name)?,
-        (None, None, Some(tile)) => {
-            let name = tile_member_name(&source, tile)?;
-            member_range(&source, &name)?
-        }
-        (None, None, None) => bail!("give --entry N, --member NAME or --tile Z/X/Y"),
+    with_source(&args.src, &args.remote, |source| get_from(source, args))
+}
+
+fn get_from(source: &Source, args: &GetArgs) -> Result<()> {
+    let wants = resolve(source, args)?;
+    let label = source.label();
+    let options = ExtractOptions {
+        overwrite: args.force,
     };
+    let total = wants.iter().map(|w| w.range.length).sum();
+    let bar = crate::pack::progress_bar(total, args.quiet);
     if let Some(dir) = &args.extract_to {
-        let reader = io::BufReader::with_capacity(1 << 20, RangeReader::new(&source, range)?);
-        let label = format!("{} entry {}", args.src.display(), args.entry.unwrap_or(0));
-        let options = ExtractOptions {
-            overwrite: args.force,
-        };
-        let report = taco_reader::extract_span(reader, &label, dir, &options)?;
+        let reports = run_jobs(wants.len(), args.jobs.into(), |i| {
+            let reader = io::BufReader::with_capacity(1 << 20, source.open_range(wants[i].range)?);
+            let item = format!("{label} {}", wants[i].name);
+            Ok(taco_reader::extract_span(reader, &item, dir, &options)?)
+        })?;
+        bar.finish_and_clear();
+        let mut report = ExtractReport::default();
+        for r in reports {
+            report.files.extend(r.files);
+            report.bytes += r.bytes;
+        }
         return print_extract_report(&report, dir, false);
     }
-    let check = |computed: u32| -> Result<()> {
-        match &member {
-            Some(m) if m.record.crc32 != computed => Err(ReadError::Invalid {
-                source_label: source.label(),
-                problem: ArchiveError::CrcMismatch {
-                    name: m.name_lossy(),
-                    offset: range.offset,
-                    stored: m.record.crc32,
-                    computed,
-                },
-            }
-            .into()),
-            _ => Ok(()),
-        }
+    let crc_error = |want: &Want, computed: u32| ReadError::Invalid {
+        source_label: label.clone(),
+        problem: ArchiveError::CrcMismatch {
+            name: want.name.clone(),
+            offset: want.range.offset,
+            stored: want.crc.unwrap_or(0),
+            computed,
+        },
     };
-    match &args.output {
-        Some(path) => {
+    match (&args.output, wants.as_slice()) {
+        (None, [want]) => {
+            let mut out = io::stdout().lock();
+            let computed = taco_reader::stream_range(source, want.range, |c| {
+                bar.inc(c.len() as u64);
+                out.write_all(c)
+            })?;
+            out.flush()?;
+            if want.crc.is_some_and(|crc| crc != computed) {
+                return Err(crc_error(want, computed).into());
+            }
+        }
+        (Some(path), [want]) => {
             let mut file = AtomicFile::create(path, args.force).map_err(crate::pack::force_hint)?;
             let mut out = BufWriter::with_capacity(1 << 20, &mut file);
-            let computed = taco_reader::stream_range(&source, range, |c| out.write_all(c))
-                .with_context(|| format!("writing {}", path.display()))?;
+            let computed = taco_reader::stream_range(source, want.range, |c| {
+                bar.inc(c.len() as u64);
+                out.write_all(c)
+            })
+            .with_context(|| format!("writing {}", path.display()))?;
             out.flush().with_context(|| path.display().to_string())?;
             drop(out);
-            check(computed)?;
+            if want.crc.is_some_and(|crc| crc != computed) {
+                return Err(crc_error(want, computed).into());
+            }
             file.commit()?;
         }
-        None => {
-            let mut out = io::stdout().lock();
-            let computed = taco_reader::stream_range(&source, range, |c| out.write_all(c))?;
-            out.flush()?;
-            check(computed)?;
+        (None, _) => bail!(
+            "{} items asked for: give -o DIR to write each to its own file",
+            wants.len()
+        ),
+        (Some(dir), _) => {
+            let groups = coalesce(&wants);
+            run_jobs(groups.len(), args.jobs.into(), |i| {
+                fetch_group(source, &groups[i], dir, &options, &bar)
+            })?;
         }
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// Groups ranges (in offset order) that lie within [`COALESCE_GAP`] of each other and do not
+/// overlap, up to [`COALESCE_MAX`] bytes a group, so each group is fetched with one request.
+fn coalesce(wants: &[Want]) -> Vec<Vec<Want>> {
+    let mut sorted = wants.to_vec();
+    sorted.sort_by_key(|w| w.range.offset);
+    let mut groups: Vec<Vec<Want>> = Vec::new();
+    for want in sorted {
+        let joins = groups.last().is_some_and(|group| {
+            let (Some(first), Some(last)) = (group.first(), group.last()) else {
+                return false;
+            };
+            let end = last.range.offset + last.range.length;
+            let new_end = want.range.offset.saturating_add(want.range.length);
+            want.range.offset >= end
+                && want.range.offset - end <= COALESCE_GAP
+                && new_end - first.range.offset <= COALESCE_MAX
+        });
+        match groups.last_mut() {
+            Some(group) if joins => group.push(want),
+            _ => groups.push(vec![want]),
+        }
+    }
+    groups
+}
+
+/// Fetches one group of ranges with one request and writes each as its own file under `dir`.
+fn fetch_group(
+    source: &Source,
+    group: &[Want],
+    dir: &Path,
+    options: &ExtractOptions,
+    bar: &ProgressBar,
+) -> Result<()> {
+    let (Some(first), Some(last)) = (group.first(), group.last()) else {
+        return Ok(());
+    };
+    let start = first.range.offset;
+    let whole = Entry::new(start, last.range.offset + last.range.length - start);
+    let mut reader = source.open_range(whole)?;
+    let label = source.label();
+    let mut at = start;
+    for want in group {
+        let gap = want.range.offset - at;
+        io::copy(&mut (&mut reader).take(gap), &mut io::sink())?;
+        taco_reader::write_named_file(dir, &want.name, &label, options, want.crc, |file| {
+            let mut out = BufWriter::with_capacity(1 << 20, file);
+            let crc = taco_reader::copy_exact(&mut reader, &label, want.range, |c| {
+                bar.inc(c.len() as u64);
+                out.write_all(c)
+            })?;
+            out.flush().map_err(|source| ReadError::Output {
+                path: dir.join(&want.name),
+                source,
+            })?;
+            Ok(crc)
+        })?;
+        at = want.range.offset + want.range.length;
     }
     Ok(())
 }
 
-/// The data range of member `name` (reads the central directory and its local header).
-fn member_range(source: &LocalFile, name: &str) -> Result<(Entry, Option<taco_reader::Member>)> {
-    let archive = Archive::open(source)?;
-    let member = archive
-        .member(name)
-        .cloned()
-        .ok_or_else(|| ReadError::Invalid {
-            source_label: source.label(),
-            problem: ArchiveError::NoSuchMember {
-                name: name.to_string(),
-            },
-        })?;
-    Ok((archive.data_range(&member)?, Some(member)))
+/// Runs `work(0..count)` on at most `jobs` threads; stops handing out work after the first
+/// failure and returns it (results in index order otherwise).
+fn run_jobs<T: Send>(
+    count: usize,
+    jobs: usize,
+    work: impl Fn(usize) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..count).map(|_| None).collect());
+    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, count.max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count || failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                match work(i) {
+                    Ok(value) => {
+                        if let Ok(mut results) = results.lock() {
+                            results[i] = Some(value);
+                        }
+                    }
+                    Err(e) => {
+                        failed.store(true, Ordering::Relaxed);
+                        if let Ok(mut slot) = first_error.lock() {
+                            slot.get_or_insert(e);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let results = results.into_inner().unwrap_or_default();
+    Ok(results.into_iter().flatten().collect())
 }
 
-/// The archive's `TACO_INDEX.json`, checked to come from `planner`.
-fn read_index(source: &LocalFile, planner: &str) -> Result<serde_json::Value> {
+/// The archive's `TACO_INDEX.json` (one read, none if it lies in the tail), checked to come
+/// from `planner`.
+fn read_index(archive: &Archive<&Source>, planner: &str) -> Result<serde_json::Value> {
     let name = taco_planners::INDEX_MEMBER;
-    let archive = Archive::open(source)?;
-    let member = archive.member(name).with_context(|| {
-        format!(
-            "{}: no {name} member: not packed by a taco planner",
-            source.label()
-        )
-    })?;
-    let bytes = archive.read_range(archive.data_range(member)?)?;
+    let label = archive.source().label();
+    let member = archive
+        .member(name)
+        .with_context(|| format!("{label}: no {name} member: not packed by a taco planner"))?;
+    let bytes = archive.read_member(member)?;
     let index: serde_json::Value = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: {name} is not valid JSON", source.label()))?;
+        .with_context(|| format!("{label}: {name} is not valid JSON"))?;
     if index["planner"] != planner {
         bail!(
-            "{}: not a {planner} archive (its index comes from planner {})",
-            source.label(),
+            "{label}: not a {planner} archive (its index comes from planner {})",
             index["planner"]
         );
     }
     Ok(index)
 }
 
-/// Finds tile `z/x/y` in the archive's index and returns its member name.
-fn tile_member_name(source: &LocalFile, tile: &str) -> Result<String> {
+/// The index record of tile `z/x/y`.
+fn tile_record<'a>(index: &'a serde_json::Value, tile: &str) -> Result<&'a serde_json::Value> {
     let numbers: Vec<u64> = tile
         .split('/')
         .map(str::parse)
@@ -344,17 +613,17 @@ fn tile_member_name(source: &LocalFile, tile: &str) -> Result<String> {
         .ok()
         .filter(|n: &Vec<u64>| n.len() == 3)
         .with_context(|| format!("--tile {tile:?}: expected Z/X/Y, three numbers"))?;
-    let index = read_index(source, "tiles")?;
-    let found = index["members"].as_array().into_iter().flatten().find(|m| {
-        [&m["z"], &m["x"], &m["y"]]
-            .iter()
-            .zip(&numbers)
-            .all(|(field, n)| field.as_u64() == Some(*n))
-    });
-    let name = found
-        .and_then(|m| m["name"].as_str())
-        .with_context(|| format!("{}: no tile {tile} in the index", source.label()))?;
-    Ok(name.to_string())
+    index["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| {
+            [&m["z"], &m["x"], &m["y"]]
+                .iter()
+                .zip(&numbers)
+                .all(|(field, n)| field.as_u64() == Some(*n))
+        })
+        .context("not found")
 }
 
 pub fn query(args: &QueryArgs) -> Result<()> {
@@ -384,8 +653,26 @@ pub fn query(args: &QueryArgs) -> Result<()> {
             bail!("--from is after --to: the range selects nothing");
         }
     }
-    let source = LocalFile::open(&args.src)?;
-    let index = read_index(&source, "netcdf")?;
+    with_source(&args.src, &args.remote, |source| {
+        let archive = Archive::open(source)?;
+        let index = read_index(&archive, "netcdf")?;
+        select_by_time(source, &index, args, (begin, end, end_exclusive))
+    })
+}
+
+type Selection = (
+    Option<taco_planners::cftime::CivilTime>,
+    Option<taco_planners::cftime::CivilTime>,
+    bool,
+);
+
+fn select_by_time(
+    source: &Source,
+    index: &serde_json::Value,
+    args: &QueryArgs,
+    (begin, end, end_exclusive): Selection,
+) -> Result<()> {
+    use taco_planners::cftime::{parse_period, CivilTime};
     let parse_time = |value: &serde_json::Value| -> Option<CivilTime> {
         let (start, next) = parse_period(value.as_str()?).ok()?;
         next.is_none().then_some(start)

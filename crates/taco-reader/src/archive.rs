@@ -1,5 +1,5 @@
 use crate::{ArchiveError, ReadAt, ReadError};
-use std::io;
+use std::io::{self, Read};
 use taco_format::{
     parse_header, read_directory_end, CentralRecord, CrcPolicy, DirectoryEnd, Entry, LocalHeader,
     ParsedHeader, FLAG_DATA_DESCRIPTOR, HEADER_LEN, LOCAL_FIXED_LEN, MAX_TAIL_LEN, METHOD_STORED,
@@ -27,10 +27,8 @@ pub fn read_header<S: ReadAt + ?Sized>(
     source: &S,
     policy: CrcPolicy,
 ) -> Result<ParsedHeader, ReadError> {
-    let len = source.size().min(HEADER_LEN as u64) as usize;
-    let mut head = [0u8; HEADER_LEN];
-    source.read_exact_at(&mut head[..len], 0)?;
-    parse_header(&head[..len], policy).map_err(|e| ReadError::Invalid {
+    let head = source.read_head(HEADER_LEN)?;
+    parse_header(&head, policy).map_err(|e| ReadError::Invalid {
         source_label: source.label(),
         problem: e.into(),
     })
@@ -73,6 +71,9 @@ pub struct Archive<S: ReadAt> {
     source: S,
     end: DirectoryEnd,
     members: Vec<Member>,
+    /// The tail read at open, kept so members inside it cost no further read.
+    tail: Vec<u8>,
+    tail_offset: u64,
 }
 
 impl<S: ReadAt> Archive<S> {
@@ -85,21 +86,14 @@ impl<S: ReadAt> Archive<S> {
     /// # Errors
     /// [`ReadError::Invalid`] for broken or inconsistent records, [`ReadError::Io`].
     pub fn open(source: S) -> Result<Archive<S>, ReadError> {
-        let len = source.size();
-        let tail_len = len.min(MAX_TAIL_LEN);
-        let tail_offset = len - tail_len;
-        // tail_len ≤ MAX_TAIL_LEN, which fits in usize.
-        let mut tail = vec![0u8; tail_len as usize];
-        source.read_exact_at(&mut tail, tail_offset)?;
+        let (tail_offset, tail) = source.read_tail(MAX_TAIL_LEN)?;
         let end = read_directory_end(&tail, tail_offset).map_err(|e| invalid(&source, e))?;
 
         let directory = if end.cd_offset >= tail_offset {
             let start = (end.cd_offset - tail_offset) as usize;
-            tail.drain(..start);
-            tail.truncate(end.cd_size as usize);
-            tail
+            let stop = start.saturating_add(end.cd_size as usize).min(tail.len());
+            tail[start..stop].to_vec()
         } else {
-            drop(tail);
             let size = usize::try_from(end.cd_size).map_err(|_| {
                 invalid(
                     &source,
@@ -155,7 +149,25 @@ impl<S: ReadAt> Archive<S> {
             source,
             end,
             members,
+            tail,
+            tail_offset,
         })
+    }
+
+    /// Fills `buf` from the kept tail when it lies inside, else with one read of the source.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError> {
+        let inside = offset
+            .checked_sub(self.tail_offset)
+            .and_then(|start| usize::try_from(start).ok())
+            .and_then(|start| Some(start..start.checked_add(buf.len())?))
+            .filter(|r| r.end <= self.tail.len());
+        match inside {
+            Some(r) => {
+                buf.copy_from_slice(&self.tail[r]);
+                Ok(())
+            }
+            None => self.source.read_exact_at(buf, offset),
+        }
     }
 
     /// The underlying source.
@@ -186,6 +198,17 @@ impl<S: ReadAt> Archive<S> {
     /// [`ReadError::Invalid`] for a bad signature, a name that differs from the central record,
     /// or a header running into the central directory.
     pub fn local_header(&self, member: &Member) -> Result<LocalHeader, ReadError> {
+        Ok(self.read_local(member, false)?.0)
+    }
+
+    /// Reads a member's local header, and with `with_data` its data in the same read; returns
+    /// the header and the bytes read from its offset on (which may stop short of the data's
+    /// end if the header's extra field was longer than guessed).
+    fn read_local(
+        &self,
+        member: &Member,
+        with_data: bool,
+    ) -> Result<(LocalHeader, Vec<u8>), ReadError> {
         let offset = member.header_offset();
         let limit = self.end.cd_offset;
         let out_of_bounds = || {
@@ -199,9 +222,15 @@ impl<S: ReadAt> Archive<S> {
             )
         };
         let available = limit.saturating_sub(offset);
-        let guess = (LOCAL_FIXED_LEN + member.record.name.len()) as u64 + LOCAL_READ_SLACK;
+        let data = if with_data {
+            member.record.compressed_size
+        } else {
+            0
+        };
+        let guess = ((LOCAL_FIXED_LEN + member.record.name.len()) as u64 + LOCAL_READ_SLACK)
+            .saturating_add(data);
         let mut buf = vec![0u8; guess.min(available) as usize];
-        self.source.read_exact_at(&mut buf, offset)?;
+        self.read_at(&mut buf, offset)?;
         let needed =
             LocalHeader::len_from_fixed(&buf, offset).map_err(|e| invalid(&self.source, e))?;
         if needed > buf.len() {
@@ -209,7 +238,7 @@ impl<S: ReadAt> Archive<S> {
                 return Err(out_of_bounds());
             }
             buf = vec![0u8; needed];
-            self.source.read_exact_at(&mut buf, offset)?;
+            self.read_at(&mut buf, offset)?;
         }
         let local = LocalHeader::parse(&buf, offset).map_err(|e| invalid(&self.source, e))?;
         if local.name != member.record.name {
@@ -230,7 +259,71 @@ impl<S: ReadAt> Archive<S> {
         if data_end.is_none_or(|e| e > limit) {
             return Err(out_of_bounds());
         }
-        Ok(local)
+        Ok((local, buf))
+    }
+
+    /// Reads a whole member into memory and checks its CRC-32. Costs one read for its local
+    /// header and data together, and none when both lie in the tail read at open; meant for
+    /// small members such as an index (stream big ones with [`Archive::stream_range`]).
+    ///
+    /// # Errors
+    /// As [`Archive::data_range`], plus [`ArchiveError::CrcMismatch`].
+    pub fn read_member(&self, member: &Member) -> Result<Vec<u8>, ReadError> {
+        self.check_stored(member)?;
+        let (local, mut buf) = self.read_local(member, true)?;
+        self.check_no_descriptor(member, &local)?;
+        let size = member.record.compressed_size;
+        let start = local.header_len as usize;
+        let data = match usize::try_from(size)
+            .ok()
+            .and_then(|n| start.checked_add(n))
+            .filter(|&end| end <= buf.len())
+        {
+            Some(end) => {
+                buf.truncate(end);
+                buf.drain(..start);
+                buf
+            }
+            None => self.read_range(Entry::new(member.header_offset() + local.header_len, size))?,
+        };
+        let computed = crc32fast::hash(&data);
+        if computed != member.record.crc32 {
+            return Err(invalid(
+                &self.source,
+                ArchiveError::CrcMismatch {
+                    name: member.name_lossy(),
+                    offset: member.header_offset() + local.header_len,
+                    stored: member.record.crc32,
+                    computed,
+                },
+            ));
+        }
+        Ok(data)
+    }
+
+    fn check_stored(&self, member: &Member) -> Result<(), ReadError> {
+        if member.record.method != METHOD_STORED {
+            return Err(invalid(
+                &self.source,
+                ArchiveError::NotStored {
+                    name: member.name_lossy(),
+                    method: member.record.method,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_no_descriptor(&self, member: &Member, local: &LocalHeader) -> Result<(), ReadError> {
+        if local.flags & FLAG_DATA_DESCRIPTOR != 0 {
+            return Err(invalid(
+                &self.source,
+                ArchiveError::DataDescriptor {
+                    name: member.name_lossy(),
+                },
+            ));
+        }
+        Ok(())
     }
 
     /// The absolute range of a member's stored data (reads its local header). The member must
@@ -240,23 +333,9 @@ impl<S: ReadAt> Archive<S> {
     /// As [`Archive::local_header`], plus [`ArchiveError::NotStored`] and
     /// [`ArchiveError::DataDescriptor`].
     pub fn data_range(&self, member: &Member) -> Result<Entry, ReadError> {
-        let name = |m: &Member| m.name_lossy();
-        if member.record.method != METHOD_STORED {
-            return Err(invalid(
-                &self.source,
-                ArchiveError::NotStored {
-                    name: name(member),
-                    method: member.record.method,
-                },
-            ));
-        }
+        self.check_stored(member)?;
         let local = self.local_header(member)?;
-        if local.flags & FLAG_DATA_DESCRIPTOR != 0 {
-            return Err(invalid(
-                &self.source,
-                ArchiveError::DataDescriptor { name: name(member) },
-            ));
-        }
+        self.check_no_descriptor(member, &local)?;
         Ok(Entry::new(
             member.header_offset() + local.header_len,
             member.record.compressed_size,
@@ -300,9 +379,9 @@ impl<S: ReadAt> Archive<S> {
 pub fn stream_range<S: ReadAt + ?Sized>(
     source: &S,
     range: Entry,
-    mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+    sink: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> Result<u32, ReadError> {
-    let size = source.size();
+    let size = source.size()?;
     if !range.fits_in(size) {
         return Err(ReadError::Invalid {
             source_label: source.label(),
@@ -314,12 +393,46 @@ pub fn stream_range<S: ReadAt + ?Sized>(
             },
         });
     }
+    let mut reader = source.open_range(range)?;
+    copy_exact(&mut reader, &source.label(), range, sink)
+}
+
+/// Passes exactly `range.length` bytes of `reader` to `sink` in pieces of at most 1 MiB and
+/// returns their CRC-32; `range` and `label` name the bytes in errors. For readers from
+/// [`ReadAt::open_range`], e.g. to write several ranges fetched with one request.
+///
+/// # Errors
+/// [`ReadError::Io`] when the reader fails or ends early (a remote failure keeps its own
+/// [`ReadError::Remote`]); [`ReadError::Output`] (with an empty path) when `sink` fails.
+pub fn copy_exact(
+    reader: &mut dyn Read,
+    label: &str,
+    range: Entry,
+    mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+) -> Result<u32, ReadError> {
     let mut buf = vec![0u8; (range.length.min(STREAM_CHUNK as u64)) as usize];
     let mut hasher = crc32fast::Hasher::new();
     let mut done = 0u64;
     while done < range.length {
-        let n = (range.length - done).min(buf.len() as u64) as usize;
-        source.read_exact_at(&mut buf[..n], range.offset + done)?;
+        let (offset, len) = (range.offset + done, range.length - done);
+        let io_error = |source| ReadError::Io {
+            source_label: label.to_string(),
+            offset,
+            len,
+            source,
+        };
+        let want = len.min(buf.len() as u64) as usize;
+        let n = match reader.read(&mut buf[..want]) {
+            Ok(0) => {
+                return Err(io_error(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "source ended early",
+                )))
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadError::unwrap_io(e, io_error)),
+        };
         hasher.update(&buf[..n]);
         sink(&buf[..n]).map_err(|source| ReadError::Output {
             path: std::path::PathBuf::new(),
@@ -345,7 +458,7 @@ impl<S: ReadAt> RangeReader<S> {
     /// # Errors
     /// [`ArchiveError::EntryOutside`] when the range is not inside the source.
     pub fn new(source: S, range: Entry) -> Result<RangeReader<S>, ReadError> {
-        let size = source.size();
+        let size = source.size()?;
         match range.end() {
             Some(end) if end <= size => Ok(RangeReader {
                 source,

@@ -176,6 +176,13 @@ pub enum ReadError {
     /// A path under the extraction directory is a symlink or not a directory.
     #[error("{path}: refusing to extract through a symlink or non-directory")]
     UnsafeOutputPath { path: PathBuf },
+    /// A remote object could not be read as asked.
+    #[error("{url}: {problem}")]
+    Remote {
+        url: String,
+        #[source]
+        problem: crate::RemoteError,
+    },
 }
 
 impl ReadError {
@@ -196,6 +203,25 @@ impl ReadError {
             ReadError::Output { .. } => "Output",
             ReadError::OutputExists { .. } => "OutputExists",
             ReadError::UnsafeOutputPath { .. } => "UnsafeOutputPath",
+            ReadError::Remote { problem, .. } => problem.kind(),
         }
+    }
+
+    /// The error a [`ReadAt`](crate::ReadAt) reader carried inside an `io::Error`, or `other`
+    /// built from it: keeps a remote failure's own message instead of wrapping it twice.
+    pub(crate) fn unwrap_io(error: io::Error, other: impl FnOnce(io::Error) -> ReadError) -> Self {
+        if error
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<ReadError>().is_some())
+        {
+            if let Some(inner) = error.into_inner() {
+                if let Ok(read_error) = inner.downcast::<ReadError>() {
+                    return *read_error;
+                }
+            }
+            // Unreachable: checked above.
+            return other(io::Error::other("lost inner error"));
+        }
+        other(error)
     }
 }

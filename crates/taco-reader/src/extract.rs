@@ -78,7 +78,7 @@ fn write_file(
     options: &ExtractOptions,
     fill: impl FnOnce(&mut fs::File) -> Result<u32, ReadError>,
     on_crc_mismatch: impl FnOnce(u32) -> ReadError,
-    expected_crc: u32,
+    expected_crc: Option<u32>,
 ) -> Result<PathBuf, ReadError> {
     let (parent_rel, file_name) = name.rsplit_once('/').unwrap_or(("", name));
     let parent = safe_dir(root, parent_rel)?;
@@ -95,7 +95,7 @@ fn write_file(
         .tempfile_in(&parent)
         .map_err(output_error(&target))?;
     let computed = fill(temp.as_file_mut())?;
-    if computed != expected_crc {
+    if expected_crc.is_some_and(|expected| expected != computed) {
         return Err(on_crc_mismatch(computed));
     }
     let persisted = if options.overwrite {
@@ -105,6 +105,60 @@ fn write_file(
     };
     persisted.map_err(|e| output_error(&target)(e.error))?;
     Ok(target)
+}
+
+/// Writes the file `name` under `dir` the way extraction does: `name` must be a safe member
+/// name (relative, `/`-separated, no `..`), directories are created without following
+/// symlinks, and `fill` streams the bytes into a temporary file and returns their CRC-32,
+/// which must equal `expected_crc` when given. Only then is the file renamed into place, so a
+/// failure leaves nothing under the final name.
+///
+/// # Errors
+/// [`ArchiveError::BadName`] (labelled `label`), [`ArchiveError::CrcMismatch`],
+/// [`ReadError::OutputExists`] unless overwriting, [`ReadError::UnsafeOutputPath`],
+/// [`ReadError::Output`], and whatever `fill` returns.
+pub fn write_named_file(
+    dir: &Path,
+    name: &str,
+    label: &str,
+    options: &ExtractOptions,
+    expected_crc: Option<u32>,
+    fill: impl FnOnce(&mut fs::File) -> Result<u32, ReadError>,
+) -> Result<PathBuf, ReadError> {
+    let fail = |problem| ReadError::Invalid {
+        source_label: label.to_string(),
+        problem,
+    };
+    let checked = extraction_name(name.as_bytes(), 0)
+        .map_err(fail)?
+        .filter(|n| !n.ends_with('/'))
+        .ok_or_else(|| {
+            fail(ArchiveError::BadName {
+                name: name.to_string(),
+                offset: 0,
+                problem: if name.ends_with('/') {
+                    taco_format::NameProblem::EmptyComponent
+                } else {
+                    taco_format::NameProblem::Reserved
+                },
+            })
+        })?;
+    fs::create_dir_all(dir).map_err(output_error(dir))?;
+    write_file(
+        dir,
+        checked,
+        options,
+        fill,
+        |computed| {
+            fail(ArchiveError::CrcMismatch {
+                name: name.to_string(),
+                offset: 0,
+                stored: expected_crc.unwrap_or(0),
+                computed,
+            })
+        },
+        expected_crc,
+    )
 }
 
 /// Extracts every member of `archive` except `TACO_HEADER` under `dir`, checking each CRC.
@@ -181,7 +235,7 @@ pub fn extract_members<S: ReadAt>(
                     },
                 )
             },
-            member.record.crc32,
+            Some(member.record.crc32),
         )?;
         report.bytes += range.length;
         report.files.push(path);
@@ -333,7 +387,7 @@ pub fn extract_span(
                             computed,
                         })
                     },
-                    local.crc32,
+                    Some(local.crc32),
                 )?;
                 report.files.push(path);
                 report.bytes += len;

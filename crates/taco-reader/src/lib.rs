@@ -2,9 +2,9 @@
 //!
 //! Everything here is written once over the [`ReadAt`] trait (read `len` bytes at `offset`), so
 //! the same header parsing, listing, validation and fetching serve a local file, an in-memory
-//! buffer and, later, remote objects. [`read_header`] costs one read of 157 bytes;
-//! [`Archive::open`] one read of the tail plus one of the central directory when it does not fit
-//! in the tail. [`validate`] checks an archive at the levels of DESIGN §6; extraction refuses
+//! buffer and remote objects over HTTP(S) or S3 ([`RemoteSource`], where every read is one
+//! range request). [`read_header`] costs one read of 157 bytes; [`Archive::open`] one read of
+//! the tail plus one of the central directory when it does not fit in the tail. [`validate`] checks an archive at the levels of DESIGN §6; extraction refuses
 //! names that would escape the target directory and never writes through symlinks.
 //!
 //! This crate must not write archives (that is `taco-writer`) and trusts no number it reads:
@@ -27,11 +27,15 @@
 mod archive;
 mod error;
 mod extract;
+mod remote;
 mod source;
 mod validate;
 
-pub use archive::{read_header, stream_range, Archive, Member, RangeReader};
+pub use archive::{copy_exact, read_header, stream_range, Archive, Member, RangeReader};
 pub use error::{ArchiveError, ReadError};
-pub use extract::{extract_all, extract_members, extract_span, ExtractOptions, ExtractReport};
-pub use source::{LocalFile, ReadAt};
+pub use extract::{
+    extract_all, extract_members, extract_span, write_named_file, ExtractOptions, ExtractReport,
+};
+pub use remote::{is_remote, RemoteError, RemoteOptions, RemoteSource, TransferStats};
+pub use source::{LocalFile, ReadAt, Source};
 pub use validate::{validate, Level, ValidationReport};

@@ -3,11 +3,19 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use taco_format::Entry;
 
 /// A byte source read by position: the one interface everything above it is written against.
+///
+/// Only `size`, `label` and `read_exact_at` must be written; the other methods have defaults
+/// built on them, which a remote source replaces so each costs one request and learns the
+/// object's size from the answer instead of asking for it first.
 pub trait ReadAt {
     /// Total length of the source in bytes.
-    fn size(&self) -> u64;
+    ///
+    /// # Errors
+    /// A remote source that has not answered yet asks the server (one request).
+    fn size(&self) -> Result<u64, ReadError>;
 
     /// A name for the source in error messages (a path or URL).
     fn label(&self) -> String;
@@ -17,10 +25,44 @@ pub trait ReadAt {
     /// # Errors
     /// [`ReadError::Io`] when the bytes cannot be read, including when the range passes the end.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError>;
+
+    /// The first `len` bytes, or the whole source if it is shorter.
+    ///
+    /// # Errors
+    /// As [`ReadAt::read_exact_at`].
+    fn read_head(&self, len: usize) -> Result<Vec<u8>, ReadError> {
+        let len = self.size()?.min(len as u64) as usize;
+        let mut head = vec![0u8; len];
+        self.read_exact_at(&mut head, 0)?;
+        Ok(head)
+    }
+
+    /// The last `len` bytes (or the whole source if it is shorter) and the offset they start at.
+    ///
+    /// # Errors
+    /// As [`ReadAt::read_exact_at`].
+    fn read_tail(&self, len: u64) -> Result<(u64, Vec<u8>), ReadError> {
+        let size = self.size()?;
+        let offset = size - size.min(len);
+        // Callers ask for tails that fit in memory.
+        let mut tail = vec![0u8; (size - offset) as usize];
+        self.read_exact_at(&mut tail, offset)?;
+        Ok((offset, tail))
+    }
+
+    /// A reader of exactly the bytes of `range`, which must lie inside the source: one
+    /// streamed request for a remote source, positioned reads for a local one. Reading fails
+    /// (never ends early) if the bytes stop coming.
+    ///
+    /// # Errors
+    /// As [`ReadAt::read_exact_at`].
+    fn open_range(&self, range: Entry) -> Result<Box<dyn io::Read + '_>, ReadError> {
+        Ok(Box::new(crate::RangeReader::new(self, range)?))
+    }
 }
 
 impl<T: ReadAt + ?Sized> ReadAt for &T {
-    fn size(&self) -> u64 {
+    fn size(&self) -> Result<u64, ReadError> {
         (**self).size()
     }
 
@@ -30,6 +72,18 @@ impl<T: ReadAt + ?Sized> ReadAt for &T {
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError> {
         (**self).read_exact_at(buf, offset)
+    }
+
+    fn read_head(&self, len: usize) -> Result<Vec<u8>, ReadError> {
+        (**self).read_head(len)
+    }
+
+    fn read_tail(&self, len: u64) -> Result<(u64, Vec<u8>), ReadError> {
+        (**self).read_tail(len)
+    }
+
+    fn open_range(&self, range: Entry) -> Result<Box<dyn io::Read + '_>, ReadError> {
+        (**self).open_range(range)
     }
 }
 
@@ -46,8 +100,8 @@ fn past_end(label: String, offset: u64, len: u64) -> ReadError {
 }
 
 impl ReadAt for [u8] {
-    fn size(&self) -> u64 {
-        self.len() as u64
+    fn size(&self) -> Result<u64, ReadError> {
+        Ok(self.len() as u64)
     }
 
     fn label(&self) -> String {
@@ -67,7 +121,7 @@ impl ReadAt for [u8] {
 }
 
 impl ReadAt for Vec<u8> {
-    fn size(&self) -> u64 {
+    fn size(&self) -> Result<u64, ReadError> {
         self.as_slice().size()
     }
 
@@ -115,8 +169,8 @@ impl LocalFile {
 }
 
 impl ReadAt for LocalFile {
-    fn size(&self) -> u64 {
-        self.len
+    fn size(&self) -> Result<u64, ReadError> {
+        Ok(self.len)
     }
 
     fn label(&self) -> String {
@@ -136,5 +190,71 @@ impl ReadAt for LocalFile {
                 len,
                 source,
             })
+    }
+}
+
+/// A source named on a command line: a local path, or a remote object (`http(s)://`, `s3://`).
+#[derive(Debug)]
+pub enum Source {
+    /// A local file.
+    Local(LocalFile),
+    /// An object read by range requests.
+    Remote(crate::RemoteSource),
+}
+
+impl Source {
+    /// Opens `text` as a URL when it starts with `http://`, `https://` or `s3://`, else as a
+    /// local path. Opening a remote source sends nothing.
+    ///
+    /// # Errors
+    /// [`ReadError::Open`] for a local file that cannot be opened; [`ReadError::Remote`] for a
+    /// malformed URL.
+    pub fn open(text: &str, options: &crate::RemoteOptions) -> Result<Source, ReadError> {
+        if crate::is_remote(text) {
+            Ok(Source::Remote(crate::RemoteSource::open(text, options)?))
+        } else {
+            Ok(Source::Local(LocalFile::open(Path::new(text))?))
+        }
+    }
+
+    /// Requests sent and bytes received so far (zero for a local file).
+    pub fn stats(&self) -> crate::TransferStats {
+        match self {
+            Source::Local(_) => crate::TransferStats::default(),
+            Source::Remote(remote) => remote.stats(),
+        }
+    }
+
+    fn inner(&self) -> &dyn ReadAt {
+        match self {
+            Source::Local(file) => file,
+            Source::Remote(remote) => remote,
+        }
+    }
+}
+
+impl ReadAt for Source {
+    fn size(&self) -> Result<u64, ReadError> {
+        self.inner().size()
+    }
+
+    fn label(&self) -> String {
+        self.inner().label()
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError> {
+        self.inner().read_exact_at(buf, offset)
+    }
+
+    fn read_head(&self, len: usize) -> Result<Vec<u8>, ReadError> {
+        self.inner().read_head(len)
+    }
+
+    fn read_tail(&self, len: u64) -> Result<(u64, Vec<u8>), ReadError> {
+        self.inner().read_tail(len)
+    }
+
+    fn open_range(&self, range: Entry) -> Result<Box<dyn io::Read + '_>, ReadError> {
+        self.inner().open_range(range)
     }
 }

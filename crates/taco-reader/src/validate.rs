@@ -41,7 +41,7 @@ pub struct ValidationReport {
 /// an invalid record).
 pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, ReadError> {
     let header = read_header(&source, CrcPolicy::Strict)?;
-    let file_len = source.size();
+    let file_len = source.size()?;
     let mut report = ValidationReport {
         level,
         entries: header.entries.clone(),

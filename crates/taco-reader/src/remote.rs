@@ -1,0 +1,654 @@
+//! Remote sources: objects behind HTTP(S) or in S3, read with range requests through
+//! `object_store`.
+//!
+//! The async client runs on a small tokio runtime owned by each [`RemoteSource`]; the
+//! [`ReadAt`] methods block on it, so everything written against [`ReadAt`] works unchanged.
+//! Those blocking methods must not be called from inside an async task (use
+//! `tokio::task::spawn_blocking`).
+//!
+//! What a remote read guarantees:
+//! - one range request per read (retries aside): [`ReadAt::read_head`] and
+//!   [`ReadAt::read_tail`] learn the object's size from the answer instead of asking first;
+//! - transient failures (connection errors, timeouts, HTTP 5xx and 429, S3 `SlowDown`) are
+//!   retried with exponential backoff, and a body cut short is resumed from where it stopped;
+//! - a server that answers a range request with the whole object is refused, not downloaded;
+//! - every request after the first carries `If-Match` with the first answer's ETag, and every
+//!   answer's ETag and size are compared with the first, so bytes of two versions of an object
+//!   are never mixed.
+
+use crate::{ReadAt, ReadError};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::client::{
+    HttpClient, HttpConnector, HttpError, HttpRequest, HttpResponse, HttpResponseBody, HttpService,
+    ReqwestConnector,
+};
+use object_store::http::HttpBuilder;
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    BackoffConfig, ClientOptions, GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt,
+    RetryConfig,
+};
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use taco_format::Entry;
+use thiserror::Error;
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+
+/// Chunks of a streamed body buffered between the network task and the reader: bounds memory
+/// while letting the next bytes arrive while the previous ones are written out.
+const STREAM_QUEUE: usize = 16;
+
+/// True when `text` names a remote object (`http://`, `https://` or `s3://`).
+pub fn is_remote(text: &str) -> bool {
+    ["http://", "https://", "s3://"].iter().any(|scheme| {
+        text.len() > scheme.len() && text[..scheme.len()].eq_ignore_ascii_case(scheme)
+    })
+}
+
+/// How remote requests behave.
+#[derive(Debug, Clone)]
+pub struct RemoteOptions {
+    /// Retries of a failed request (transient failures only), with exponential backoff.
+    pub retries: usize,
+    /// Time allowed for connecting to the server.
+    pub connect_timeout: Duration,
+    /// Time allowed without progress on one request before it counts as failed.
+    pub timeout: Duration,
+}
+
+impl Default for RemoteOptions {
+    fn default() -> RemoteOptions {
+        RemoteOptions {
+            retries: 5,
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What went wrong with a remote object; the URL is in [`ReadError::Remote`].
+#[derive(Debug, Error)]
+pub enum RemoteError {
+    /// The text is not a URL this crate reads, or the client could not be set up.
+    #[error("{reason}")]
+    BadUrl { reason: String },
+    /// HTTP 404 or S3 `NoSuchKey`.
+    #[error("not found (HTTP 404)")]
+    NotFound,
+    /// S3 `NoSuchBucket`.
+    #[error("bucket {bucket:?} does not exist")]
+    NoSuchBucket { bucket: String },
+    /// HTTP 401 or 403.
+    #[error("access denied (HTTP {status})")]
+    AccessDenied { status: u16 },
+    /// A range request was answered with 200 and the whole object.
+    #[error(
+        "server ignored the Range request (answered 200 with the whole object); \
+         refusing to download it"
+    )]
+    RangeIgnored,
+    /// The object's ETag or size differs from the first answer's.
+    #[error("object changed between requests ({what} {before} then {after})")]
+    Changed {
+        what: &'static str,
+        before: String,
+        after: String,
+    },
+    /// The range starts or ends past the end of the object.
+    #[error("bytes {start}..{end} requested, the object has {size} bytes")]
+    PastEnd { start: u64, end: u64, size: u64 },
+    /// A body ended before all requested bytes arrived (after any resumption).
+    #[error("answer cut short: {received} of {expected} bytes received")]
+    ShortBody { received: u64, expected: u64 },
+    /// A transient failure that persisted through every retry.
+    #[error("giving up after {retries} {}: {message}", if *retries == 1 { "retry" } else { "retries" })]
+    GaveUp { retries: usize, message: String },
+    /// Any other failure reported by the server or the client.
+    #[error("{message}")]
+    Failed { message: String },
+}
+
+impl RemoteError {
+    /// The variant's name, a stable identifier for machine-readable output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RemoteError::BadUrl { .. } => "BadUrl",
+            RemoteError::NotFound => "NotFound",
+            RemoteError::NoSuchBucket { .. } => "NoSuchBucket",
+            RemoteError::AccessDenied { .. } => "AccessDenied",
+            RemoteError::RangeIgnored => "RangeIgnored",
+            RemoteError::Changed { .. } => "Changed",
+            RemoteError::PastEnd { .. } => "PastEnd",
+            RemoteError::ShortBody { .. } => "ShortBody",
+            RemoteError::GaveUp { .. } => "GaveUp",
+            RemoteError::Failed { .. } => "Failed",
+        }
+    }
+}
+
+/// Requests sent and body bytes received by one source, retries included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransferStats {
+    /// HTTP requests sent.
+    pub requests: u64,
+    /// Response body bytes received.
+    pub bytes: u64,
+}
+
+/// What the HTTP layer saw; read to explain errors that `object_store` reports generically.
+#[derive(Debug, Default)]
+struct Observed {
+    requests: AtomicU64,
+    bytes: AtomicU64,
+    range_ignored: AtomicBool,
+    last_failure: Mutex<Option<Failure>>,
+}
+
+#[derive(Debug, Clone)]
+enum Failure {
+    Status(u16),
+    Transport(String),
+}
+
+impl Observed {
+    fn set_failure(&self, failure: Option<Failure>) {
+        *self
+            .last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = failure;
+    }
+
+    fn last_failure(&self) -> Option<Failure> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Wraps the reqwest client so every request and body byte is counted where it happens,
+/// including the retries `object_store` makes on its own.
+#[derive(Debug)]
+struct CountingConnector {
+    observed: Arc<Observed>,
+}
+
+impl HttpConnector for CountingConnector {
+    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        let inner = ReqwestConnector::default().connect(options)?;
+        Ok(HttpClient::new(CountingService {
+            inner,
+            observed: Arc::clone(&self.observed),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct CountingService {
+    inner: HttpClient,
+    observed: Arc<Observed>,
+}
+
+#[async_trait]
+impl HttpService for CountingService {
+    async fn call(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let ranged = request.headers().contains_key(http::header::RANGE);
+        self.observed.requests.fetch_add(1, Ordering::Relaxed);
+        let response = match self.inner.execute(request).await {
+            Ok(response) => response,
+            Err(e) => {
+                self.observed
+                    .set_failure(Some(Failure::Transport(error_chain(&e))));
+                return Err(e);
+            }
+        };
+        let status = response.status();
+        if ranged && status == http::StatusCode::OK {
+            self.observed.range_ignored.store(true, Ordering::Relaxed);
+        }
+        let failure = (!status.is_success()).then(|| Failure::Status(status.as_u16()));
+        self.observed.set_failure(failure);
+        let observed = Arc::clone(&self.observed);
+        let (parts, body) = response.into_parts();
+        let counted = body.map_frame(move |frame| {
+            if let Some(data) = frame.data_ref() {
+                observed
+                    .bytes
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
+            frame
+        });
+        Ok(HttpResponse::from_parts(
+            parts,
+            HttpResponseBody::new(counted),
+        ))
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// Size and version of the object as first answered; later answers must agree.
+#[derive(Debug, Clone)]
+struct Identity {
+    size: u64,
+    etag: Option<String>,
+}
+
+/// An object behind HTTP(S) or in S3, read by range requests.
+#[derive(Debug)]
+pub struct RemoteSource {
+    url: String,
+    bucket: Option<String>,
+    store: Arc<dyn ObjectStore>,
+    path: ObjectPath,
+    runtime: Arc<Runtime>,
+    identity: Mutex<Option<Identity>>,
+    observed: Arc<Observed>,
+    retries: usize,
+}
+
+impl RemoteSource {
+    /// Prepares to read `url` (`http(s)://host/path` or `s3://bucket/key`); sends nothing yet.
+    ///
+    /// S3 settings are read from the environment as the AWS CLI reads them:
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION` or
+    /// `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL` (an `http://` endpoint is allowed as given;
+    /// requests then use path-style addressing) and `AWS_NO_SIGN_REQUEST=true` for public
+    /// buckets.
+    ///
+    /// # Errors
+    /// [`RemoteError::BadUrl`] for a malformed URL or a client that cannot be set up.
+    pub fn open(url: &str, options: &RemoteOptions) -> Result<RemoteSource, ReadError> {
+        let bad = |reason: String| ReadError::Remote {
+            url: url.to_string(),
+            problem: RemoteError::BadUrl { reason },
+        };
+        let observed = Arc::new(Observed::default());
+        let retry = RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(5),
+                base: 2.0,
+            },
+            max_retries: options.retries,
+            retry_timeout: Duration::from_secs(300),
+        };
+        let client_options = ClientOptions::new()
+            .with_connect_timeout(options.connect_timeout)
+            .with_timeout(options.timeout);
+        let connector = CountingConnector {
+            observed: Arc::clone(&observed),
+        };
+        let lower = url.to_ascii_lowercase();
+        let (store, path, bucket): (Arc<dyn ObjectStore>, ObjectPath, Option<String>) =
+            if lower.starts_with("s3://") {
+                let rest = &url["s3://".len()..];
+                let (bucket, key) = rest
+                    .split_once('/')
+                    .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+                    .ok_or_else(|| bad("expected s3://BUCKET/KEY".to_string()))?;
+                let mut builder = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_retry(retry)
+                    .with_client_options(client_options.clone())
+                    .with_http_connector(connector);
+                let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
+                    .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                    .ok();
+                if let Some(endpoint) = endpoint {
+                    if endpoint.to_ascii_lowercase().starts_with("http://") {
+                        builder = builder.with_allow_http(true);
+                    }
+                    builder = builder.with_endpoint(endpoint);
+                }
+                let no_sign = std::env::var("AWS_NO_SIGN_REQUEST")
+                    .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+                if no_sign {
+                    builder = builder.with_skip_signature(true);
+                }
+                let store = builder.build().map_err(|e| bad(error_chain(&e)))?;
+                let path = ObjectPath::parse(key).map_err(|e| bad(error_chain(&e)))?;
+                (Arc::new(store), path, Some(bucket.to_string()))
+            } else if lower.starts_with("http://") || lower.starts_with("https://") {
+                // The store is rooted at the object's directory so its path is a single segment,
+                // kept as written (already percent-encoded in a URL).
+                let split = url
+                    .rfind('/')
+                    .filter(|&i| i + 1 < url.len() && i > "https://".len() - 1);
+                let (base, name) = split
+                    .map(|i| (&url[..i], &url[i + 1..]))
+                    .ok_or_else(|| bad("expected http(s)://HOST/PATH/NAME".to_string()))?;
+                let store = HttpBuilder::new()
+                    .with_url(base)
+                    .with_retry(retry)
+                    .with_client_options(client_options.clone().with_allow_http(true))
+                    .with_http_connector(connector)
+                    .build()
+                    .map_err(|e| bad(error_chain(&e)))?;
+                let path = ObjectPath::from_url_path(name).map_err(|e| bad(error_chain(&e)))?;
+                (Arc::new(store), path, None)
+            } else {
+                return Err(bad("expected http://, https:// or s3://".to_string()));
+            };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("taco-remote")
+            .enable_all()
+            .build()
+            .map_err(|e| bad(format!("starting the network runtime: {e}")))?;
+        Ok(RemoteSource {
+            url: url.to_string(),
+            bucket,
+            store,
+            path,
+            runtime: Arc::new(runtime),
+            identity: Mutex::new(None),
+            observed,
+            retries: options.retries,
+        })
+    }
+
+    /// Requests sent and body bytes received so far.
+    pub fn stats(&self) -> TransferStats {
+        TransferStats {
+            requests: self.observed.requests.load(Ordering::Relaxed),
+            bytes: self.observed.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    fn fail(&self, problem: RemoteError) -> ReadError {
+        ReadError::Remote {
+            url: self.url.clone(),
+            problem,
+        }
+    }
+
+    fn known(&self) -> Option<Identity> {
+        self.identity
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records the first answer's size and ETag, or checks a later answer against them.
+    fn check_identity(&self, size: u64, etag: Option<&str>) -> Result<(), ReadError> {
+        let mut known = self.identity.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*known {
+            None => {
+                *known = Some(Identity {
+                    size,
+                    etag: etag.map(str::to_string),
+                });
+                Ok(())
+            }
+            Some(first) => {
+                if let (Some(before), Some(after)) = (first.etag.as_deref(), etag) {
+                    if before != after {
+                        return Err(self.fail(RemoteError::Changed {
+                            what: "ETag",
+                            before: before.to_string(),
+                            after: after.to_string(),
+                        }));
+                    }
+                }
+                if first.size != size {
+                    return Err(self.fail(RemoteError::Changed {
+                        what: "size",
+                        before: first.size.to_string(),
+                        after: size.to_string(),
+                    }));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Turns an `object_store` error into the problem a user can act on, using what the HTTP
+    /// layer saw for the errors `object_store` reports generically.
+    fn explain(&self, error: &object_store::Error) -> ReadError {
+        let text = error_chain(error);
+        let problem = match error {
+            _ if text.contains("NoSuchBucket") => RemoteError::NoSuchBucket {
+                bucket: self.bucket.clone().unwrap_or_default(),
+            },
+            object_store::Error::NotFound { .. } => RemoteError::NotFound,
+            object_store::Error::PermissionDenied { .. } => {
+                RemoteError::AccessDenied { status: 403 }
+            }
+            object_store::Error::Unauthenticated { .. } => {
+                RemoteError::AccessDenied { status: 401 }
+            }
+            object_store::Error::Precondition { .. } => RemoteError::Changed {
+                what: "ETag",
+                before: self
+                    .known()
+                    .and_then(|k| k.etag)
+                    .unwrap_or_else(|| "?".to_string()),
+                after: "a different one (HTTP 412)".to_string(),
+            },
+            _ if self.observed.range_ignored.load(Ordering::Relaxed) => RemoteError::RangeIgnored,
+            _ => match self.observed.last_failure() {
+                Some(Failure::Status(status @ (401 | 403))) => RemoteError::AccessDenied { status },
+                Some(Failure::Status(404)) => RemoteError::NotFound,
+                Some(Failure::Status(412)) => RemoteError::Changed {
+                    what: "ETag",
+                    before: self
+                        .known()
+                        .and_then(|k| k.etag)
+                        .unwrap_or_else(|| "?".to_string()),
+                    after: "a different one (HTTP 412)".to_string(),
+                },
+                Some(Failure::Status(status)) if status >= 500 || status == 429 => {
+                    RemoteError::GaveUp {
+                        retries: self.retries,
+                        message: format!("HTTP {status}"),
+                    }
+                }
+                Some(Failure::Transport(message)) => RemoteError::GaveUp {
+                    retries: self.retries,
+                    message,
+                },
+                Some(Failure::Status(status)) => RemoteError::Failed {
+                    message: format!("HTTP {status}: {text}"),
+                },
+                None => RemoteError::Failed { message: text },
+            },
+        };
+        self.fail(problem)
+    }
+
+    /// One GET of `range`, conditional on the ETag seen first; checks the answer's identity
+    /// and that it covers exactly the bytes asked for (fewer only when the range was clipped at
+    /// the end of the object, which the caller decides about).
+    async fn get(&self, range: GetRange) -> Result<GetResult, ReadError> {
+        let options = GetOptions {
+            range: Some(range),
+            if_match: self.known().and_then(|k| k.etag),
+            ..GetOptions::default()
+        };
+        let result = self
+            .store
+            .get_opts(&self.path, options)
+            .await
+            .map_err(|e| self.explain(&e))?;
+        self.check_identity(result.meta.size, result.meta.e_tag.as_deref())?;
+        Ok(result)
+    }
+
+    /// One request for `start..end`, failing if the object ends before `end`.
+    async fn get_exact(&self, start: u64, end: u64) -> Result<GetResult, ReadError> {
+        let result = self.get(GetRange::Bounded(start..end)).await?;
+        if result.range != (start..end) {
+            return Err(self.fail(RemoteError::PastEnd {
+                start,
+                end,
+                size: result.meta.size,
+            }));
+        }
+        Ok(result)
+    }
+
+    /// Collects a whole (small) answer, checking that exactly `expected` bytes came.
+    async fn collect(&self, result: GetResult) -> Result<Vec<u8>, ReadError> {
+        let expected = result.range.end - result.range.start;
+        let mut out = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+        let mut stream = result.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.explain(&e))?;
+            out.extend_from_slice(&chunk);
+        }
+        if out.len() as u64 != expected {
+            return Err(self.fail(RemoteError::ShortBody {
+                received: out.len() as u64,
+                expected,
+            }));
+        }
+        Ok(out)
+    }
+}
+
+impl ReadAt for RemoteSource {
+    fn size(&self) -> Result<u64, ReadError> {
+        if let Some(known) = self.known() {
+            return Ok(known.size);
+        }
+        // Only reached when no read came first; every command starts with one.
+        let meta = self
+            .runtime
+            .block_on(self.store.head(&self.path))
+            .map_err(|e| self.explain(&e))?;
+        self.check_identity(meta.size, meta.e_tag.as_deref())?;
+        Ok(meta.size)
+    }
+
+    fn label(&self) -> String {
+        self.url.clone()
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let end = offset.checked_add(buf.len() as u64).ok_or_else(|| {
+            self.fail(RemoteError::PastEnd {
+                start: offset,
+                end: u64::MAX,
+                size: self.known().map_or(0, |k| k.size),
+            })
+        })?;
+        let bytes = self.runtime.block_on(async {
+            let result = self.get_exact(offset, end).await?;
+            self.collect(result).await
+        })?;
+        buf.copy_from_slice(&bytes);
+        Ok(())
+    }
+
+    fn read_head(&self, len: usize) -> Result<Vec<u8>, ReadError> {
+        self.runtime.block_on(async {
+            let result = self.get(GetRange::Bounded(0..len as u64)).await?;
+            self.collect(result).await
+        })
+    }
+
+    fn read_tail(&self, len: u64) -> Result<(u64, Vec<u8>), ReadError> {
+        self.runtime.block_on(async {
+            let result = self.get(GetRange::Suffix(len)).await?;
+            let offset = result.range.start;
+            Ok((offset, self.collect(result).await?))
+        })
+    }
+
+    fn open_range(&self, range: Entry) -> Result<Box<dyn io::Read + '_>, ReadError> {
+        let end = range.end().ok_or_else(|| {
+            self.fail(RemoteError::PastEnd {
+                start: range.offset,
+                end: u64::MAX,
+                size: self.known().map_or(0, |k| k.size),
+            })
+        })?;
+        if range.length == 0 {
+            return Ok(Box::new(io::empty()));
+        }
+        let result = self.runtime.block_on(self.get_exact(range.offset, end))?;
+        let (sender, receiver) = mpsc::channel(STREAM_QUEUE);
+        let mut stream = result.into_stream();
+        // The body is pulled by a task so the next bytes arrive while the caller writes.
+        self.runtime.spawn(async move {
+            while let Some(chunk) = stream.next().await {
+                let failed = chunk.is_err();
+                if sender.send(chunk).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Box::new(RemoteRangeReader {
+            source: self,
+            receiver,
+            current: Bytes::new(),
+            remaining: range.length,
+            expected: range.length,
+        }))
+    }
+}
+
+/// Blocking reader over a streamed range answer; fails rather than end early.
+struct RemoteRangeReader<'a> {
+    source: &'a RemoteSource,
+    receiver: mpsc::Receiver<object_store::Result<Bytes>>,
+    current: Bytes,
+    remaining: u64,
+    expected: u64,
+}
+
+impl io::Read for RemoteRangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            if self.remaining == 0 {
+                return Ok(0);
+            }
+            match self.receiver.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(io::Error::other(self.source.explain(&e))),
+                None => {
+                    return Err(io::Error::other(self.source.fail(RemoteError::ShortBody {
+                        received: self.expected - self.remaining,
+                        expected: self.expected,
+                    })))
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        let n = n.min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        if n == 0 && !buf.is_empty() {
+            // More bytes than asked for: the answer does not match the request.
+            return Err(io::Error::other(self.source.fail(RemoteError::ShortBody {
+                received: self.expected + self.current.len() as u64,
+                expected: self.expected,
+            })));
+        }
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
