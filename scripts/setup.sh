@@ -8,6 +8,8 @@ PYTEST_VERSION=9.2.0
 PYARROW_VERSION=26.0.1
 NETCDF4_VERSION=1.7.5.1.post1
 CFTIME_VERSION=1.6.6.1
+MOTO_VERSION=5.2.5
+BOTO3_VERSION=1.44.5
 
 # command -> Debian package providing it
 declare -A TOOLS=(
@@ -18,6 +20,8 @@ declare -A TOOLS=(
   [strace]=strace
   [zip]=zip
   [ncgen]=netcdf-bin
+  [nginx]=nginx
+  [curl]=curl
 )
 
 missing=()
@@ -35,20 +39,24 @@ if ((${#missing[@]} > 0)); then
   echo "setup.sh: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends unzip libarchive-tools 7zip strace zip netcdf-bin >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The tests start their own nginx on 127.0.0.1; the package's service is not needed.
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 fi
 
 PY=${PYTHON:-python3}
 PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet --disable-pip-version-check \
   "tacozip==${TACOZIP_VERSION}" "pytest==${PYTEST_VERSION}" "pyarrow==${PYARROW_VERSION}" \
-  "netCDF4==${NETCDF4_VERSION}" "cftime==${CFTIME_VERSION}"
+  "netCDF4==${NETCDF4_VERSION}" "cftime==${CFTIME_VERSION}" \
+  "moto[server]==${MOTO_VERSION}" "boto3==${BOTO3_VERSION}"
 
 # Fail early and loudly if the pins did not take.
-"$PY" - "$TACOZIP_VERSION" "$PYTEST_VERSION" "$PYARROW_VERSION" "$NETCDF4_VERSION" "$CFTIME_VERSION" <<'PYEOF'
+"$PY" - "$TACOZIP_VERSION" "$PYTEST_VERSION" "$PYARROW_VERSION" "$NETCDF4_VERSION" "$CFTIME_VERSION" \
+  "$MOTO_VERSION" "$BOTO3_VERSION" <<'PYEOF'
 import sys
 from importlib.metadata import version
 want = {"tacozip": sys.argv[1], "pytest": sys.argv[2], "pyarrow": sys.argv[3],
-        "netCDF4": sys.argv[4], "cftime": sys.argv[5]}
+        "netCDF4": sys.argv[4], "cftime": sys.argv[5], "moto": sys.argv[6], "boto3": sys.argv[7]}
 bad = {k: version(k) for k, v in want.items() if version(k) != v}
 if bad:
     sys.exit(f"setup.sh: wrong versions installed: {bad}, wanted {want}")

@@ -727,3 +727,64 @@ fn select_by_time(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn want(name: &str, offset: u64, length: u64) -> Want {
+        Want {
+            name: name.to_string(),
+            range: Entry::new(offset, length),
+            crc: None,
+        }
+    }
+
+    fn names(groups: &[Vec<Want>]) -> Vec<Vec<&str>> {
+        groups
+            .iter()
+            .map(|g| g.iter().map(|w| w.name.as_str()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn neighbours_share_a_request_far_and_overlapping_ranges_do_not() {
+        let wants = [
+            want("c", 10_000, 100),
+            want("a", 100, 100),
+            want("b", 260, 100), // 60 bytes after a: one local header apart
+            want("far", 10_000 + 100 + COALESCE_GAP + 1, 10),
+            want("overlaps-c", 10_050, 10),
+        ];
+        assert_eq!(
+            names(&coalesce(&wants)),
+            [vec!["a", "b", "c"], vec!["overlaps-c"], vec!["far"]]
+        );
+    }
+
+    #[test]
+    fn groups_stop_growing_at_the_size_limit() {
+        let half = COALESCE_MAX / 2;
+        let wants = [
+            want("0", 0, half),
+            want("1", half, half),
+            want("2", 2 * half, 1),
+        ];
+        assert_eq!(names(&coalesce(&wants)), [vec!["0", "1"], vec!["2"]]);
+    }
+
+    #[test]
+    fn jobs_stop_after_the_first_failure_and_report_it() {
+        let ran = AtomicUsize::new(0);
+        let result = run_jobs(100, 1, |i| {
+            ran.fetch_add(1, Ordering::Relaxed);
+            if i == 3 {
+                bail!("job {i} failed");
+            }
+            Ok(i)
+        });
+        assert_eq!(result.unwrap_err().to_string(), "job 3 failed");
+        assert_eq!(ran.load(Ordering::Relaxed), 4);
+        assert_eq!(run_jobs(5, 3, Ok).unwrap(), [0, 1, 2, 3, 4]);
+    }
+}

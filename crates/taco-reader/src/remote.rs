@@ -652,3 +652,33 @@ impl io::Read for RemoteRangeReader<'_> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_told_from_paths() {
+        for url in ["http://h/a.taco", "HTTPS://h/a.taco", "s3://b/k.taco"] {
+            assert!(is_remote(url), "{url}");
+        }
+        for path in ["a.taco", "./http://x", "s3:/b/k", "s3://", "/tmp/s3://b"] {
+            assert!(!is_remote(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn malformed_urls_are_refused_before_any_request() {
+        let options = RemoteOptions::default();
+        for (url, expected) in [
+            ("s3://bucket-only", "expected s3://BUCKET/KEY"),
+            ("s3:///key", "expected s3://BUCKET/KEY"),
+            ("http://host-only", "expected http(s)://HOST/PATH/NAME"),
+            ("http://host/dir/", "expected http(s)://HOST/PATH/NAME"),
+        ] {
+            let error = RemoteSource::open(url, &options).unwrap_err();
+            assert_eq!(error.to_string(), format!("{url}: {expected}"), "{url}");
+            assert_eq!(error.kind(), "BadUrl");
+        }
+    }
+}
