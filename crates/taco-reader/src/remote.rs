@@ -457,6 +457,11 @@ impl RemoteSource {
                         .unwrap_or_else(|| "?".to_string()),
                     after: "a different one (HTTP 412)".to_string(),
                 },
+                Some(Failure::Status(416)) => RemoteError::Failed {
+                    message: "range not satisfiable (HTTP 416): the object is empty or shorter \
+                              than the bytes asked for"
+                        .to_string(),
+                },
                 Some(Failure::Status(status)) if status >= 500 || status == 429 => {
                     RemoteError::GaveUp {
                         retries: self.retries,
@@ -474,6 +479,24 @@ impl RemoteSource {
             },
         };
         self.fail(problem)
+    }
+
+    /// As [`RemoteSource::explain`], for a failure while the body was arriving: the answer
+    /// had started fine, so what persisted through the resumptions is a transport failure.
+    fn explain_body(&self, error: &object_store::Error) -> ReadError {
+        match self.explain(error) {
+            ReadError::Remote {
+                url,
+                problem: RemoteError::Failed { message },
+            } => ReadError::Remote {
+                url,
+                problem: RemoteError::GaveUp {
+                    retries: self.retries,
+                    message,
+                },
+            },
+            other => other,
+        }
     }
 
     /// One GET of `range`, conditional on the ETag seen first; checks the answer's identity
@@ -513,7 +536,7 @@ impl RemoteSource {
         let mut out = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
         let mut stream = result.into_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| self.explain(&e))?;
+            let chunk = chunk.map_err(|e| self.explain_body(&e))?;
             out.extend_from_slice(&chunk);
         }
         if out.len() as u64 != expected {
@@ -628,7 +651,7 @@ impl io::Read for RemoteRangeReader<'_> {
             }
             match self.receiver.blocking_recv() {
                 Some(Ok(chunk)) => self.current = chunk,
-                Some(Err(e)) => return Err(io::Error::other(self.source.explain(&e))),
+                Some(Err(e)) => return Err(io::Error::other(self.source.explain_body(&e))),
                 None => {
                     return Err(io::Error::other(self.source.fail(RemoteError::ShortBody {
                         received: self.expected - self.remaining,
