@@ -334,7 +334,7 @@ pub struct GetArgs {
     #[arg(short, long, value_name = "FILE|DIR", conflicts_with = "extract_to")]
     pub output: Option<PathBuf>,
     /// Extract the files in the entries (spans) into DIR instead of writing their bytes.
-    #[arg(long, value_name = "DIR", requires = "entry")]
+    #[arg(long, value_name = "DIR", requires = "entry", conflicts_with_all = ["member", "tile"])]
     pub extract_to: Option<PathBuf>,
     /// Overwrite existing output files.
     #[arg(short, long)]

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use taco_format::{CrcPolicy, Entry};
 use taco_reader::{
-    read_header, Archive, ArchiveError, ExtractOptions, ExtractReport, Level, Member, ReadAt,
+    read_header, Archive, ArchiveError, ArchiveTail, ExtractOptions, ExtractReport, Level, Member, ReadAt,
     ReadError, RemoteOptions, Source,
 };
 use taco_writer::AtomicFile;
@@ -356,19 +356,18 @@ fn resolve(source: &Source, args: &GetArgs) -> Result<Vec<Want>> {
             })
             .collect());
     }
-    let archive = Archive::open(source)?;
-    let not_found = |name: &str| ReadError::Invalid {
-        source_label: source.label(),
-        problem: ArchiveError::NoSuchMember {
-            name: name.to_string(),
-        },
-    };
     if !args.member.is_empty() {
+        let archive = Archive::open(source)?;
         return args
             .member
             .iter()
             .map(|name| {
-                let member = archive.member(name).ok_or_else(|| not_found(name))?;
+                let member = archive.member(name).ok_or_else(|| ReadError::Invalid {
+                    source_label: source.label(),
+                    problem: ArchiveError::NoSuchMember {
+                        name: name.to_string(),
+                    },
+                })?;
                 Ok(Want {
                     name: name.clone(),
                     range: archive.data_range(member)?,
@@ -377,29 +376,33 @@ fn resolve(source: &Source, args: &GetArgs) -> Result<Vec<Want>> {
             })
             .collect();
     }
-    let index = read_index(&archive, "tiles")?;
-    let limit = archive.directory_end().cd_offset;
+    let (index, limit) = read_index(source, "tiles")?;
     args.tile
         .iter()
         .map(|tile| {
             let record = tile_record(&index, tile)
                 .with_context(|| format!("{}: no tile {tile} in the index", source.label()))?;
-            let name = record["name"].as_str().unwrap_or_default();
-            let member = archive.member(name).ok_or_else(|| not_found(name))?;
-            let range = Entry::new(record["data_offset"].as_u64().unwrap_or(0), member.size());
-            // The index is data like any other: its ranges must be where members' data can be.
-            if range.offset <= member.header_offset() || range.end().is_none_or(|e| e > limit) {
+            let field = |key: &str| {
+                record[key].as_u64().with_context(|| {
+                    format!("{}: index record of tile {tile} has no {key}", source.label())
+                })
+            };
+            let range = Entry::new(field("data_offset")?, field("length")?);
+            // The index is data like any other: member data can only lie before the directory.
+            if range.end().is_none_or(|end| end > limit) {
                 bail!(
-                    "{}: index places tile {tile} at {}:{}, outside member {name:?}",
+                    "{}: index places tile {tile} at {}:{}, past the member data",
                     source.label(),
                     range.offset,
                     range.length
                 );
             }
             Ok(Want {
-                name: name.to_string(),
+                name: record["name"].as_str().unwrap_or(tile).to_string(),
                 range,
-                crc: Some(member.record.crc32),
+                crc: Some(u32::try_from(field("crc32")?).with_context(|| {
+                    format!("{}: index CRC of tile {tile} is not 32-bit", source.label())
+                })?),
             })
         })
         .collect()
@@ -584,15 +587,28 @@ fn run_jobs<T: Send>(
     Ok(results.into_iter().flatten().collect())
 }
 
-/// The archive's `TACO_INDEX.json` (one read, none if it lies in the tail), checked to come
-/// from `planner`.
-fn read_index(archive: &Archive<&Source>, planner: &str) -> Result<serde_json::Value> {
+/// The archive's `TACO_INDEX.json`, checked to come from `planner`, and where the central
+/// directory starts (no member data lies beyond). The index is the last member, so its central
+/// record is normally in the tail: then one read of the tail and at most one of the index,
+/// without the rest of the directory.
+fn read_index(source: &Source, planner: &str) -> Result<(serde_json::Value, u64)> {
     let name = taco_planners::INDEX_MEMBER;
-    let label = archive.source().label();
-    let member = archive
-        .member(name)
-        .with_context(|| format!("{label}: no {name} member: not packed by a taco planner"))?;
-    let bytes = archive.read_member(member)?;
+    let label = source.label();
+    let tail = ArchiveTail::read(source)?;
+    let limit = tail.directory_end().cd_offset;
+    let bytes = match tail
+        .last_member()?
+        .filter(|m| m.record.name == name.as_bytes())
+    {
+        Some(member) => tail.read_member(&member)?,
+        None => {
+            let archive = tail.into_archive()?;
+            let member = archive.member(name).with_context(|| {
+                format!("{label}: no {name} member: not packed by a taco planner")
+            })?;
+            archive.read_member(member)?
+        }
+    };
     let index: serde_json::Value = serde_json::from_slice(&bytes)
         .with_context(|| format!("{label}: {name} is not valid JSON"))?;
     if index["planner"] != planner {
@@ -601,7 +617,7 @@ fn read_index(archive: &Archive<&Source>, planner: &str) -> Result<serde_json::V
             index["planner"]
         );
     }
-    Ok(index)
+    Ok((index, limit))
 }
 
 /// The index record of tile `z/x/y`.
@@ -654,8 +670,7 @@ pub fn query(args: &QueryArgs) -> Result<()> {
         }
     }
     with_source(&args.src, &args.remote, |source| {
-        let archive = Archive::open(source)?;
-        let index = read_index(&archive, "netcdf")?;
+        let (index, _) = read_index(source, "netcdf")?;
         select_by_time(source, &index, args, (begin, end, end_exclusive))
     })
 }

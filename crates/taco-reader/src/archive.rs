@@ -65,20 +65,38 @@ impl Member {
     }
 }
 
-/// An archive opened through its central directory.
+/// The end of an archive, from one read of its last 64 KiB: the end records, and the central
+/// records and member bytes that lie in that tail. Enough to read one member whose central
+/// record is in the tail (such as a planner's index, always the last member) without reading
+/// the whole central directory; [`ArchiveTail::into_archive`] reads the rest.
 #[derive(Debug)]
-pub struct Archive<S: ReadAt> {
+pub struct ArchiveTail<S: ReadAt> {
     source: S,
     end: DirectoryEnd,
-    members: Vec<Member>,
-    /// The tail read at open, kept so members inside it cost no further read.
+    /// Kept so central records and members inside it cost no further read.
     tail: Vec<u8>,
     tail_offset: u64,
 }
 
+/// An archive opened through its central directory. Dereferences to its [`ArchiveTail`] for
+/// reading members.
+#[derive(Debug)]
+pub struct Archive<S: ReadAt> {
+    tail: ArchiveTail<S>,
+    members: Vec<Member>,
+}
+
+impl<S: ReadAt> std::ops::Deref for Archive<S> {
+    type Target = ArchiveTail<S>;
+
+    fn deref(&self) -> &ArchiveTail<S> {
+        &self.tail
+    }
+}
+
 impl<S: ReadAt> Archive<S> {
     /// Reads the end records and the central directory: one read of the last 64 KiB (or the whole
-    /// source if smaller), plus one read of the directory if it starts before that tail.
+    /// source if smaller), plus one read of the part of the directory before that tail.
     ///
     /// Checks that the record count matches the end record and that every member's local entry
     /// starts before the central directory. Does not read the TACO header; see [`read_header`].
@@ -86,9 +104,82 @@ impl<S: ReadAt> Archive<S> {
     /// # Errors
     /// [`ReadError::Invalid`] for broken or inconsistent records, [`ReadError::Io`].
     pub fn open(source: S) -> Result<Archive<S>, ReadError> {
+        ArchiveTail::read(source)?.into_archive()
+    }
+
+    /// Every member in central directory order, `TACO_HEADER` included.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// The member with exactly this name.
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members
+            .iter()
+            .find(|m| m.record.name == name.as_bytes())
+    }
+}
+
+impl<S: ReadAt> ArchiveTail<S> {
+    /// Reads the last 64 KiB (or the whole source if smaller) and parses the end records.
+    ///
+    /// # Errors
+    /// [`ReadError::Invalid`] for missing or broken end records, [`ReadError::Io`].
+    pub fn read(source: S) -> Result<ArchiveTail<S>, ReadError> {
         let (tail_offset, tail) = source.read_tail(MAX_TAIL_LEN)?;
         let end = read_directory_end(&tail, tail_offset).map_err(|e| invalid(&source, e))?;
+        Ok(ArchiveTail {
+            source,
+            end,
+            tail,
+            tail_offset,
+        })
+    }
 
+    /// The central directory's last record, if the tail holds it: the record that starts with
+    /// a central signature and ends exactly where the directory ends.
+    ///
+    /// # Errors
+    /// [`ReadError::Invalid`] if the directory's last bytes are not a record.
+    pub fn last_member(&self) -> Result<Option<Member>, ReadError> {
+        let cd_end = match self.end.cd_offset.checked_add(self.end.cd_size) {
+            Some(end) if end >= self.tail_offset => end,
+            _ => return Ok(None),
+        };
+        let end_in_tail = usize::try_from(cd_end - self.tail_offset).unwrap_or(usize::MAX);
+        if end_in_tail > self.tail.len() {
+            return Ok(None);
+        }
+        let first = usize::try_from(self.end.cd_offset.saturating_sub(self.tail_offset))
+            .unwrap_or(usize::MAX);
+        let bytes = &self.tail[..end_in_tail];
+        let signature = taco_format::SIG_CENTRAL.to_le_bytes();
+        // Scanning back from the end, the first record that parses and ends at the directory's
+        // end is the last one: a record's own bytes can contain a signature, but a false one
+        // would have to parse and end at exactly that byte.
+        for at in (first..end_in_tail).rev() {
+            if bytes[at..].starts_with(&signature) {
+                let offset = self.tail_offset + at as u64;
+                if let Ok(record) = CentralRecord::parse(&bytes[at..], offset) {
+                    if at + record.record_len as usize == end_in_tail {
+                        let index = usize::try_from(self.end.entries.saturating_sub(1))
+                            .unwrap_or(usize::MAX);
+                        return Ok(Some(Member { index, record }));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads the rest of the central directory (one read, only if it starts before the tail)
+    /// and checks it: see [`Archive::open`].
+    ///
+    /// # Errors
+    /// As [`Archive::open`].
+    pub fn into_archive(self) -> Result<Archive<S>, ReadError> {
+        let end = &self.end;
+        let (source, tail, tail_offset) = (&self.source, &self.tail, self.tail_offset);
         let directory = if end.cd_offset >= tail_offset {
             let start = (end.cd_offset - tail_offset) as usize;
             let stop = start.saturating_add(end.cd_size as usize).min(tail.len());
@@ -96,7 +187,7 @@ impl<S: ReadAt> Archive<S> {
         } else {
             let size = usize::try_from(end.cd_size).map_err(|_| {
                 invalid(
-                    &source,
+                    source,
                     taco_format::FormatError::OutOfRange {
                         what: "central directory size",
                         offset: end.eocd_offset,
@@ -104,8 +195,12 @@ impl<S: ReadAt> Archive<S> {
                     },
                 )
             })?;
-            let mut directory = vec![0u8; size];
+            // Only the part before the tail is read; the rest is already here.
+            let before = (tail_offset - end.cd_offset).min(end.cd_size) as usize;
+            let mut directory = vec![0u8; before];
             source.read_exact_at(&mut directory, end.cd_offset)?;
+            let rest = (size - before).min(tail.len());
+            directory.extend_from_slice(&tail[..rest]);
             directory
         };
 
@@ -114,7 +209,7 @@ impl<S: ReadAt> Archive<S> {
         while at < directory.len() {
             let offset = end.cd_offset + at as u64;
             let record =
-                CentralRecord::parse(&directory[at..], offset).map_err(|e| invalid(&source, e))?;
+                CentralRecord::parse(&directory[at..], offset).map_err(|e| invalid(source, e))?;
             at += record.record_len as usize;
             let fixed_end = record
                 .header_offset
@@ -122,7 +217,7 @@ impl<S: ReadAt> Archive<S> {
                 .and_then(|v| v.checked_add(record.compressed_size));
             if fixed_end.is_none_or(|e| e > end.cd_offset) {
                 return Err(invalid(
-                    &source,
+                    source,
                     ArchiveError::MemberOutOfBounds {
                         name: String::from_utf8_lossy(&record.name).into_owned(),
                         offset: record.header_offset,
@@ -137,7 +232,7 @@ impl<S: ReadAt> Archive<S> {
         }
         if members.len() as u64 != end.entries {
             return Err(invalid(
-                &source,
+                source,
                 ArchiveError::EntryCountMismatch {
                     offset: end.cd_offset,
                     expected: end.entries,
@@ -146,11 +241,8 @@ impl<S: ReadAt> Archive<S> {
             ));
         }
         Ok(Archive {
-            source,
-            end,
+            tail: self,
             members,
-            tail,
-            tail_offset,
         })
     }
 
@@ -178,18 +270,6 @@ impl<S: ReadAt> Archive<S> {
     /// The end records' view of the directory.
     pub fn directory_end(&self) -> &DirectoryEnd {
         &self.end
-    }
-
-    /// Every member in central directory order, `TACO_HEADER` included.
-    pub fn members(&self) -> &[Member] {
-        &self.members
-    }
-
-    /// The member with exactly this name.
-    pub fn member(&self, name: &str) -> Option<&Member> {
-        self.members
-            .iter()
-            .find(|m| m.record.name == name.as_bytes())
     }
 
     /// Reads a member's local header (one read) and checks its signature and name.

@@ -58,11 +58,20 @@ fn safe_dir(root: &Path, relative: &str) -> Result<PathBuf, ReadError> {
     let mut path = root.to_path_buf();
     for component in relative.split('/').filter(|c| !c.is_empty()) {
         path.push(component);
-        match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_dir() => {}
+        let created = match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => continue,
             Ok(_) => return Err(ReadError::UnsafeOutputPath { path }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(&path).map_err(output_error(&path))?;
+            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&path),
+            Err(e) => return Err(output_error(&path)(e)),
+        };
+        match created {
+            Ok(()) => {}
+            // Another writer (a concurrent fetch) made it first: accept it only if it is a
+            // real directory, never a symlink someone slipped in.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if !fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_dir()) {
+                    return Err(ReadError::UnsafeOutputPath { path });
+                }
             }
             Err(e) => return Err(output_error(&path)(e)),
         }

@@ -31,7 +31,9 @@ mod remote;
 mod source;
 mod validate;
 
-pub use archive::{copy_exact, read_header, stream_range, Archive, Member, RangeReader};
+pub use archive::{
+    copy_exact, read_header, stream_range, Archive, ArchiveTail, Member, RangeReader,
+};
 pub use error::{ArchiveError, ReadError};
 pub use extract::{
     extract_all, extract_members, extract_span, write_named_file, ExtractOptions, ExtractReport,

@@ -149,6 +149,8 @@ struct Observed {
     bytes: AtomicU64,
     range_ignored: AtomicBool,
     last_failure: Mutex<Option<Failure>>,
+    /// The first ETag answered, and the first different one if the object changed.
+    etags: Mutex<(Option<String>, Option<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +165,23 @@ impl Observed {
             .last_failure
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = failure;
+    }
+
+    /// Notes an answer's ETag; resumptions `object_store` makes on its own pass here too.
+    fn saw_etag(&self, etag: &str) {
+        let mut etags = self.etags.lock().unwrap_or_else(PoisonError::into_inner);
+        match &etags.0 {
+            None => etags.0 = Some(etag.to_string()),
+            Some(first) if first != etag && etags.1.is_none() => etags.1 = Some(etag.to_string()),
+            Some(_) => {}
+        }
+    }
+
+    fn etag_change(&self) -> Option<(String, String)> {
+        match &*self.etags.lock().unwrap_or_else(PoisonError::into_inner) {
+            (Some(first), Some(second)) => Some((first.clone(), second.clone())),
+            _ => None,
+        }
     }
 
     fn last_failure(&self) -> Option<Failure> {
@@ -212,6 +231,15 @@ impl HttpService for CountingService {
         let status = response.status();
         if ranged && status == http::StatusCode::OK {
             self.observed.range_ignored.store(true, Ordering::Relaxed);
+        }
+        if status.is_success() {
+            if let Some(etag) = response
+                .headers()
+                .get(http::header::ETAG)
+                .and_then(|v| v.to_str().ok())
+            {
+                self.observed.saw_etag(etag);
+            }
         }
         let failure = (!status.is_success()).then(|| Failure::Status(status.as_u16()));
         self.observed.set_failure(failure);
@@ -427,6 +455,15 @@ impl RemoteSource {
     fn explain(&self, error: &object_store::Error) -> ReadError {
         let text = error_chain(error);
         let problem = match error {
+            // Checked first: a resumption that met a new version fails with the body's error.
+            _ if self.observed.etag_change().is_some() => {
+                let (before, after) = self.observed.etag_change().unwrap_or_default();
+                RemoteError::Changed {
+                    what: "ETag",
+                    before,
+                    after,
+                }
+            }
             _ if text.contains("NoSuchBucket") => RemoteError::NoSuchBucket {
                 bucket: self.bucket.clone().unwrap_or_default(),
             },
