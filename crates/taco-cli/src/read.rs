@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use taco_format::{CrcPolicy, Entry};
 use taco_reader::{
-    read_header, Archive, ArchiveError, ArchiveTail, ExtractOptions, ExtractReport, Level, Member, ReadAt,
-    ReadError, RemoteOptions, Source,
+    read_header, Archive, ArchiveError, ArchiveTail, ExtractOptions, ExtractReport, Level, Member,
+    ReadAt, ReadError, RemoteOptions, Source,
 };
 use taco_writer::AtomicFile;
 
@@ -362,12 +362,7 @@ fn resolve(source: &Source, args: &GetArgs) -> Result<Vec<Want>> {
             .member
             .iter()
             .map(|name| {
-                let member = archive.member(name).ok_or_else(|| ReadError::Invalid {
-                    source_label: source.label(),
-                    problem: ArchiveError::NoSuchMember {
-                        name: name.to_string(),
-                    },
-                })?;
+                let member = find_member(&archive, name)?;
                 Ok(Want {
                     name: name.clone(),
                     range: archive.data_range(member)?,
@@ -384,7 +379,10 @@ fn resolve(source: &Source, args: &GetArgs) -> Result<Vec<Want>> {
                 .with_context(|| format!("{}: no tile {tile} in the index", source.label()))?;
             let field = |key: &str| {
                 record[key].as_u64().with_context(|| {
-                    format!("{}: index record of tile {tile} has no {key}", source.label())
+                    format!(
+                        "{}: index record of tile {tile} has no {key}",
+                        source.label()
+                    )
                 })
             };
             let range = Entry::new(field("data_offset")?, field("length")?);
@@ -413,6 +411,21 @@ pub fn get(args: &GetArgs) -> Result<()> {
 }
 
 fn get_from(source: &Source, args: &GetArgs) -> Result<()> {
+    if let [name] = args.member.as_slice() {
+        // One member: its local header and data come with one request.
+        let archive = Archive::open(source)?;
+        let member = find_member(&archive, name)?;
+        let (range, mut reader) = archive.open_member(member)?;
+        let want = Want {
+            name: name.clone(),
+            range,
+            crc: Some(member.record.crc32),
+        };
+        let bar = crate::pack::progress_bar(range.length, args.quiet);
+        write_one(&mut reader, &want, &source.label(), args, &bar)?;
+        bar.finish_and_clear();
+        return Ok(());
+    }
     let wants = resolve(source, args)?;
     let label = source.label();
     let options = ExtractOptions {
@@ -434,41 +447,10 @@ fn get_from(source: &Source, args: &GetArgs) -> Result<()> {
         }
         return print_extract_report(&report, dir, false);
     }
-    let crc_error = |want: &Want, computed: u32| ReadError::Invalid {
-        source_label: label.clone(),
-        problem: ArchiveError::CrcMismatch {
-            name: want.name.clone(),
-            offset: want.range.offset,
-            stored: want.crc.unwrap_or(0),
-            computed,
-        },
-    };
     match (&args.output, wants.as_slice()) {
-        (None, [want]) => {
-            let mut out = io::stdout().lock();
-            let computed = taco_reader::stream_range(source, want.range, |c| {
-                bar.inc(c.len() as u64);
-                out.write_all(c)
-            })?;
-            out.flush()?;
-            if want.crc.is_some_and(|crc| crc != computed) {
-                return Err(crc_error(want, computed).into());
-            }
-        }
-        (Some(path), [want]) => {
-            let mut file = AtomicFile::create(path, args.force).map_err(crate::pack::force_hint)?;
-            let mut out = BufWriter::with_capacity(1 << 20, &mut file);
-            let computed = taco_reader::stream_range(source, want.range, |c| {
-                bar.inc(c.len() as u64);
-                out.write_all(c)
-            })
-            .with_context(|| format!("writing {}", path.display()))?;
-            out.flush().with_context(|| path.display().to_string())?;
-            drop(out);
-            if want.crc.is_some_and(|crc| crc != computed) {
-                return Err(crc_error(want, computed).into());
-            }
-            file.commit()?;
+        (_, [want]) => {
+            let mut reader = source.open_range(want.range)?;
+            write_one(&mut reader, want, &label, args, &bar)?;
         }
         (None, _) => bail!(
             "{} items asked for: give -o DIR to write each to its own file",
@@ -482,6 +464,70 @@ fn get_from(source: &Source, args: &GetArgs) -> Result<()> {
         }
     }
     bar.finish_and_clear();
+    Ok(())
+}
+
+/// The member named `name`, or an error naming the archive.
+fn find_member<'a>(archive: &'a Archive<&Source>, name: &str) -> Result<&'a Member> {
+    archive.member(name).ok_or_else(|| {
+        ReadError::Invalid {
+            source_label: archive.source().label(),
+            problem: ArchiveError::NoSuchMember {
+                name: name.to_string(),
+            },
+        }
+        .into()
+    })
+}
+
+/// Writes one item's bytes from `reader` to `-o FILE` (atomically, only if its CRC matches)
+/// or to standard output (then a CRC mismatch is reported after the bytes went out).
+fn write_one(
+    reader: &mut dyn Read,
+    want: &Want,
+    label: &str,
+    args: &GetArgs,
+    bar: &ProgressBar,
+) -> Result<()> {
+    let check = |computed: u32| -> Result<()> {
+        match want.crc {
+            Some(stored) if stored != computed => Err(ReadError::Invalid {
+                source_label: label.to_string(),
+                problem: ArchiveError::CrcMismatch {
+                    name: want.name.clone(),
+                    offset: want.range.offset,
+                    stored,
+                    computed,
+                },
+            }
+            .into()),
+            _ => Ok(()),
+        }
+    };
+    match &args.output {
+        Some(path) => {
+            let mut file = AtomicFile::create(path, args.force).map_err(crate::pack::force_hint)?;
+            let mut out = BufWriter::with_capacity(1 << 20, &mut file);
+            let computed = taco_reader::copy_exact(reader, label, want.range, |c| {
+                bar.inc(c.len() as u64);
+                out.write_all(c)
+            })
+            .with_context(|| format!("writing {}", path.display()))?;
+            out.flush().with_context(|| path.display().to_string())?;
+            drop(out);
+            check(computed)?;
+            file.commit()?;
+        }
+        None => {
+            let mut out = io::stdout().lock();
+            let computed = taco_reader::copy_exact(reader, label, want.range, |c| {
+                bar.inc(c.len() as u64);
+                out.write_all(c)
+            })?;
+            out.flush()?;
+            check(computed)?;
+        }
+    }
     Ok(())
 }
 

@@ -321,24 +321,7 @@ impl<S: ReadAt> ArchiveTail<S> {
             self.read_at(&mut buf, offset)?;
         }
         let local = LocalHeader::parse(&buf, offset).map_err(|e| invalid(&self.source, e))?;
-        if local.name != member.record.name {
-            return Err(invalid(
-                &self.source,
-                ArchiveError::LocalHeaderMismatch {
-                    name: member.name_lossy(),
-                    offset,
-                    field: "name",
-                    local: String::from_utf8_lossy(&local.name).into_owned(),
-                    central: member.name_lossy(),
-                },
-            ));
-        }
-        let data_end = offset
-            .checked_add(local.header_len)
-            .and_then(|v| v.checked_add(member.record.compressed_size));
-        if data_end.is_none_or(|e| e > limit) {
-            return Err(out_of_bounds());
-        }
+        self.check_local(member, &local)?;
         Ok((local, buf))
     }
 
@@ -379,6 +362,102 @@ impl<S: ReadAt> ArchiveTail<S> {
             ));
         }
         Ok(data)
+    }
+
+    /// Checks a member's local header against its central record: same name, and data that
+    /// ends before the central directory.
+    fn check_local(&self, member: &Member, local: &LocalHeader) -> Result<(), ReadError> {
+        let offset = member.header_offset();
+        let limit = self.end.cd_offset;
+        if local.name != member.record.name {
+            return Err(invalid(
+                &self.source,
+                ArchiveError::LocalHeaderMismatch {
+                    name: member.name_lossy(),
+                    offset,
+                    field: "name",
+                    local: String::from_utf8_lossy(&local.name).into_owned(),
+                    central: member.name_lossy(),
+                },
+            ));
+        }
+        let data_end = offset
+            .checked_add(local.header_len)
+            .and_then(|v| v.checked_add(member.record.compressed_size));
+        if data_end.is_none_or(|e| e > limit) {
+            return Err(invalid(
+                &self.source,
+                ArchiveError::MemberOutOfBounds {
+                    name: member.name_lossy(),
+                    offset,
+                    limit,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Opens a member's data as a stream with one read covering its local header and data
+    /// (and up to 256 bytes more, room for the local extra field): the header is checked as it
+    /// arrives and the reader yields exactly the data, whose range is returned. A member in the
+    /// tail costs no read; a local extra field longer than that room costs a second read.
+    /// The caller checks the CRC (see [`copy_exact`]).
+    ///
+    /// # Errors
+    /// As [`ArchiveTail::data_range`].
+    pub fn open_member(&self, member: &Member) -> Result<(Entry, Box<dyn Read + '_>), ReadError> {
+        self.check_stored(member)?;
+        let offset = member.header_offset();
+        let size = member.record.compressed_size;
+        let room = ((LOCAL_FIXED_LEN + member.record.name.len()) as u64 + LOCAL_READ_SLACK)
+            .saturating_add(size)
+            .min(self.end.cd_offset.saturating_sub(offset));
+        let whole = Entry::new(offset, room);
+        let in_tail = offset
+            .checked_sub(self.tail_offset)
+            .and_then(|start| usize::try_from(start).ok())
+            .and_then(|start| self.tail.get(start..start.checked_add(room as usize)?));
+        let mut reader: Box<dyn Read + '_> = match in_tail {
+            Some(bytes) => Box::new(bytes),
+            None => self.source.open_range(whole)?,
+        };
+        let label = self.source.label();
+        let read_error = |e: io::Error| {
+            ReadError::unwrap_io(e, |source| ReadError::Io {
+                source_label: label.clone(),
+                offset,
+                len: room,
+                source,
+            })
+        };
+        let mut head = vec![0u8; LOCAL_FIXED_LEN.min(room as usize)];
+        reader.read_exact(&mut head).map_err(read_error)?;
+        let needed =
+            LocalHeader::len_from_fixed(&head, offset).map_err(|e| invalid(&self.source, e))?;
+        if needed as u64 > room {
+            return Err(invalid(
+                &self.source,
+                ArchiveError::MemberOutOfBounds {
+                    name: member.name_lossy(),
+                    offset,
+                    limit: self.end.cd_offset,
+                },
+            ));
+        }
+        head.resize(needed, 0);
+        reader
+            .read_exact(&mut head[LOCAL_FIXED_LEN..])
+            .map_err(read_error)?;
+        let local = LocalHeader::parse(&head, offset).map_err(|e| invalid(&self.source, e))?;
+        self.check_local(member, &local)?;
+        self.check_no_descriptor(member, &local)?;
+        let data = Entry::new(offset + local.header_len, size);
+        if local.header_len.saturating_add(size) <= room {
+            Ok((data, Box::new(reader.take(size))))
+        } else {
+            drop(reader);
+            Ok((data, self.source.open_range(data)?))
+        }
     }
 
     fn check_stored(&self, member: &Member) -> Result<(), ReadError> {

@@ -292,3 +292,88 @@ proptest! {
         let _ = taco_reader::extract_span(bytes.as_slice(), "span", dir.path(), &Default::default());
     }
 }
+
+/// A source that counts its reads, as a remote one counts requests.
+struct Counted {
+    bytes: Vec<u8>,
+    reads: std::cell::Cell<usize>,
+}
+
+impl ReadAt for Counted {
+    fn size(&self) -> Result<u64, ReadError> {
+        self.bytes.size()
+    }
+
+    fn label(&self) -> String {
+        "counted".to_string()
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError> {
+        self.reads.set(self.reads.get() + 1);
+        self.bytes.read_exact_at(buf, offset)
+    }
+}
+
+/// An archive whose central directory is bigger than the 64 KiB tail; the last member is big
+/// too, so the tail holds only the directory's end.
+fn big_directory_archive() -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
+    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    let mut files = Vec::new();
+    for i in 0..1500 {
+        let name = format!("deep/directory/with/a/long/name/file-{i:05}.txt");
+        let data = format!("contents of {i}").into_bytes();
+        w.add_bytes(&name, &data, None).unwrap();
+        files.push((name, data));
+    }
+    let last = (0..200_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>();
+    w.add_bytes("LAST.json", &last, None).unwrap();
+    files.push(("LAST.json".to_string(), last));
+    (w.finish(&[]).unwrap().0.into_inner(), files)
+}
+
+#[test]
+fn the_last_member_is_found_in_the_tail_without_the_directory() {
+    let (bytes, files) = big_directory_archive();
+    let source = Counted {
+        bytes,
+        reads: 0.into(),
+    };
+    let tail = taco_reader::ArchiveTail::read(&source).unwrap();
+    assert_eq!(source.reads.get(), 1);
+    let last = tail.last_member().unwrap().unwrap();
+    assert_eq!(last.record.name, b"LAST.json");
+    assert_eq!(last.index, files.len()); // TACO_HEADER is member 0
+    assert_eq!(tail.read_member(&last).unwrap(), files.last().unwrap().1);
+    assert_eq!(
+        source.reads.get(),
+        2,
+        "one read for header and data together"
+    );
+
+    // The whole directory agrees, and costs one more read: only the part before the tail.
+    let archive = tail.into_archive().unwrap();
+    assert_eq!(source.reads.get(), 3);
+    assert_eq!(archive.members().last().unwrap(), &last);
+    assert_eq!(archive.members().len(), files.len() + 1);
+}
+
+#[test]
+fn an_opened_member_yields_exactly_its_data() {
+    let (bytes, files) = big_directory_archive();
+    let source = Counted {
+        bytes,
+        reads: 0.into(),
+    };
+    let archive = Archive::open(&source).unwrap();
+    for (name, data) in [&files[0], &files[777], &files[1500]] {
+        let member = archive.member(name).unwrap();
+        let (range, mut reader) = archive.open_member(member).unwrap();
+        assert_eq!(range, archive.data_range(member).unwrap());
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut got).unwrap();
+        assert_eq!(
+            &got, data,
+            "{name}: exactly the data, nothing of the next header"
+        );
+    }
+}
