@@ -474,26 +474,12 @@ impl RemoteSource {
             object_store::Error::Unauthenticated { .. } => {
                 RemoteError::AccessDenied { status: 401 }
             }
-            object_store::Error::Precondition { .. } => RemoteError::Changed {
-                what: "ETag",
-                before: self
-                    .known()
-                    .and_then(|k| k.etag)
-                    .unwrap_or_else(|| "?".to_string()),
-                after: "a different one (HTTP 412)".to_string(),
-            },
+            object_store::Error::Precondition { .. } => self.precondition_failed(),
             _ if self.observed.range_ignored.load(Ordering::Relaxed) => RemoteError::RangeIgnored,
             _ => match self.observed.last_failure() {
                 Some(Failure::Status(status @ (401 | 403))) => RemoteError::AccessDenied { status },
                 Some(Failure::Status(404)) => RemoteError::NotFound,
-                Some(Failure::Status(412)) => RemoteError::Changed {
-                    what: "ETag",
-                    before: self
-                        .known()
-                        .and_then(|k| k.etag)
-                        .unwrap_or_else(|| "?".to_string()),
-                    after: "a different one (HTTP 412)".to_string(),
-                },
+                Some(Failure::Status(412)) => self.precondition_failed(),
                 Some(Failure::Status(416)) => RemoteError::Failed {
                     message: "range not satisfiable (HTTP 416): the object is empty or shorter \
                               than the bytes asked for"
@@ -516,6 +502,18 @@ impl RemoteSource {
             },
         };
         self.fail(problem)
+    }
+
+    /// An `If-Match` request refused (HTTP 412): the object is no longer the one first answered.
+    fn precondition_failed(&self) -> RemoteError {
+        RemoteError::Changed {
+            what: "ETag",
+            before: self
+                .known()
+                .and_then(|k| k.etag)
+                .unwrap_or_else(|| "?".to_string()),
+            after: "a different one (HTTP 412)".to_string(),
+        }
     }
 
     /// As [`RemoteSource::explain`], for a failure while the body was arriving: the answer
