@@ -574,7 +574,10 @@ fn fetch_group(
     let mut at = start;
     for want in group {
         let gap = want.range.offset - at;
-        io::copy(&mut (&mut reader).take(gap), &mut io::sink())?;
+        let skipped = io::copy(&mut (&mut reader).take(gap), &mut io::sink())?;
+        if skipped != gap {
+            bail!("{label}: answer ended {} bytes early", gap - skipped);
+        }
         taco_reader::write_named_file(dir, &want.name, &label, options, want.crc, |file| {
             let mut out = BufWriter::with_capacity(1 << 20, file);
             let crc = taco_reader::copy_exact(&mut reader, &label, want.range, |c| {

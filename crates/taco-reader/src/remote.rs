@@ -356,6 +356,12 @@ impl RemoteSource {
                 let store = builder.build().map_err(|e| bad(error_chain(&e)))?;
                 let path = ObjectPath::parse(key).map_err(|e| bad(error_chain(&e)))?;
                 (Arc::new(store), path, Some(bucket.to_string()))
+            } else if url.contains(['?', '#']) {
+                return Err(bad(
+                    "URLs with a query string or fragment (such as presigned URLs) are not \
+                     supported"
+                        .to_string(),
+                ));
             } else if lower.starts_with("http://") || lower.starts_with("https://") {
                 // The store is rooted at the object's directory so its path is a single segment,
                 // kept as written (already percent-encoded in a URL).
@@ -733,6 +739,10 @@ mod tests {
             ("s3:///key", "expected s3://BUCKET/KEY"),
             ("http://host-only", "expected http(s)://HOST/PATH/NAME"),
             ("http://host/dir/", "expected http(s)://HOST/PATH/NAME"),
+            (
+                "https://host/a.taco?X-Amz-Signature=0",
+                "URLs with a query string or fragment (such as presigned URLs) are not supported",
+            ),
         ] {
             let error = RemoteSource::open(url, &options).unwrap_err();
             assert_eq!(error.to_string(), format!("{url}: {expected}"), "{url}");
