@@ -159,6 +159,24 @@ def test_ls_small_archive_is_one_request(taco, nginx_server, served):
         local_same(cp, taco("ls", a.path, *extra), a.path, url)
 
 
+def test_validate_deep_is_one_pass(taco, nginx_server, served):
+    """Deep validation reads every local header and all data in one sequential request,
+    from the first member to the central directory, not a request or two per member."""
+    a, url = served["many"]
+    assert a.cd_offset < a.size - TAIL, "fixture: directory bigger than the tail"
+    cp, recs = run_logged(taco, nginx_server, "validate", url, "--level", "deep", "--stats",
+                          count=4)
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout == f"{url}: ok (deep: {len(a.entries)} entries, {len(a.files)} members)\n"
+    assert [r.range for r in recs] == [
+        "bytes=0-156",
+        TAIL_RANGE,
+        byte_range(a.cd_offset, a.size - TAIL - a.cd_offset),
+        byte_range(0, a.cd_offset),  # TACO_HEADER at 0 is a member too: its CRC is checked
+    ], summary(recs)
+    assert ok_stats(cp) == (4, sum(r.body_bytes for r in recs))
+
+
 def test_ls_big_directory_is_two_requests(taco, nginx_server, served):
     a, url = served["many"]
     cd, eocd = a.cd_offset, a.eocd_offset

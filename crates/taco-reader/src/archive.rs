@@ -397,6 +397,49 @@ impl<S: ReadAt> ArchiveTail<S> {
         Ok(())
     }
 
+    /// Reads a member's local header from `reader`, positioned at its first byte, and checks
+    /// it against the central record (name, bounds); leaves `reader` at the member's data.
+    ///
+    /// # Errors
+    /// As [`ArchiveTail::local_header`].
+    pub fn local_header_from(
+        &self,
+        member: &Member,
+        reader: &mut dyn Read,
+    ) -> Result<LocalHeader, ReadError> {
+        let offset = member.header_offset();
+        let label = self.source.label();
+        let read_error = |e: io::Error| {
+            ReadError::unwrap_io(e, |source| ReadError::Io {
+                source_label: label.clone(),
+                offset,
+                len: LOCAL_FIXED_LEN as u64,
+                source,
+            })
+        };
+        let mut head = vec![0u8; LOCAL_FIXED_LEN];
+        reader.read_exact(&mut head).map_err(read_error)?;
+        let needed =
+            LocalHeader::len_from_fixed(&head, offset).map_err(|e| invalid(&self.source, e))?;
+        if (needed as u64).saturating_add(offset) > self.end.cd_offset {
+            return Err(invalid(
+                &self.source,
+                ArchiveError::MemberOutOfBounds {
+                    name: member.name_lossy(),
+                    offset,
+                    limit: self.end.cd_offset,
+                },
+            ));
+        }
+        head.resize(needed, 0);
+        reader
+            .read_exact(&mut head[LOCAL_FIXED_LEN..])
+            .map_err(read_error)?;
+        let local = LocalHeader::parse(&head, offset).map_err(|e| invalid(&self.source, e))?;
+        self.check_local(member, &local)?;
+        Ok(local)
+    }
+
     /// Opens a member's data as a stream with one read covering its local header and data
     /// (and up to 256 bytes more, room for the local extra field): the header is checked as it
     /// arrives and the reader yields exactly the data, whose range is returned. A member in the
@@ -421,35 +464,7 @@ impl<S: ReadAt> ArchiveTail<S> {
             Some(bytes) => Box::new(bytes),
             None => self.source.open_range(whole)?,
         };
-        let label = self.source.label();
-        let read_error = |e: io::Error| {
-            ReadError::unwrap_io(e, |source| ReadError::Io {
-                source_label: label.clone(),
-                offset,
-                len: room,
-                source,
-            })
-        };
-        let mut head = vec![0u8; LOCAL_FIXED_LEN.min(room as usize)];
-        reader.read_exact(&mut head).map_err(read_error)?;
-        let needed =
-            LocalHeader::len_from_fixed(&head, offset).map_err(|e| invalid(&self.source, e))?;
-        if needed as u64 > room {
-            return Err(invalid(
-                &self.source,
-                ArchiveError::MemberOutOfBounds {
-                    name: member.name_lossy(),
-                    offset,
-                    limit: self.end.cd_offset,
-                },
-            ));
-        }
-        head.resize(needed, 0);
-        reader
-            .read_exact(&mut head[LOCAL_FIXED_LEN..])
-            .map_err(read_error)?;
-        let local = LocalHeader::parse(&head, offset).map_err(|e| invalid(&self.source, e))?;
-        self.check_local(member, &local)?;
+        let local = self.local_header_from(member, &mut reader)?;
         self.check_no_descriptor(member, &local)?;
         let data = Entry::new(offset + local.header_len, size);
         if local.header_len.saturating_add(size) <= room {

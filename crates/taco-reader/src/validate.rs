@@ -1,9 +1,9 @@
 use crate::archive::invalid;
-use crate::{read_header, Archive, ArchiveError, ReadAt, ReadError};
+use crate::{read_header, Archive, ArchiveError, Member, ReadAt, ReadError};
 use std::collections::HashSet;
 use taco_format::{
-    check_member_name, CrcPolicy, Entry, FormatError, FLAG_DATA_DESCRIPTOR, HEADER_NAME,
-    METHOD_STORED, PAYLOAD_LEN,
+    check_member_name, CrcPolicy, Entry, FormatError, LocalHeader, FLAG_DATA_DESCRIPTOR,
+    HEADER_NAME, METHOD_STORED, PAYLOAD_LEN,
 };
 
 /// How much [`validate`] checks; each level includes the ones before it (as in tacozip).
@@ -14,7 +14,8 @@ pub enum Level {
     /// Plus end records, central directory, `TACO_HEADER` first at offset 0, every local header
     /// against its central record, names, overlaps, and entries inside the file.
     Normal,
-    /// Plus the CRC-32 of every member's data (reads the whole archive).
+    /// Plus the CRC-32 of every member's data (reads the whole archive, in one sequential pass:
+    /// one request for a remote archive).
     Deep,
 }
 
@@ -100,7 +101,6 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
     }
 
     let mut names = HashSet::new();
-    let mut ranges = Vec::with_capacity(members.len());
     for member in members {
         let record = &member.record;
         if member.index > 0 {
@@ -140,51 +140,55 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
                 },
             ));
         }
-        let local = archive.local_header(member)?;
-        let mismatch = |field: &'static str, local: String, central: String| {
-            invalid(
-                &source,
-                ArchiveError::LocalHeaderMismatch {
-                    name: member.name_lossy(),
-                    offset: member.header_offset(),
-                    field,
-                    local,
-                    central,
-                },
-            )
-        };
-        if local.flags & FLAG_DATA_DESCRIPTOR != 0 {
-            return Err(invalid(
-                &source,
-                ArchiveError::DataDescriptor {
-                    name: member.name_lossy(),
-                },
-            ));
-        }
-        let pairs = [
-            ("method", u64::from(local.method), u64::from(record.method)),
-            ("CRC-32", u64::from(local.crc32), u64::from(record.crc32)),
-            (
-                "compressed size",
-                local.compressed_size,
-                record.compressed_size,
-            ),
-            (
-                "uncompressed size",
-                local.uncompressed_size,
-                record.uncompressed_size,
-            ),
-        ];
-        for (field, l, c) in pairs {
-            if l != c {
-                return Err(mismatch(field, l.to_string(), c.to_string()));
+    }
+
+    // Normal: each local header read on its own. Deep: one sequential read of every local
+    // header and all data (a single request remotely), checking CRCs on the way.
+    let mut ranges = Vec::with_capacity(members.len());
+    if level == Level::Deep {
+        let mut ordered: Vec<&Member> = members.iter().collect();
+        ordered.sort_by_key(|m| m.header_offset());
+        let start = ordered.first().map_or(0, |m| m.header_offset());
+        let limit = archive.directory_end().cd_offset;
+        let whole = Entry::new(start, limit.saturating_sub(start));
+        let mut reader = source.open_range(whole)?;
+        let label = source.label();
+        let mut at = start;
+        for member in ordered {
+            if member.header_offset() < at {
+                return Err(invalid(
+                    &source,
+                    ArchiveError::OverlappingMembers {
+                        name: member.name_lossy(),
+                        offset: member.header_offset(),
+                        previous_end: at,
+                    },
+                ));
             }
+            let skip = Entry::new(at, member.header_offset() - at);
+            crate::copy_exact(&mut reader, &label, skip, |_| Ok(()))?;
+            let local = archive.local_header_from(member, &mut reader)?;
+            let data = compare_local(&source, member, &local)?;
+            let computed = crate::copy_exact(&mut reader, &label, data, |_| Ok(()))?;
+            if computed != member.record.crc32 {
+                return Err(invalid(
+                    &source,
+                    ArchiveError::CrcMismatch {
+                        name: member.name_lossy(),
+                        offset: data.offset,
+                        stored: member.record.crc32,
+                        computed,
+                    },
+                ));
+            }
+            at = data.offset + data.length;
+            ranges.push((member, data));
         }
-        let data = Entry::new(
-            member.header_offset() + local.header_len,
-            record.compressed_size,
-        );
-        ranges.push((member, data));
+    } else {
+        for member in members {
+            let local = archive.local_header(member)?;
+            ranges.push((member, compare_local(&source, member, &local)?));
+        }
     }
 
     let mut by_offset: Vec<_> = ranges.iter().collect();
@@ -219,24 +223,60 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
         }
     }
 
-    if level == Level::Deep {
-        for (member, data) in &ranges {
-            let computed = archive.stream_range(*data, |_| Ok(()))?;
-            if computed != member.record.crc32 {
-                return Err(invalid(
-                    &source,
-                    ArchiveError::CrcMismatch {
-                        name: member.name_lossy(),
-                        offset: data.offset,
-                        stored: member.record.crc32,
-                        computed,
-                    },
-                ));
-            }
-        }
-    }
-
     report.members = Some(members.len() as u64 - 1);
     report.zip64 = Some(archive.directory_end().zip64);
     Ok(report)
+}
+
+/// Compares a member's local header with its central record (no data descriptor, same method,
+/// CRC and sizes) and returns the member's data range.
+fn compare_local<S: ReadAt>(
+    source: &S,
+    member: &Member,
+    local: &LocalHeader,
+) -> Result<Entry, ReadError> {
+    let record = &member.record;
+    let mismatch = |field: &'static str, local: String, central: String| {
+        invalid(
+            source,
+            ArchiveError::LocalHeaderMismatch {
+                name: member.name_lossy(),
+                offset: member.header_offset(),
+                field,
+                local,
+                central,
+            },
+        )
+    };
+    if local.flags & FLAG_DATA_DESCRIPTOR != 0 {
+        return Err(invalid(
+            source,
+            ArchiveError::DataDescriptor {
+                name: member.name_lossy(),
+            },
+        ));
+    }
+    let pairs = [
+        ("method", u64::from(local.method), u64::from(record.method)),
+        ("CRC-32", u64::from(local.crc32), u64::from(record.crc32)),
+        (
+            "compressed size",
+            local.compressed_size,
+            record.compressed_size,
+        ),
+        (
+            "uncompressed size",
+            local.uncompressed_size,
+            record.uncompressed_size,
+        ),
+    ];
+    for (field, l, c) in pairs {
+        if l != c {
+            return Err(mismatch(field, l.to_string(), c.to_string()));
+        }
+    }
+    Ok(Entry::new(
+        member.header_offset() + local.header_len,
+        record.compressed_size,
+    ))
 }
