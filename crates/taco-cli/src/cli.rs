@@ -61,7 +61,11 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Extract members of an archive, or the files of a fetched span (--range), into a directory.
     Extract(ExtractArgs),
-    /// Write the bytes of one entry or one member to a file or standard output.
+    /// Write the bytes of entries, members or tiles to a file, a directory or standard output.
+    ///
+    /// SRC may be remote: `--entry N` costs two range requests (header, entry), `--member`
+    /// and `--tile` at most three. Several items are fetched concurrently (`--jobs`), and items
+    /// that lie close together with one request.
     Get(GetArgs),
     /// List the files of a `pack-netcdf` archive whose time range overlaps a period.
     Query(QueryArgs),
@@ -320,7 +324,7 @@ pub struct GetArgs {
     /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
     pub src: String,
     /// Entry number(s) N (0-based), e.g. 3 or 0,2,5: the exact byte range of the archive.
-    #[arg(long, value_name = "N", value_delimiter = ',', num_args = 1..)]
+    #[arg(long, value_name = "N", value_delimiter = ',')]
     pub entry: Vec<usize>,
     /// Member NAME (repeatable): its data, CRC-checked.
     #[arg(long, value_name = "NAME")]
