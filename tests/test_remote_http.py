@@ -177,6 +177,24 @@ def test_validate_deep_is_one_pass(taco, nginx_server, served):
     assert ok_stats(cp) == (4, sum(r.body_bytes for r in recs))
 
 
+def test_validate_normal_reads_neighbouring_headers_together(taco, nginx_server, served):
+    """Normal validation of a remote archive of small members reads their local headers with
+    one request (the small data between them comes along), not one request per member."""
+    a, url = served["many"]
+    cp, recs = run_logged(taco, nginx_server, "validate", url, "--stats", count=4)
+    assert cp.stdout == f"{url}: ok (normal: {len(a.entries)} entries, {len(a.files)} members)\n"
+    last = max(a.members(), key=lambda m: m.header_offset)
+    room = last.header_offset + 30 + len(last.name.encode()) + 65535
+    assert [r.range for r in recs] == [
+        "bytes=0-156",
+        TAIL_RANGE,
+        byte_range(a.cd_offset, a.size - TAIL - a.cd_offset),
+        # from TACO_HEADER's to the last local header (with room for its extra field)
+        byte_range(0, min(a.cd_offset, room)),
+    ], summary(recs)
+    assert ok_stats(cp) == (4, sum(r.body_bytes for r in recs))
+
+
 def test_ls_big_directory_is_two_requests(taco, nginx_server, served):
     a, url = served["many"]
     cd, eocd = a.cd_offset, a.eocd_offset

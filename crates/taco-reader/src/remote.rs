@@ -627,6 +627,10 @@ impl ReadAt for RemoteSource {
         Ok(())
     }
 
+    fn reads_are_requests(&self) -> bool {
+        true
+    }
+
     fn read_head(&self, len: usize) -> Result<Vec<u8>, ReadError> {
         self.runtime.block_on(async {
             let result = self.get(GetRange::Bounded(0..len as u64)).await?;

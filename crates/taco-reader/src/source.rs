@@ -26,6 +26,12 @@ pub trait ReadAt {
     /// [`ReadError::Io`] when the bytes cannot be read, including when the range passes the end.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError>;
 
+    /// True when every read is a request over a network: then fewer, larger reads are
+    /// cheaper than many small ones, even if they carry bytes nobody asked for.
+    fn reads_are_requests(&self) -> bool {
+        false
+    }
+
     /// The first `len` bytes, or the whole source if it is shorter.
     ///
     /// # Errors
@@ -72,6 +78,10 @@ impl<T: ReadAt + ?Sized> ReadAt for &T {
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError> {
         (**self).read_exact_at(buf, offset)
+    }
+
+    fn reads_are_requests(&self) -> bool {
+        (**self).reads_are_requests()
     }
 
     fn read_head(&self, len: usize) -> Result<Vec<u8>, ReadError> {
@@ -244,6 +254,10 @@ impl ReadAt for Source {
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError> {
         self.inner().read_exact_at(buf, offset)
+    }
+
+    fn reads_are_requests(&self) -> bool {
+        self.inner().reads_are_requests()
     }
 
     fn read_head(&self, len: usize) -> Result<Vec<u8>, ReadError> {

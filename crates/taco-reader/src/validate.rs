@@ -3,8 +3,12 @@ use crate::{read_header, Archive, ArchiveError, Member, ReadAt, ReadError};
 use std::collections::HashSet;
 use taco_format::{
     check_member_name, CrcPolicy, Entry, FormatError, LocalHeader, FLAG_DATA_DESCRIPTOR,
-    HEADER_NAME, METHOD_STORED, PAYLOAD_LEN,
+    HEADER_NAME, LOCAL_FIXED_LEN, METHOD_STORED, PAYLOAD_LEN,
 };
+
+/// Remote normal validation reads neighbouring local headers with one request when they lie
+/// at most this far apart (the data between them is read and dropped).
+const GROUP_GAP: u64 = 1 << 20;
 
 /// How much [`validate`] checks; each level includes the ones before it (as in tacozip).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -183,6 +187,43 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
             }
             at = data.offset + data.length;
             ranges.push((member, data));
+        }
+    } else if source.reads_are_requests() {
+        // Local headers that lie close together are read with one request, the data between
+        // them coming along; a member with more data than that before the next starts a new one.
+        let mut ordered: Vec<&Member> = members.iter().collect();
+        ordered.sort_by_key(|m| m.header_offset());
+        let limit = archive.directory_end().cd_offset;
+        let label = source.label();
+        for group in ordered.chunk_by(|a, b| b.header_offset() - a.header_offset() <= GROUP_GAP) {
+            let (Some(first), Some(last)) = (group.first(), group.last()) else {
+                continue;
+            };
+            let start = first.header_offset();
+            // Room for the last local header whatever its extra field (at most 64 KiB).
+            let end = (last.header_offset() + (LOCAL_FIXED_LEN + last.record.name.len()) as u64)
+                .saturating_add(u64::from(u16::MAX))
+                .min(limit)
+                .max(start);
+            let mut reader = source.open_range(Entry::new(start, end - start))?;
+            let mut at = start;
+            for member in group {
+                if member.header_offset() < at {
+                    return Err(invalid(
+                        &source,
+                        ArchiveError::OverlappingMembers {
+                            name: member.name_lossy(),
+                            offset: member.header_offset(),
+                            previous_end: at,
+                        },
+                    ));
+                }
+                let skip = Entry::new(at, member.header_offset() - at);
+                crate::copy_exact(&mut reader, &label, skip, |_| Ok(()))?;
+                let local = archive.local_header_from(member, &mut reader)?;
+                at = member.header_offset() + local.header_len;
+                ranges.push((member, compare_local(&source, member, &local)?));
+            }
         }
     } else {
         for member in members {

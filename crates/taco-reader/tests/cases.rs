@@ -36,9 +36,32 @@ fn sample() -> Sample {
     }
 }
 
-/// Runs `check` on the bytes as a buffer and as a file on disk.
+/// Bytes read the way a remote source is: each read a request, so readers batch them.
+struct AsRequests(Vec<u8>);
+
+impl ReadAt for AsRequests {
+    fn size(&self) -> Result<u64, ReadError> {
+        self.0.size()
+    }
+
+    fn label(&self) -> String {
+        "requests".to_string()
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError> {
+        self.0.read_exact_at(buf, offset)
+    }
+
+    fn reads_are_requests(&self) -> bool {
+        true
+    }
+}
+
+/// Runs `check` on the bytes as a buffer, as a file on disk, and as a source whose reads are
+/// requests (which validation batches differently).
 fn through_every_source(bytes: &[u8], mut check: impl FnMut(&dyn ReadAt, &str)) {
     check(&bytes.to_vec(), "memory");
+    check(&AsRequests(bytes.to_vec()), "requests");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.taco");
     std::fs::write(&path, bytes).unwrap();
@@ -281,10 +304,21 @@ proptest! {
             bytes.truncate(cut % (bytes.len() + 1));
         }
         let _ = validate(&bytes, Level::Deep);
+        let _ = validate(AsRequests(bytes.clone()), Level::Normal);
+        if let Ok(tail) = taco_reader::ArchiveTail::read(&bytes) {
+            if let Ok(Some(last)) = tail.last_member() {
+                let _ = tail.read_member(&last);
+            }
+        }
         if let Ok(archive) = Archive::open(&bytes) {
             for m in archive.members() {
                 if let Ok(range) = archive.data_range(m) {
                     prop_assert!(range.fits_in(bytes.len() as u64));
+                }
+                if let Ok((range, mut reader)) = archive.open_member(m) {
+                    let mut sink = Vec::new();
+                    let _ = std::io::Read::read_to_end(&mut reader, &mut sink);
+                    prop_assert!(sink.len() as u64 <= range.length);
                 }
             }
         }
