@@ -195,6 +195,23 @@ def test_validate_normal_reads_neighbouring_headers_together(taco, nginx_server,
     assert ok_stats(cp) == (4, sum(r.body_bytes for r in recs))
 
 
+def test_extract_all_of_small_members_is_one_pass(taco, nginx_server, served, tmp_path):
+    """Extracting an archive of small members fetches them with one request after the
+    directory, not two requests per member; the files equal the local extraction."""
+    a, url = served["many"]
+    out = tmp_path / "remote"
+    cp, recs = run_logged(taco, nginx_server, "extract", url, "-C", out, "--stats", count=3)
+    assert cp.returncode == 0, cp.stderr
+    assert [r.range for r in recs][:2] == [TAIL_RANGE,
+                                          byte_range(a.cd_offset, a.size - TAIL - a.cd_offset)]
+    assert len(recs) == 3, summary(recs)
+    first = min(m.header_offset for m in a.members() if m.name != "TACO_HEADER")
+    assert recs[2].range.startswith(f"bytes={first}-"), summary(recs)
+    assert ok_stats(cp) == (3, sum(r.body_bytes for r in recs))
+    for name, data in a.files.items():
+        assert (out / name).read_bytes() == data, name
+
+
 def test_ls_big_directory_is_two_requests(taco, nginx_server, served):
     a, url = served["many"]
     cd, eocd = a.cd_offset, a.eocd_offset

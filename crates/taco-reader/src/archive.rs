@@ -5,6 +5,26 @@ use taco_format::{
     ParsedHeader, FLAG_DATA_DESCRIPTOR, HEADER_LEN, LOCAL_FIXED_LEN, MAX_TAIL_LEN, METHOD_STORED,
 };
 
+/// A remote reader fetches members whose local headers lie at most this far apart with one
+/// request (the bytes between them are read and dropped): cheaper than a round trip each.
+pub(crate) const RUN_GAP: u64 = 1 << 20;
+
+/// Where one request for a run of members ending with `last` must stop: past the last local
+/// header whatever its extra field (at most 64 KiB), and past its data `with_data`; never past
+/// the central directory at `limit`.
+pub(crate) fn run_end(start: u64, last: &Member, limit: u64, with_data: bool) -> u64 {
+    let data = if with_data {
+        last.record.compressed_size
+    } else {
+        0
+    };
+    (last.header_offset() + (LOCAL_FIXED_LEN + last.record.name.len()) as u64)
+        .saturating_add(u64::from(u16::MAX))
+        .saturating_add(data)
+        .min(limit)
+        .max(start)
+}
+
 /// Data is streamed in pieces of this size, so memory stays constant for any member size.
 pub(crate) const STREAM_CHUNK: usize = 1 << 20;
 /// Bytes read for a local header in one go: the fixed part, the name, and room for an extra field.
@@ -488,7 +508,11 @@ impl<S: ReadAt> ArchiveTail<S> {
         Ok(())
     }
 
-    fn check_no_descriptor(&self, member: &Member, local: &LocalHeader) -> Result<(), ReadError> {
+    pub(crate) fn check_no_descriptor(
+        &self,
+        member: &Member,
+        local: &LocalHeader,
+    ) -> Result<(), ReadError> {
         if local.flags & FLAG_DATA_DESCRIPTOR != 0 {
             return Err(invalid(
                 &self.source,

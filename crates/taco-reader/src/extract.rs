@@ -1,10 +1,10 @@
-use crate::archive::{invalid, STREAM_CHUNK};
-use crate::{Archive, ArchiveError, Member, ReadAt, ReadError};
+use crate::archive::{invalid, run_end, RUN_GAP, STREAM_CHUNK};
+use crate::{copy_exact, Archive, ArchiveError, Member, ReadAt, ReadError};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use taco_format::{
-    check_member_name, FormatError, LocalHeader, FLAG_DATA_DESCRIPTOR, HEADER_NAME,
+    check_member_name, Entry, FormatError, LocalHeader, FLAG_DATA_DESCRIPTOR, HEADER_NAME,
     LOCAL_FIXED_LEN, METHOD_STORED, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL, SIG_ZIP64_EOCD,
 };
 
@@ -217,19 +217,23 @@ pub fn extract_members<S: ReadAt>(
     }
     fs::create_dir_all(dir).map_err(output_error(dir))?;
     let mut report = ExtractReport::default();
+    let mut files = Vec::with_capacity(planned.len());
     for (member, name) in planned {
         if member.is_dir() {
             safe_dir(dir, name)?;
-            continue;
+        } else {
+            files.push((member, name));
         }
-        let range = archive.data_range(member)?;
+    }
+    let mut extract_one = |reader: &mut dyn Read, range: Entry, member: &Member, name: &str| {
         let path = write_file(
             dir,
             name,
             options,
             |file| {
                 let mut out = io::BufWriter::with_capacity(STREAM_CHUNK, file);
-                let crc = archive.stream_range(range, |chunk| out.write_all(chunk))?;
+                let label = source.label();
+                let crc = copy_exact(reader, &label, range, |chunk| out.write_all(chunk))?;
                 out.flush().map_err(output_error(Path::new(name)))?;
                 Ok(crc)
             },
@@ -248,6 +252,56 @@ pub fn extract_members<S: ReadAt>(
         )?;
         report.bytes += range.length;
         report.files.push(path);
+        Ok::<(), ReadError>(())
+    };
+    if !source.reads_are_requests() {
+        for (member, name) in files {
+            let range = archive.data_range(member)?;
+            extract_one(&mut source.open_range(range)?, range, member, name)?;
+        }
+        return Ok(report);
+    }
+    // Remote: members that lie close together come with one request, split as they arrive;
+    // a member alone costs one request for its local header and data.
+    files.sort_by_key(|(m, _)| m.header_offset());
+    let limit = archive.directory_end().cd_offset;
+    for run in files.chunk_by(|(a, _), (b, _)| b.header_offset() - a.header_offset() <= RUN_GAP) {
+        if let [(member, name)] = run {
+            let (range, mut reader) = archive.open_member(member)?;
+            extract_one(&mut reader, range, member, name)?;
+            continue;
+        }
+        let (Some((first, _)), Some((last, _))) = (run.first(), run.last()) else {
+            continue;
+        };
+        let start = first.header_offset();
+        let end = run_end(start, last, limit, true);
+        let mut reader = source.open_range(Entry::new(start, end - start))?;
+        let mut at = start;
+        for (member, name) in run {
+            if member.header_offset() < at {
+                return Err(invalid(
+                    source,
+                    ArchiveError::OverlappingMembers {
+                        name: member.name_lossy(),
+                        offset: member.header_offset(),
+                        previous_end: at,
+                    },
+                ));
+            }
+            let label = source.label();
+            copy_exact(
+                &mut reader,
+                &label,
+                Entry::new(at, member.header_offset() - at),
+                |_| Ok(()),
+            )?;
+            let local = archive.local_header_from(member, &mut reader)?;
+            archive.check_no_descriptor(member, &local)?;
+            let range = Entry::new(member.header_offset() + local.header_len, member.size());
+            extract_one(&mut reader, range, member, name)?;
+            at = range.offset + range.length;
+        }
     }
     Ok(report)
 }

@@ -1,14 +1,10 @@
-use crate::archive::invalid;
+use crate::archive::{invalid, run_end, RUN_GAP};
 use crate::{read_header, Archive, ArchiveError, Member, ReadAt, ReadError};
 use std::collections::HashSet;
 use taco_format::{
     check_member_name, CrcPolicy, Entry, FormatError, LocalHeader, FLAG_DATA_DESCRIPTOR,
-    HEADER_NAME, LOCAL_FIXED_LEN, METHOD_STORED, PAYLOAD_LEN,
+    HEADER_NAME, METHOD_STORED, PAYLOAD_LEN,
 };
-
-/// Remote normal validation reads neighbouring local headers with one request when they lie
-/// at most this far apart (the data between them is read and dropped).
-const GROUP_GAP: u64 = 1 << 20;
 
 /// How much [`validate`] checks; each level includes the ones before it (as in tacozip).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -195,16 +191,12 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
         ordered.sort_by_key(|m| m.header_offset());
         let limit = archive.directory_end().cd_offset;
         let label = source.label();
-        for group in ordered.chunk_by(|a, b| b.header_offset() - a.header_offset() <= GROUP_GAP) {
+        for group in ordered.chunk_by(|a, b| b.header_offset() - a.header_offset() <= RUN_GAP) {
             let (Some(first), Some(last)) = (group.first(), group.last()) else {
                 continue;
             };
             let start = first.header_offset();
-            // Room for the last local header whatever its extra field (at most 64 KiB).
-            let end = (last.header_offset() + (LOCAL_FIXED_LEN + last.record.name.len()) as u64)
-                .saturating_add(u64::from(u16::MAX))
-                .min(limit)
-                .max(start);
+            let end = run_end(start, last, limit, false);
             let mut reader = source.open_range(Entry::new(start, end - start))?;
             let mut at = start;
             for member in group {

@@ -411,3 +411,29 @@ fn an_opened_member_yields_exactly_its_data() {
         );
     }
 }
+
+#[test]
+fn extraction_through_requests_writes_the_same_files() {
+    let (bytes, files) = big_directory_archive();
+    let mut trees = Vec::new();
+    for source in [
+        Box::new(bytes.clone()) as Box<dyn ReadAt>,
+        Box::new(AsRequests(bytes)),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::open(&*source).unwrap();
+        let report = taco_reader::extract_all(&archive, dir.path(), &Default::default()).unwrap();
+        assert_eq!(report.files.len(), files.len());
+        let mut tree = Vec::new();
+        for (name, data) in &files {
+            assert_eq!(
+                &std::fs::read(dir.path().join(name)).unwrap(),
+                data,
+                "{name}"
+            );
+            tree.push(name.clone());
+        }
+        trees.push((tree, report.bytes));
+    }
+    assert_eq!(trees[0], trees[1]);
+}
