@@ -460,6 +460,34 @@ impl<S: ReadAt> ArchiveTail<S> {
         Ok(local)
     }
 
+    /// Reads on from byte `at` of the archive, where `reader` stands, to `member`'s local
+    /// header and reads that (see [`ArchiveTail::local_header_from`]): for runs of members
+    /// fetched with one request, in offset order.
+    ///
+    /// # Errors
+    /// [`ArchiveError::OverlappingMembers`] if the member starts before `at`; as
+    /// [`ArchiveTail::local_header_from`].
+    pub(crate) fn local_header_after(
+        &self,
+        member: &Member,
+        reader: &mut dyn Read,
+        at: u64,
+    ) -> Result<LocalHeader, ReadError> {
+        if member.header_offset() < at {
+            return Err(invalid(
+                &self.source,
+                ArchiveError::OverlappingMembers {
+                    name: member.name_lossy(),
+                    offset: member.header_offset(),
+                    previous_end: at,
+                },
+            ));
+        }
+        let gap = Entry::new(at, member.header_offset() - at);
+        copy_exact(reader, &self.source.label(), gap, |_| Ok(()))?;
+        self.local_header_from(member, reader)
+    }
+
     /// Opens a member's data as a stream with one read covering its local header and data
     /// (and up to 256 bytes more, room for the local extra field): the header is checked as it
     /// arrives and the reader yields exactly the data, whose range is returned. A member in the

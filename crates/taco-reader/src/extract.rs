@@ -279,24 +279,7 @@ pub fn extract_members<S: ReadAt>(
         let mut reader = source.open_range(Entry::new(start, end - start))?;
         let mut at = start;
         for (member, name) in run {
-            if member.header_offset() < at {
-                return Err(invalid(
-                    source,
-                    ArchiveError::OverlappingMembers {
-                        name: member.name_lossy(),
-                        offset: member.header_offset(),
-                        previous_end: at,
-                    },
-                ));
-            }
-            let label = source.label();
-            copy_exact(
-                &mut reader,
-                &label,
-                Entry::new(at, member.header_offset() - at),
-                |_| Ok(()),
-            )?;
-            let local = archive.local_header_from(member, &mut reader)?;
+            let local = archive.local_header_after(member, &mut reader, at)?;
             archive.check_no_descriptor(member, &local)?;
             let range = Entry::new(member.header_offset() + local.header_len, member.size());
             extract_one(&mut reader, range, member, name)?;

@@ -155,19 +155,7 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
         let label = source.label();
         let mut at = start;
         for member in ordered {
-            if member.header_offset() < at {
-                return Err(invalid(
-                    &source,
-                    ArchiveError::OverlappingMembers {
-                        name: member.name_lossy(),
-                        offset: member.header_offset(),
-                        previous_end: at,
-                    },
-                ));
-            }
-            let skip = Entry::new(at, member.header_offset() - at);
-            crate::copy_exact(&mut reader, &label, skip, |_| Ok(()))?;
-            let local = archive.local_header_from(member, &mut reader)?;
+            let local = archive.local_header_after(member, &mut reader, at)?;
             let data = compare_local(&source, member, &local)?;
             let computed = crate::copy_exact(&mut reader, &label, data, |_| Ok(()))?;
             if computed != member.record.crc32 {
@@ -190,7 +178,6 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
         let mut ordered: Vec<&Member> = members.iter().collect();
         ordered.sort_by_key(|m| m.header_offset());
         let limit = archive.directory_end().cd_offset;
-        let label = source.label();
         for group in ordered.chunk_by(|a, b| b.header_offset() - a.header_offset() <= RUN_GAP) {
             let (Some(first), Some(last)) = (group.first(), group.last()) else {
                 continue;
@@ -200,19 +187,7 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
             let mut reader = source.open_range(Entry::new(start, end - start))?;
             let mut at = start;
             for member in group {
-                if member.header_offset() < at {
-                    return Err(invalid(
-                        &source,
-                        ArchiveError::OverlappingMembers {
-                            name: member.name_lossy(),
-                            offset: member.header_offset(),
-                            previous_end: at,
-                        },
-                    ));
-                }
-                let skip = Entry::new(at, member.header_offset() - at);
-                crate::copy_exact(&mut reader, &label, skip, |_| Ok(()))?;
-                let local = archive.local_header_from(member, &mut reader)?;
+                let local = archive.local_header_after(member, &mut reader, at)?;
                 at = member.header_offset() + local.header_len;
                 ranges.push((member, compare_local(&source, member, &local)?));
             }
