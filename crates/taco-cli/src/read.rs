@@ -646,7 +646,7 @@ fn read_index(source: &Source, planner: &str) -> Result<(serde_json::Value, u64)
     let tail = ArchiveTail::read(source)?;
     let limit = tail.directory_end().cd_offset;
     let bytes = match tail
-        .last_member()?
+        .last_member()
         .filter(|m| m.record.name == name.as_bytes())
     {
         Some(member) => tail.read_member(&member)?,

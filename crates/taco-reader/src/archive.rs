@@ -157,19 +157,17 @@ impl<S: ReadAt> ArchiveTail<S> {
     }
 
     /// The central directory's last record, if the tail holds it: the record that starts with
-    /// a central signature and ends exactly where the directory ends.
-    ///
-    /// # Errors
-    /// [`ReadError::Invalid`] if the directory's last bytes are not a record.
-    pub fn last_member(&self) -> Result<Option<Member>, ReadError> {
-        let cd_end = match self.end.cd_offset.checked_add(self.end.cd_size) {
-            Some(end) if end >= self.tail_offset => end,
-            _ => return Ok(None),
-        };
-        let end_in_tail = usize::try_from(cd_end - self.tail_offset).unwrap_or(usize::MAX);
-        if end_in_tail > self.tail.len() {
-            return Ok(None);
-        }
+    /// a central signature and ends exactly where the directory ends. `None` when the tail does
+    /// not hold one (then [`ArchiveTail::into_archive`] reads the whole directory).
+    pub fn last_member(&self) -> Option<Member> {
+        let cd_end = self
+            .end
+            .cd_offset
+            .checked_add(self.end.cd_size)
+            .filter(|&end| end >= self.tail_offset)?;
+        let end_in_tail = usize::try_from(cd_end - self.tail_offset)
+            .ok()
+            .filter(|&end| end <= self.tail.len())?;
         let first = usize::try_from(self.end.cd_offset.saturating_sub(self.tail_offset))
             .unwrap_or(usize::MAX);
         let bytes = &self.tail[..end_in_tail];
@@ -184,12 +182,12 @@ impl<S: ReadAt> ArchiveTail<S> {
                     if at + record.record_len as usize == end_in_tail {
                         let index = usize::try_from(self.end.entries.saturating_sub(1))
                             .unwrap_or(usize::MAX);
-                        return Ok(Some(Member { index, record }));
+                        return Some(Member { index, record });
                     }
                 }
             }
         }
-        Ok(None)
+        None
     }
 
     /// Reads the rest of the central directory (one read, only if it starts before the tail)
