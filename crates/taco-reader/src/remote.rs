@@ -288,7 +288,7 @@ pub struct RemoteSource {
     bucket: Option<String>,
     store: Arc<dyn ObjectStore>,
     path: ObjectPath,
-    runtime: Arc<Runtime>,
+    runtime: Runtime,
     identity: Mutex<Option<Identity>>,
     observed: Arc<Observed>,
     retries: usize,
@@ -394,7 +394,7 @@ impl RemoteSource {
             bucket,
             store,
             path,
-            runtime: Arc::new(runtime),
+            runtime,
             identity: Mutex::new(None),
             observed,
             retries: options.retries,
@@ -459,17 +459,16 @@ impl RemoteSource {
     /// Turns an `object_store` error into the problem a user can act on, using what the HTTP
     /// layer saw for the errors `object_store` reports generically.
     fn explain(&self, error: &object_store::Error) -> ReadError {
+        // Checked first: a resumption that met a new version fails with the body's error.
+        if let Some((before, after)) = self.observed.etag_change() {
+            return self.fail(RemoteError::Changed {
+                what: "ETag",
+                before,
+                after,
+            });
+        }
         let text = error_chain(error);
         let problem = match error {
-            // Checked first: a resumption that met a new version fails with the body's error.
-            _ if self.observed.etag_change().is_some() => {
-                let (before, after) = self.observed.etag_change().unwrap_or_default();
-                RemoteError::Changed {
-                    what: "ETag",
-                    before,
-                    after,
-                }
-            }
             _ if text.contains("NoSuchBucket") => RemoteError::NoSuchBucket {
                 bucket: self.bucket.clone().unwrap_or_default(),
             },
