@@ -489,7 +489,8 @@ impl<S: ReadAt> ArchiveTail<S> {
     /// Opens a member's data as a stream with one read covering its local header and data
     /// (and up to 256 bytes more, room for the local extra field): the header is checked as it
     /// arrives and the reader yields exactly the data, whose range is returned. A member in the
-    /// tail costs no read; a local extra field longer than that room costs a second read.
+    /// tail costs no read; a local extra field longer than that room costs a second read, of
+    /// exactly the header and the data.
     /// The caller checks the CRC (see [`copy_exact`]).
     ///
     /// # Errors
@@ -510,15 +511,40 @@ impl<S: ReadAt> ArchiveTail<S> {
             Some(bytes) => Box::new(bytes),
             None => self.source.open_range(whole)?,
         };
+        // The fixed part says how long the header is.
+        let mut fixed = [0u8; LOCAL_FIXED_LEN];
+        let needed = reader
+            .read_exact(&mut fixed)
+            .ok()
+            .and_then(|()| LocalHeader::len_from_fixed(&fixed, offset).ok());
+        let Some(needed) = needed else {
+            // Let the one-read-at-a-time path name what is wrong.
+            drop(reader);
+            let data = self.data_range(member)?;
+            return Ok((data, self.source.open_range(data)?));
+        };
+        let exact = (needed as u64).saturating_add(size);
+        let mut reader: Box<dyn Read + '_> = if exact <= room {
+            Box::new(io::Cursor::new(fixed).chain(reader))
+        } else {
+            // A longer extra field than read ahead for: one read of exactly header and data.
+            drop(reader);
+            if offset.saturating_add(exact) > self.end.cd_offset {
+                return Err(invalid(
+                    &self.source,
+                    ArchiveError::MemberOutOfBounds {
+                        name: member.name_lossy(),
+                        offset,
+                        limit: self.end.cd_offset,
+                    },
+                ));
+            }
+            self.source.open_range(Entry::new(offset, exact))?
+        };
         let local = self.local_header_from(member, &mut reader)?;
         self.check_no_descriptor(member, &local)?;
         let data = Entry::new(offset + local.header_len, size);
-        if local.header_len.saturating_add(size) <= room {
-            Ok((data, Box::new(reader.take(size))))
-        } else {
-            drop(reader);
-            Ok((data, self.source.open_range(data)?))
-        }
+        Ok((data, Box::new(reader.take(size))))
     }
 
     fn check_stored(&self, member: &Member) -> Result<(), ReadError> {
