@@ -308,18 +308,7 @@ impl<S: ReadAt> ArchiveTail<S> {
         with_data: bool,
     ) -> Result<(LocalHeader, Vec<u8>), ReadError> {
         let offset = member.header_offset();
-        let limit = self.end.cd_offset;
-        let out_of_bounds = || {
-            invalid(
-                &self.source,
-                ArchiveError::MemberOutOfBounds {
-                    name: member.name_lossy(),
-                    offset,
-                    limit,
-                },
-            )
-        };
-        let available = limit.saturating_sub(offset);
+        let available = self.end.cd_offset.saturating_sub(offset);
         let data = if with_data {
             member.record.compressed_size
         } else {
@@ -333,7 +322,7 @@ impl<S: ReadAt> ArchiveTail<S> {
             LocalHeader::len_from_fixed(&buf, offset).map_err(|e| invalid(&self.source, e))?;
         if needed > buf.len() {
             if needed as u64 > available {
-                return Err(out_of_bounds());
+                return Err(self.out_of_bounds(member));
             }
             buf = vec![0u8; needed];
             self.read_at(&mut buf, offset)?;
@@ -382,6 +371,18 @@ impl<S: ReadAt> ArchiveTail<S> {
         Ok(data)
     }
 
+    /// The error for a member whose local entry would run into the central directory.
+    fn out_of_bounds(&self, member: &Member) -> ReadError {
+        invalid(
+            &self.source,
+            ArchiveError::MemberOutOfBounds {
+                name: member.name_lossy(),
+                offset: member.header_offset(),
+                limit: self.end.cd_offset,
+            },
+        )
+    }
+
     /// Checks a member's local header against its central record: same name, and data that
     /// ends before the central directory.
     fn check_local(&self, member: &Member, local: &LocalHeader) -> Result<(), ReadError> {
@@ -403,14 +404,7 @@ impl<S: ReadAt> ArchiveTail<S> {
             .checked_add(local.header_len)
             .and_then(|v| v.checked_add(member.record.compressed_size));
         if data_end.is_none_or(|e| e > limit) {
-            return Err(invalid(
-                &self.source,
-                ArchiveError::MemberOutOfBounds {
-                    name: member.name_lossy(),
-                    offset,
-                    limit,
-                },
-            ));
+            return Err(self.out_of_bounds(member));
         }
         Ok(())
     }
@@ -440,14 +434,7 @@ impl<S: ReadAt> ArchiveTail<S> {
         let needed =
             LocalHeader::len_from_fixed(&head, offset).map_err(|e| invalid(&self.source, e))?;
         if (needed as u64).saturating_add(offset) > self.end.cd_offset {
-            return Err(invalid(
-                &self.source,
-                ArchiveError::MemberOutOfBounds {
-                    name: member.name_lossy(),
-                    offset,
-                    limit: self.end.cd_offset,
-                },
-            ));
+            return Err(self.out_of_bounds(member));
         }
         head.resize(needed, 0);
         reader
@@ -530,14 +517,7 @@ impl<S: ReadAt> ArchiveTail<S> {
             // A longer extra field than read ahead for: one read of exactly header and data.
             drop(reader);
             if offset.saturating_add(exact) > self.end.cd_offset {
-                return Err(invalid(
-                    &self.source,
-                    ArchiveError::MemberOutOfBounds {
-                        name: member.name_lossy(),
-                        offset,
-                        limit: self.end.cd_offset,
-                    },
-                ));
+                return Err(self.out_of_bounds(member));
             }
             self.source.open_range(Entry::new(offset, exact))?
         };
