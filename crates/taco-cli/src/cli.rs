@@ -223,11 +223,32 @@ pub struct RemoteArgs {
     /// HTTP 5xx or 429), with exponential backoff; a body cut short resumes where it stopped.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub retries: usize,
+    /// The longest one remote request may take, connecting, retries and resumptions
+    /// included [default: no limit while bytes keep arriving; a transfer stalled for 15 s
+    /// fails, and retries stop 30 s after the first attempt].
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<std::time::Duration>,
+    /// The longest wait for a connection to a remote server.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, default_value = "5")]
+    pub connect_timeout: std::time::Duration,
+}
+
+/// Parses a positive number of seconds (fractions allowed).
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("{text:?} is not a number of seconds: {e}"))?;
+    if !(seconds > 0.0 && seconds <= 86_400.0) {
+        return Err(format!("{text:?}: give a number of seconds between 0 and 86400"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 #[derive(Debug, Args)]
 pub struct HeaderArgs {
-    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    /// Archive: a path, http(s)://HOST/PATH, s3://BUCKET/KEY, or - to read the first 157 bytes
+    /// from standard input.
     pub src: String,
     /// Print JSON.
     #[arg(long)]
@@ -333,8 +354,9 @@ pub struct GetArgs {
     /// CRC-checked. The index is read once for all tiles.
     #[arg(long, value_name = "Z/X/Y")]
     pub tile: Vec<String>,
-    /// Write to FILE (atomically) instead of standard output; with several entries, members
-    /// or tiles, DIR (created if missing) receives entry-N files or the members' own names.
+    /// Write to FILE (atomically; an existing FIFO or device is written to, never replaced)
+    /// instead of standard output (also `-o -`); with several entries, members or tiles, DIR
+    /// (created if missing) receives entry-N files or the members' own names.
     #[arg(short, long, value_name = "FILE|DIR", conflicts_with = "extract_to")]
     pub output: Option<PathBuf>,
     /// Extract the files in the entries (spans) into DIR instead of writing their bytes.

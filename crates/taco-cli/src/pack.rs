@@ -10,7 +10,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use taco_format::{Entry, MAX_ENTRIES};
-use taco_writer::{ArchiveWriter, MemberSpan, WriterOptions};
+use taco_writer::{ArchiveWriter, FileId, MemberSpan, WriterOptions};
 
 /// One file to store: its member name, where it comes from, and its size when listed.
 struct Input {
@@ -25,8 +25,18 @@ fn utf8_name(path: &Path, part: &std::ffi::OsStr) -> Result<String> {
         .with_context(|| format!("{}: file name is not valid UTF-8", path.display()))
 }
 
-/// Expands the command-line inputs into the ordered member list.
-fn collect_inputs(args: &[PathBuf]) -> Result<Vec<Input>> {
+/// Expands the command-line inputs into the ordered member list. A file found in a directory
+/// that is the existing `out` (being replaced) is left out with a note: an archive is never
+/// packed into itself.
+fn collect_inputs(args: &[PathBuf], out: &Path) -> Result<Vec<Input>> {
+    let out_meta = fs::metadata(out).ok().filter(fs::Metadata::is_file);
+    let is_out = |file: &taco_planners::FoundFile| {
+        out_meta.as_ref().is_some_and(|meta| {
+            file.size == meta.len()
+                && fs::metadata(&file.path)
+                    .is_ok_and(|m| FileId::of(&m) == FileId::of(meta))
+        })
+    };
     let mut inputs = Vec::new();
     for arg in args {
         let meta = fs::metadata(arg).with_context(|| arg.display().to_string())?;
@@ -36,6 +46,13 @@ fn collect_inputs(args: &[PathBuf]) -> Result<Vec<Input>> {
                 None => String::new(),
             };
             for file in taco_planners::walk_files(arg)? {
+                if is_out(&file) {
+                    eprintln!(
+                        "taco: note: {}: is the output archive; not packed into itself",
+                        file.path.display()
+                    );
+                    continue;
+                }
                 let name = if prefix.is_empty() {
                     file.relative
                 } else {
@@ -106,7 +123,7 @@ pub fn run(args: &PackArgs) -> Result<()> {
             args.entries.len()
         );
     }
-    let inputs = collect_inputs(&args.inputs)?;
+    let inputs = collect_inputs(&args.inputs, &args.out)?;
     if args.entry_per_file && inputs.len() > MAX_ENTRIES {
         bail!(
             "--entry-per-file: {} files, a TACO header holds at most {MAX_ENTRIES} entries",

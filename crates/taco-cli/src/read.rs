@@ -17,7 +17,7 @@ use taco_reader::{
     read_header, Archive, ArchiveError, ArchiveTail, ExtractOptions, ExtractReport, Level, Member,
     ReadAt, ReadError, RemoteOptions, Source,
 };
-use taco_writer::AtomicFile;
+use taco_writer::{FileId, Output};
 
 /// Ranges closer than this are fetched with one request and split on arrival: a few wasted
 /// bytes cost less than a round trip (neighbouring tiles are one local header apart).
@@ -40,6 +40,8 @@ fn with_source<T>(
 fn remote_options(remote: &RemoteArgs) -> RemoteOptions {
     RemoteOptions {
         retries: remote.retries,
+        timeout: remote.timeout,
+        connect_timeout: remote.connect_timeout,
         ..RemoteOptions::default()
     }
 }
@@ -70,17 +72,28 @@ fn entries_json(entries: &[Entry]) -> serde_json::Value {
 }
 
 pub fn header(args: &HeaderArgs) -> Result<()> {
-    with_source(&args.src, &args.remote, |source| print_header(source, args))
+    if args.src == "-" {
+        // Standard input is read in order: the header is its first 157 bytes.
+        let mut head = Vec::with_capacity(taco_format::HEADER_LEN);
+        io::stdin()
+            .lock()
+            .take(taco_format::HEADER_LEN as u64)
+            .read_to_end(&mut head)
+            .context("standard input")?;
+        return print_header(&head, "<standard input>", args);
+    }
+    with_source(&args.src, &args.remote, |source| {
+        print_header(source, &args.src, args)
+    })
 }
 
-fn print_header(source: &Source, args: &HeaderArgs) -> Result<()> {
+fn print_header(source: &(impl ReadAt + ?Sized), label: &str, args: &HeaderArgs) -> Result<()> {
     let policy = if args.lenient {
         CrcPolicy::Lenient
     } else {
         CrcPolicy::Strict
     };
     let header = read_header(source, policy)?;
-    let label = &args.src;
     if !header.crc_ok {
         eprintln!(
             "taco: warning: {label}: header CRC mismatch (stored 0x{:08x}); entries may be wrong",
@@ -158,7 +171,7 @@ fn list(source: &Source, json_output: bool) -> Result<()> {
             m.header_offset(),
             m.size(),
             m.record.crc32,
-            m.name_lossy()
+            taco_format::escape_name(&m.name_lossy())
         )?;
     }
     out.flush()?;
@@ -174,7 +187,15 @@ pub fn validate(args: &ValidateArgs) -> Result<()> {
     let result = Source::open(&args.src, &remote_options(&args.remote)).and_then(|source| {
         let report = taco_reader::validate(&source, level);
         print_stats(&source, &args.remote);
-        report
+        let report = report?;
+        if let (Source::Local(_), Some(identity)) = (&source, report.identity) {
+            // A sidecar beside a local archive must describe this archive.
+            let sidecar = taco_planners::meta_path(Path::new(&args.src));
+            if let Ok(text) = std::fs::read_to_string(&sidecar) {
+                identity.check_sidecar(&text, &sidecar.display().to_string())?;
+            }
+        }
+        Ok(report)
     });
     if args.json {
         print_json(&match &result {
@@ -262,10 +283,18 @@ fn extract_from(
     let archive = Archive::open(source)?;
     let members = archive.members();
     if members.iter().any(|m| m.header_offset() == entry.offset) {
-        // A span of whole local entries: one streamed read, split as it arrives.
+        // A span of whole local entries: one streamed read, split as it arrives, each local
+        // entry matched against the central directory.
         let reader = io::BufReader::with_capacity(1 << 20, source.open_range(entry)?);
         let label = format!("{} entry {index}", source.label());
-        return Ok(taco_reader::extract_span(reader, &label, dir, options)?);
+        return Ok(taco_reader::extract_listed_span(
+            reader,
+            &label,
+            &archive,
+            entry.offset,
+            dir,
+            options,
+        )?);
     }
     // Otherwise the members whose data lies inside the entry, starting from the one the entry
     // begins in (reading every local header would cost a request per member remotely).
@@ -434,10 +463,20 @@ fn get_from(source: &Source, args: &GetArgs) -> Result<()> {
     let total = wants.iter().map(|w| w.range.length).sum();
     let bar = crate::pack::progress_bar(total, args.quiet);
     if let Some(dir) = &args.extract_to {
+        // Only members the central directory lists are written, so it is read too.
+        let archive = Archive::open(source)?;
         let reports = run_jobs(wants.len(), args.jobs.into(), |i| {
-            let reader = io::BufReader::with_capacity(1 << 20, source.open_range(wants[i].range)?);
-            let item = format!("{label} {}", wants[i].name);
-            Ok(taco_reader::extract_span(reader, &item, dir, &options)?)
+            let want = &wants[i];
+            let reader = io::BufReader::with_capacity(1 << 20, source.open_range(want.range)?);
+            let item = format!("{label} {}", want.name);
+            Ok(taco_reader::extract_listed_span(
+                reader,
+                &item,
+                &archive,
+                want.range.offset,
+                dir,
+                &options,
+            )?)
         })?;
         bar.finish_and_clear();
         let mut report = ExtractReport::default();
@@ -504,31 +543,38 @@ fn write_one(
             _ => Ok(()),
         }
     };
-    match &args.output {
-        Some(path) => {
-            let mut file = AtomicFile::create(path, args.force).map_err(crate::pack::force_hint)?;
-            let mut out = BufWriter::with_capacity(1 << 20, &mut file);
-            let computed = taco_reader::copy_exact(reader, label, want.range, |c| {
-                bar.inc(c.len() as u64);
-                out.write_all(c)
-            })
-            .with_context(|| format!("writing {}", path.display()))?;
-            out.flush().with_context(|| path.display().to_string())?;
-            drop(out);
-            check(computed)?;
-            file.commit()?;
-        }
-        None => {
-            let mut out = io::stdout().lock();
-            let computed = taco_reader::copy_exact(reader, label, want.range, |c| {
-                bar.inc(c.len() as u64);
-                out.write_all(c)
-            })?;
-            out.flush()?;
-            check(computed)?;
-        }
-    }
+    let Some(path) = &args.output else {
+        let mut out = io::stdout().lock();
+        let computed = taco_reader::copy_exact(reader, label, want.range, |c| {
+            bar.inc(c.len() as u64);
+            out.write_all(c).map_err(stdout_error)
+        })?;
+        out.flush()?;
+        return check(computed);
+    };
+    let inputs: Vec<FileId> = FileId::of_path(Path::new(&args.src)).into_iter().collect();
+    let mut file = Output::create(path, args.force, &inputs).map_err(crate::pack::force_hint)?;
+    let mut out = BufWriter::with_capacity(1 << 20, &mut file);
+    let computed = taco_reader::copy_exact(reader, label, want.range, |c| {
+        bar.inc(c.len() as u64);
+        out.write_all(c).map_err(|source| ReadError::Output {
+            path: path.clone(),
+            source,
+        })
+    })?;
+    out.flush().with_context(|| path.display().to_string())?;
+    drop(out);
+    check(computed)?;
+    file.commit()?;
     Ok(())
+}
+
+/// A failed write to standard output, named as such.
+fn stdout_error(source: io::Error) -> ReadError {
+    ReadError::Output {
+        path: "<standard output>".into(),
+        source,
+    }
 }
 
 /// Groups ranges (in offset order) that lie within [`COALESCE_GAP`] of each other and do not
@@ -580,14 +626,16 @@ fn fetch_group(
         }
         taco_reader::write_named_file(dir, &want.name, &label, options, want.crc, |file| {
             let mut out = BufWriter::with_capacity(1 << 20, file);
+            let path = dir.join(&want.name);
+            let output = |source| ReadError::Output {
+                path: path.clone(),
+                source,
+            };
             let crc = taco_reader::copy_exact(&mut reader, &label, want.range, |c| {
                 bar.inc(c.len() as u64);
-                out.write_all(c)
+                out.write_all(c).map_err(output)
             })?;
-            out.flush().map_err(|source| ReadError::Output {
-                path: dir.join(&want.name),
-                source,
-            })?;
+            out.flush().map_err(output)?;
             Ok(crc)
         })?;
         at = want.range.offset + want.range.length;

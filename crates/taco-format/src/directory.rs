@@ -45,6 +45,7 @@ pub fn read_directory_end(tail: &[u8], tail_offset: u64) -> Result<DirectoryEnd,
     })?;
     let eocd_offset = tail_offset + at as u64;
     let eocd = EndOfCentralDirectory::parse(&tail[at..], eocd_offset)?;
+    check_one_end_record(tail, tail_offset, at)?;
     if eocd.disk != 0 || eocd.cd_disk != 0 {
         return Err(FormatError::OutOfRange {
             what: "end of central directory disk number (multi-disk archives are not supported)",
@@ -76,6 +77,19 @@ pub fn read_directory_end(tail: &[u8], tail_offset: u64) -> Result<DirectoryEnd,
                 found: 0,
             })?;
         let record = Zip64Eocd::parse(&tail[record_at..], locator.eocd_offset)?;
+        // The record says how long it is; it must end where the locator begins.
+        let record_end = crate::bytes::le64(&tail[record_at..], 4)
+            .checked_add(12)
+            .and_then(|len| locator.eocd_offset.checked_add(len));
+        let locator_offset = eocd_offset - ZIP64_LOCATOR_LEN as u64;
+        if record_end != Some(locator_offset) {
+            let end = record_end.unwrap_or(u64::MAX);
+            return Err(FormatError::UnaccountedBytes {
+                offset: end.min(locator_offset),
+                length: end.abs_diff(locator_offset),
+                place: "between the ZIP64 end record and its locator",
+            });
+        }
         end.cd_offset = record.cd_offset;
         end.cd_size = record.cd_size;
         end.entries = record.total_entries;
@@ -96,6 +110,15 @@ pub fn read_directory_end(tail: &[u8], tail_offset: u64) -> Result<DirectoryEnd,
             value: end.cd_offset.saturating_add(end.cd_size),
         });
     }
+    // One reading only: a gap here could hold a second directory another reader finds.
+    let cd_end = end.cd_offset + end.cd_size;
+    if cd_end != end.end_records_offset {
+        return Err(FormatError::UnaccountedBytes {
+            offset: cd_end,
+            length: end.end_records_offset - cd_end,
+            place: "between the central directory and the end records",
+        });
+    }
     // Each record is at least 46 bytes, so the count is bounded by the size.
     if end.entries > end.cd_size / crate::CENTRAL_FIXED_LEN as u64 {
         return Err(FormatError::OutOfRange {
@@ -105,6 +128,43 @@ pub fn read_directory_end(tail: &[u8], tail_offset: u64) -> Result<DirectoryEnd,
         });
     }
     Ok(end)
+}
+
+/// Signatures another ZIP reader could find in an end record's comment and take for a record.
+const RECORD_SIGNATURES: [u32; 5] = [
+    crate::SIG_LOCAL,
+    crate::SIG_CENTRAL,
+    crate::SIG_EOCD,
+    crate::SIG_ZIP64_EOCD,
+    crate::SIG_ZIP64_LOCATOR,
+];
+
+/// One reading only (DESIGN §6): the end record at `tail[at..]` must be the only one that fits
+/// (an earlier signature whose comment also reaches the end of the file is another reader's
+/// end record), and its comment must hold no record signature.
+fn check_one_end_record(tail: &[u8], tail_offset: u64, at: usize) -> Result<(), FormatError> {
+    let comment = &tail[at + EOCD_LEN..];
+    if let Some(pos) = comment
+        .windows(4)
+        .position(|w| RECORD_SIGNATURES.contains(&crate::bytes::le32(w, 0)))
+    {
+        let signature = crate::bytes::le32(&comment[pos..], 0);
+        return Err(FormatError::SignatureInComment {
+            offset: tail_offset + (at + EOCD_LEN + pos) as u64,
+            signature,
+        });
+    }
+    let earlier = (0..at).rev().find(|&p| {
+        crate::bytes::le32(tail, p) == crate::SIG_EOCD
+            && p + EOCD_LEN + usize::from(crate::bytes::le16(tail, p + 20)) == tail.len()
+    });
+    if let Some(other) = earlier {
+        return Err(FormatError::AmbiguousEnd {
+            offset: tail_offset + at as u64,
+            other: tail_offset + other as u64,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -141,6 +201,42 @@ mod tests {
         assert_eq!((end.cd_offset, end.cd_size, end.entries), (100, 4500, 70));
         assert!(end.zip64);
         assert_eq!(end.end_records_offset, 4600);
+    }
+
+    #[test]
+    fn one_reading_only() {
+        // A valid empty archive: the end record alone.
+        let good = EndOfCentralDirectory::for_directory(0, 0, 0).encode().to_vec();
+        assert!(read_directory_end(&good, 0).is_ok());
+
+        // A signature in the comment.
+        let mut eocd = EndOfCentralDirectory::for_directory(0, 0, 0);
+        eocd.comment_len = 8;
+        let mut file = eocd.encode().to_vec();
+        file.extend_from_slice(b"xxPK\x01\x02yy");
+        assert!(matches!(
+            read_directory_end(&file, 0),
+            Err(FormatError::SignatureInComment { offset: 24, signature: crate::SIG_CENTRAL })
+        ));
+
+        // Two end records whose comments both reach the end: the outer one's comment is
+        // exactly the inner one.
+        let mut outer = EndOfCentralDirectory::for_directory(0, 0, 0);
+        outer.comment_len = EOCD_LEN as u16;
+        let mut file = outer.encode().to_vec();
+        file.extend_from_slice(&EndOfCentralDirectory::for_directory(0, 0, 22).encode());
+        assert!(matches!(
+            read_directory_end(&file, 0),
+            Err(FormatError::SignatureInComment { .. } | FormatError::AmbiguousEnd { .. })
+        ));
+
+        // Junk between the directory and the end record.
+        let mut file = vec![0u8; 10];
+        file.extend_from_slice(&EndOfCentralDirectory::for_directory(0, 0, 4).encode());
+        assert!(matches!(
+            read_directory_end(&file, 0),
+            Err(FormatError::UnaccountedBytes { offset: 4, length: 6, .. })
+        ));
     }
 
     #[test]

@@ -49,6 +49,26 @@ pub enum FormatError {
         name: String,
         problem: crate::NameProblem,
     },
+    /// A STORED member whose compressed and uncompressed sizes differ.
+    #[error("member {name:?} is STORED but its compressed size {compressed} differs from its uncompressed size {uncompressed}")]
+    StoredSizeMismatch {
+        name: String,
+        compressed: u64,
+        uncompressed: u64,
+    },
+    /// More than one end of central directory record could be the real one.
+    #[error("end of central directory records at offsets {offset} and {other} both fit: another reader could take the other one")]
+    AmbiguousEnd { offset: u64, other: u64 },
+    /// The end of central directory comment holds a ZIP record signature.
+    #[error("end of central directory comment holds a ZIP signature 0x{signature:08x} at offset {offset}: another reader could take it for a record")]
+    SignatureInComment { offset: u64, signature: u32 },
+    /// Bytes that no member, directory or end record accounts for.
+    #[error("{length} bytes at offset {offset} belong to no member ({place})")]
+    UnaccountedBytes {
+        offset: u64,
+        length: u64,
+        place: &'static str,
+    },
     /// A number from the file does not fit where it must go.
     #[error("{what} at offset {offset}: value {value} out of range")]
     OutOfRange {

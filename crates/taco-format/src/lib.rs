@@ -22,6 +22,7 @@ mod directory;
 mod dostime;
 mod error;
 mod header;
+mod name_text;
 mod names;
 mod records;
 
@@ -32,9 +33,10 @@ pub use header::{
     encode_header, encode_payload, parse_header, CrcPolicy, Entry, ParsedHeader, HEADER_CRC_OFFSET,
     HEADER_LEN, HEADER_NAME, MAX_ENTRIES, PAYLOAD_LEN, PAYLOAD_OFFSET,
 };
+pub use name_text::{decode_cp437, decode_name, escape_name, is_bidi_control, unicode_path};
 pub use names::{check_member_name, NameProblem};
 pub use records::{
-    find_eocd, CentralRecord, EndOfCentralDirectory, LocalHeader, StoredMember, Zip64Eocd,
+    check_stored_sizes, find_eocd, CentralRecord, EndOfCentralDirectory, LocalHeader, StoredMember, Zip64Eocd,
     Zip64Locator, CENTRAL_CRC_OFFSET, CENTRAL_FIXED_LEN, EOCD_LEN, FLAG_DATA_DESCRIPTOR, FLAG_UTF8,
     LOCAL_CRC_OFFSET, LOCAL_FIXED_LEN, METHOD_STORED, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL,
     SIG_ZIP64_EOCD, SIG_ZIP64_LOCATOR, U16_MARKER, U32_MARKER, ZIP64_EOCD_LEN, ZIP64_LOCATOR_LEN,

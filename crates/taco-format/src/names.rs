@@ -1,6 +1,6 @@
 //! Rules for member names: what may be written, and what extraction may trust.
 
-use crate::FormatError;
+use crate::{is_bidi_control, FormatError};
 use std::fmt;
 
 /// Why a member name is refused.
@@ -22,6 +22,9 @@ pub enum NameProblem {
     Backslash,
     /// Contains a NUL or other control character.
     ControlCharacter,
+    /// Contains a bidirectional-text control (such as U+202E), which makes a name display as
+    /// something other than it is.
+    BidiControl,
     /// The name is reserved for the TACO header.
     Reserved,
 }
@@ -37,6 +40,7 @@ impl fmt::Display for NameProblem {
             NameProblem::EmptyComponent => "contains an empty or '.' component",
             NameProblem::Backslash => "contains a backslash",
             NameProblem::ControlCharacter => "contains a control character",
+            NameProblem::BidiControl => "contains a bidirectional text control character",
             NameProblem::Reserved => "reserved for the TACO header",
         })
     }
@@ -73,6 +77,9 @@ pub fn check_member_name(name: &[u8]) -> Result<&str, FormatError> {
     }
     if text.chars().any(char::is_control) {
         return Err(fail(NameProblem::ControlCharacter));
+    }
+    if text.chars().any(is_bidi_control) {
+        return Err(fail(NameProblem::BidiControl));
     }
     if text.contains('\\') {
         return Err(fail(NameProblem::Backslash));

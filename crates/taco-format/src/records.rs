@@ -251,8 +251,17 @@ pub struct LocalHeader {
     pub uncompressed_size: u64,
     /// Raw name bytes.
     pub name: Vec<u8>,
+    /// The UTF-8 name of a matching Info-ZIP Unicode Path extra field, if there is one.
+    pub unicode_name: Option<Vec<u8>>,
     /// Total header length: fixed part, name and extra field.
     pub header_len: u64,
+}
+
+impl LocalHeader {
+    /// The name as text, decoded as the ZIP specification says (see [`crate::decode_name`]).
+    pub fn text_name(&self) -> String {
+        crate::decode_name(&self.name, self.flags, self.unicode_name.as_deref())
+    }
 }
 
 impl LocalHeader {
@@ -296,6 +305,7 @@ impl LocalHeader {
             crc32: le32(bytes, 14),
             compressed_size,
             uncompressed_size,
+            unicode_name: crate::unicode_path(&name, extra),
             name,
             header_len: len as u64,
         })
@@ -327,6 +337,8 @@ pub struct CentralRecord {
     pub external_attr: u32,
     /// Raw name bytes.
     pub name: Vec<u8>,
+    /// The UTF-8 name of a matching Info-ZIP Unicode Path extra field, if there is one.
+    pub unicode_name: Option<Vec<u8>>,
     /// Total record length: fixed part, name, extra field and comment.
     pub record_len: u64,
 }
@@ -389,10 +401,50 @@ impl CentralRecord {
             uncompressed_size,
             header_offset,
             external_attr: le32(bytes, 38),
+            unicode_name: crate::unicode_path(&name, extra),
             name,
             record_len: len as u64,
         })
     }
+
+    /// The name as text, decoded as the ZIP specification says (see [`crate::decode_name`]).
+    pub fn text_name(&self) -> String {
+        crate::decode_name(&self.name, self.flags, self.unicode_name.as_deref())
+    }
+
+    /// Checks what every STORED record must satisfy: compressed size = uncompressed size.
+    ///
+    /// # Errors
+    /// [`FormatError::StoredSizeMismatch`].
+    pub fn check_stored_sizes(&self) -> Result<(), FormatError> {
+        check_stored_sizes(
+            self.method,
+            self.compressed_size,
+            self.uncompressed_size,
+            &self.text_name(),
+        )
+    }
+}
+
+/// A STORED member's two sizes must be equal: readers that take one or the other would
+/// otherwise read different bytes.
+///
+/// # Errors
+/// [`FormatError::StoredSizeMismatch`] naming `name`.
+pub fn check_stored_sizes(
+    method: u16,
+    compressed: u64,
+    uncompressed: u64,
+    name: &str,
+) -> Result<(), FormatError> {
+    if method == METHOD_STORED && compressed != uncompressed {
+        return Err(FormatError::StoredSizeMismatch {
+            name: name.to_string(),
+            compressed,
+            uncompressed,
+        });
+    }
+    Ok(())
 }
 
 /// The classic end of central directory record.

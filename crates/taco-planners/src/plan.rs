@@ -149,7 +149,8 @@ pub struct ExecuteOptions {
 pub struct Executed {
     /// The archive's entries.
     pub entries: Vec<Entry>,
-    /// Length of the index, as stored in the archive and in the `.meta.json` file.
+    /// Length of the index as stored in the archive (the `.meta.json` file adds the archive's
+    /// identity).
     pub index_len: u64,
     /// Archive length in bytes.
     pub archive_len: u64,
@@ -172,8 +173,9 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> PlanError + '_ {
 }
 
 /// Writes `plan` to `dest`: every member in order, then `TACO_INDEX.json`, with one entry per
-/// group computed from the written spans; then `<dest>.meta.json` with the same index. Both
-/// files appear only when everything succeeded.
+/// group computed from the written spans; then `<dest>.meta.json` with the same index and the
+/// archive's identity (`"archive"`: size, header and central directory CRC-32). Both files
+/// appear only when everything succeeded, the archive first.
 ///
 /// # Errors
 /// [`PlanError::TooManyGroups`], [`PlanError::BadGroup`], input read errors and
@@ -246,7 +248,11 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
     )?;
     writer.add_bytes(INDEX_MEMBER, &index_bytes, None)?;
     let (archive, summary) = writer.finish(&entries)?;
-    meta_file.write_all(&index_bytes).map_err(io_error(&meta))?;
+    meta_file
+        .write_all(&sidecar(&index_bytes, &summary))
+        .map_err(io_error(&meta))?;
+    // Archive first: a crash between the two renames leaves an old sidecar whose identity
+    // no longer matches the archive beside it, which readers detect.
     archive.commit()?;
     meta_file.commit()?;
     Ok(Executed {
@@ -255,6 +261,22 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         archive_len: summary.archive_len,
         meta_path: meta,
     })
+}
+
+/// The sidecar: the index with the identity of the archive it describes added under
+/// `"archive"` (length, header CRC-32, central directory CRC-32), so a reader can tell a sidecar
+/// left beside a newer archive.
+fn sidecar(index: &[u8], summary: &taco_writer::FinishSummary) -> Vec<u8> {
+    let body = index.strip_suffix(b"}\n").unwrap_or(index);
+    let mut out = body.to_vec();
+    out.extend_from_slice(
+        format!(
+            ",\n\"archive\":{{\"size\":{},\"header_crc32\":{},\"cd_crc32\":{}}}}}\n",
+            summary.archive_len, summary.header_crc32, summary.directory_crc32
+        )
+        .as_bytes(),
+    );
+    out
 }
 
 /// Writes one JSON object: the fixed keys first, then the planner's fields.

@@ -71,7 +71,13 @@ fn entries_and_index_come_from_written_spans() {
 
     let meta = std::fs::read(meta_path(&dest)).unwrap();
     let index: Value = serde_json::from_slice(&meta).unwrap();
-    assert_eq!(meta.len() as u64, executed.index_len);
+    // The sidecar is the index plus the identity of the archive it was written for.
+    assert_eq!(index["archive"]["size"], bytes.len() as u64);
+    assert_eq!(
+        index["archive"]["header_crc32"],
+        u64::from(u32::from_le_bytes([bytes[14], bytes[15], bytes[16], bytes[17]]))
+    );
+    assert!(meta.len() as u64 > executed.index_len);
     assert_eq!(index["entries"][0]["kind"], "span");
     assert_eq!(index["entries"][2]["kind"], "data");
     assert_eq!(index["test"]["members_seen"], 3);
@@ -84,10 +90,13 @@ fn entries_and_index_come_from_written_spans() {
         m["crc32"].as_u64().unwrap() as u32,
         crc32fast::hash(b"two two")
     );
-    // The index is also the archive's last member, byte for byte.
+    // The index is also the archive's last member, byte for byte (the sidecar without its
+    // closing identity).
     let tail = String::from_utf8_lossy(&bytes);
     assert!(tail.contains("TACO_INDEX.json"));
-    assert!(bytes.windows(meta.len()).any(|w| w == meta.as_slice()));
+    let index_len = executed.index_len as usize;
+    let member = &meta[..index_len - 2];
+    assert!(bytes.windows(member.len()).any(|w| w == member));
 }
 
 #[test]

@@ -2,7 +2,8 @@ use crate::{ArchiveError, ReadAt, ReadError};
 use std::io::{self, Read};
 use taco_format::{
     parse_header, read_directory_end, CentralRecord, CrcPolicy, DirectoryEnd, Entry, LocalHeader,
-    ParsedHeader, FLAG_DATA_DESCRIPTOR, HEADER_LEN, LOCAL_FIXED_LEN, MAX_TAIL_LEN, METHOD_STORED,
+    ParsedHeader, CENTRAL_FIXED_LEN, FLAG_DATA_DESCRIPTOR, HEADER_LEN, LOCAL_FIXED_LEN,
+    MAX_TAIL_LEN, METHOD_STORED,
 };
 
 /// A remote reader fetches members whose local headers lie at most this far apart with one
@@ -27,6 +28,9 @@ pub(crate) fn run_end(start: u64, last: &Member, limit: u64, with_data: bool) ->
 
 /// Data is streamed in pieces of this size, so memory stays constant for any member size.
 pub(crate) const STREAM_CHUNK: usize = 1 << 20;
+/// The largest member [`ArchiveTail::read_member`] reads into memory (an index, say): a size
+/// claimed by the archive is never trusted to size an allocation.
+pub const MAX_MEMBER_IN_MEMORY: u64 = 64 << 20;
 /// Bytes read for a local header in one go: the fixed part, the name, and room for an extra field.
 const LOCAL_READ_SLACK: u64 = 256;
 
@@ -64,9 +68,10 @@ pub struct Member {
 }
 
 impl Member {
-    /// The name, with invalid UTF-8 replaced.
+    /// The name as text, decoded as the ZIP specification says (UTF-8 when flagged, else a
+    /// matching Unicode Path extra field, else code page 437); invalid UTF-8 is replaced.
     pub fn name_lossy(&self) -> String {
-        String::from_utf8_lossy(&self.record.name).into_owned()
+        self.record.text_name()
     }
 
     /// Data length in bytes (stored members: compressed = uncompressed).
@@ -104,6 +109,7 @@ pub struct ArchiveTail<S: ReadAt> {
 pub struct Archive<S: ReadAt> {
     tail: ArchiveTail<S>,
     members: Vec<Member>,
+    directory_crc32: u32,
 }
 
 impl<S: ReadAt> std::ops::Deref for Archive<S> {
@@ -127,16 +133,25 @@ impl<S: ReadAt> Archive<S> {
         ArchiveTail::read(source)?.into_archive()
     }
 
+    /// CRC-32 of the central directory's bytes (part of the archive's identity).
+    pub fn directory_crc32(&self) -> u32 {
+        self.directory_crc32
+    }
+
     /// Every member in central directory order, `TACO_HEADER` included.
     pub fn members(&self) -> &[Member] {
         &self.members
     }
 
-    /// The member with exactly this name.
+    /// The member with exactly this name (as [`Member::name_lossy`] decodes it).
     pub fn member(&self, name: &str) -> Option<&Member> {
-        self.members
-            .iter()
-            .find(|m| m.record.name == name.as_bytes())
+        self.members.iter().find(|m| {
+            if m.record.name.is_ascii() {
+                m.record.name == name.as_bytes()
+            } else {
+                m.record.text_name() == name
+            }
+        })
     }
 }
 
@@ -197,71 +212,122 @@ impl<S: ReadAt> ArchiveTail<S> {
     /// As [`Archive::open`].
     pub fn into_archive(self) -> Result<Archive<S>, ReadError> {
         let end = &self.end;
-        let (source, tail, tail_offset) = (&self.source, &self.tail, self.tail_offset);
-        let directory = if end.cd_offset >= tail_offset {
-            let start = (end.cd_offset - tail_offset) as usize;
-            let stop = start.saturating_add(end.cd_size as usize).min(tail.len());
-            tail[start..stop].to_vec()
-        } else {
-            let size = usize::try_from(end.cd_size).map_err(|_| {
+        let source = &self.source;
+        // Only the part before the tail is read (one read, streamed: the directory is never
+        // held in memory whole, whatever size the end record claims); the rest is already here.
+        let before = self.tail_offset.saturating_sub(end.cd_offset).min(end.cd_size);
+        let in_tail = usize::try_from(end.cd_offset.max(self.tail_offset) - self.tail_offset)
+            .ok()
+            .and_then(|start| {
+                let len = usize::try_from(end.cd_size - before).ok()?;
+                self.tail.get(start..start.checked_add(len)?)
+            })
+            .ok_or_else(|| {
                 invalid(
                     source,
                     taco_format::FormatError::OutOfRange {
-                        what: "central directory size",
+                        what: "central directory offset",
                         offset: end.eocd_offset,
-                        value: end.cd_size,
+                        value: end.cd_offset,
                     },
                 )
             })?;
-            // Only the part before the tail is read; the rest is already here.
-            let before = (tail_offset - end.cd_offset).min(end.cd_size) as usize;
-            let mut directory = vec![0u8; before];
-            source.read_exact_at(&mut directory, end.cd_offset)?;
-            let rest = (size - before).min(tail.len());
-            directory.extend_from_slice(&tail[..rest]);
-            directory
+        let head: Box<dyn Read + '_> = if before > 0 {
+            source.open_range(Entry::new(end.cd_offset, before))?
+        } else {
+            Box::new(io::empty())
         };
+        let mut directory = io::BufReader::with_capacity(STREAM_CHUNK, head.chain(in_tail));
+        let (members, directory_crc32) = self.parse_directory(&mut directory)?;
+        check_member_layout(source, &members)?;
+        drop(directory);
+        Ok(Archive {
+            tail: self,
+            members,
+            directory_crc32,
+        })
+    }
 
+    /// Parses the central directory's records from `directory`, which yields exactly its
+    /// `cd_size` bytes, checking each record (bounds, STORED sizes) and the record count.
+    fn parse_directory(&self, directory: &mut dyn Read) -> Result<(Vec<Member>, u32), ReadError> {
+        let end = &self.end;
+        let source = &self.source;
+        let label = source.label();
         let mut members = Vec::new();
-        let mut at = 0usize;
-        while at < directory.len() {
-            let offset = end.cd_offset + at as u64;
-            let record =
-                CentralRecord::parse(&directory[at..], offset).map_err(|e| invalid(source, e))?;
-            at += record.record_len as usize;
-            let fixed_end = record
+        let mut hasher = crc32fast::Hasher::new();
+        let mut at = 0u64;
+        let mut record = Vec::new();
+        while at < end.cd_size {
+            let offset = end.cd_offset + at;
+            let read_error = |e: io::Error| {
+                ReadError::unwrap_io(e, |source| ReadError::Io {
+                    source_label: label.clone(),
+                    offset,
+                    len: CENTRAL_FIXED_LEN as u64,
+                    source,
+                })
+            };
+            let fixed_len = (CENTRAL_FIXED_LEN as u64).min(end.cd_size - at) as usize;
+            record.resize(fixed_len, 0);
+            directory.read_exact(&mut record).map_err(read_error)?;
+            let len = CentralRecord::len_from_fixed(&record, offset)
+                .and_then(|len| {
+                    if (len as u64) > end.cd_size - at {
+                        Err(taco_format::FormatError::TooShort {
+                            what: "central directory header",
+                            offset,
+                            needed: len as u64,
+                            found: end.cd_size - at,
+                        })
+                    } else {
+                        Ok(len)
+                    }
+                })
+                .map_err(|e| invalid(source, e))?;
+            record.resize(len, 0);
+            directory
+                .read_exact(&mut record[fixed_len..])
+                .map_err(read_error)?;
+            let parsed = CentralRecord::parse(&record, offset).map_err(|e| invalid(source, e))?;
+            hasher.update(&record);
+            parsed
+                .check_stored_sizes()
+                .map_err(|e| invalid(source, e))?;
+            at += parsed.record_len;
+            let fixed_end = parsed
                 .header_offset
                 .checked_add(LOCAL_FIXED_LEN as u64)
-                .and_then(|v| v.checked_add(record.compressed_size));
+                .and_then(|v| v.checked_add(parsed.compressed_size));
             if fixed_end.is_none_or(|e| e > end.cd_offset) {
                 return Err(invalid(
                     source,
                     ArchiveError::MemberOutOfBounds {
-                        name: String::from_utf8_lossy(&record.name).into_owned(),
-                        offset: record.header_offset,
+                        name: parsed.text_name(),
+                        offset: parsed.header_offset,
                         limit: end.cd_offset,
                     },
                 ));
             }
+            if members.len() as u64 >= end.entries {
+                break;
+            }
             members.push(Member {
                 index: members.len(),
-                record,
+                record: parsed,
             });
         }
-        if members.len() as u64 != end.entries {
+        if members.len() as u64 != end.entries || at != end.cd_size {
             return Err(invalid(
                 source,
                 ArchiveError::EntryCountMismatch {
                     offset: end.cd_offset,
                     expected: end.entries,
-                    found: members.len() as u64,
+                    found: members.len() as u64 + u64::from(at != end.cd_size),
                 },
             ));
         }
-        Ok(Archive {
-            tail: self,
-            members,
-        })
+        Ok((members, hasher.finalize()))
     }
 
     /// Fills `buf` from the kept tail when it lies inside, else with one read of the source.
@@ -340,6 +406,16 @@ impl<S: ReadAt> ArchiveTail<S> {
     /// As [`Archive::data_range`], plus [`ArchiveError::CrcMismatch`].
     pub fn read_member(&self, member: &Member) -> Result<Vec<u8>, ReadError> {
         self.check_stored(member)?;
+        if member.record.compressed_size > MAX_MEMBER_IN_MEMORY {
+            return Err(invalid(
+                &self.source,
+                ArchiveError::TooLarge {
+                    what: format!("member {:?}", member.name_lossy()),
+                    size: member.record.compressed_size,
+                    limit: MAX_MEMBER_IN_MEMORY,
+                },
+            ));
+        }
         let (local, mut buf) = self.read_local(member, true)?;
         self.check_no_descriptor(member, &local)?;
         let size = member.record.compressed_size;
@@ -397,6 +473,28 @@ impl<S: ReadAt> ArchiveTail<S> {
                     field: "name",
                     local: String::from_utf8_lossy(&local.name).into_owned(),
                     central: member.name_lossy(),
+                },
+            ));
+        }
+        // Sizes must agree, or readers that trust the local header read other bytes.
+        taco_format::check_stored_sizes(
+            local.method,
+            local.compressed_size,
+            local.uncompressed_size,
+            &member.name_lossy(),
+        )
+        .map_err(|e| invalid(&self.source, e))?;
+        if local.flags & FLAG_DATA_DESCRIPTOR == 0
+            && local.compressed_size != member.record.compressed_size
+        {
+            return Err(invalid(
+                &self.source,
+                ArchiveError::LocalHeaderMismatch {
+                    name: member.name_lossy(),
+                    offset,
+                    field: "compressed size",
+                    local: local.compressed_size.to_string(),
+                    central: member.record.compressed_size.to_string(),
                 },
             ));
         }
@@ -528,6 +626,10 @@ impl<S: ReadAt> ArchiveTail<S> {
     }
 
     fn check_stored(&self, member: &Member) -> Result<(), ReadError> {
+        member
+            .record
+            .check_stored_sizes()
+            .map_err(|e| invalid(&self.source, e))?;
         if member.record.method != METHOD_STORED {
             return Err(invalid(
                 &self.source,
@@ -590,14 +692,44 @@ impl<S: ReadAt> ArchiveTail<S> {
     ///
     /// # Errors
     /// [`ArchiveError::EntryOutside`] when the range is not inside the source; [`ReadError::Io`]
-    /// for read failures; [`ReadError::Output`] (with an empty path) when `sink` fails.
+    /// for read failures; whatever `sink` returns.
     pub fn stream_range(
         &self,
         range: Entry,
-        sink: impl FnMut(&[u8]) -> io::Result<()>,
+        sink: impl FnMut(&[u8]) -> Result<(), ReadError>,
     ) -> Result<u32, ReadError> {
         stream_range(&self.source, range, sink)
     }
+}
+
+/// Checks that no two members' local entries overlap, judging each by the least it can
+/// occupy (fixed header, name, data): many central records pointing at the same bytes would
+/// make a small archive extract to a huge tree, and overlapping members mean different
+/// things to different readers.
+///
+/// # Errors
+/// [`ArchiveError::OverlappingMembers`] naming the later member.
+fn check_member_layout<S: ReadAt>(source: &S, members: &[Member]) -> Result<(), ReadError> {
+    let mut by_offset: Vec<&Member> = members.iter().collect();
+    by_offset.sort_by_key(|m| m.header_offset());
+    for pair in by_offset.windows(2) {
+        let (previous, member) = (pair[0], pair[1]);
+        let previous_end = previous
+            .header_offset()
+            .saturating_add((LOCAL_FIXED_LEN + previous.record.name.len()) as u64)
+            .saturating_add(previous.record.compressed_size);
+        if member.header_offset() < previous_end {
+            return Err(invalid(
+                source,
+                ArchiveError::OverlappingMembers {
+                    name: member.name_lossy(),
+                    offset: member.header_offset(),
+                    previous_end,
+                },
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Passes the bytes of `range` of `source` to `sink` in pieces of at most 1 MiB and returns
@@ -605,11 +737,11 @@ impl<S: ReadAt> ArchiveTail<S> {
 ///
 /// # Errors
 /// [`ArchiveError::EntryOutside`] when the range is not inside the source; [`ReadError::Io`]
-/// for read failures; [`ReadError::Output`] (with an empty path) when `sink` fails.
+/// for read failures; whatever `sink` returns.
 pub fn stream_range<S: ReadAt + ?Sized>(
     source: &S,
     range: Entry,
-    sink: impl FnMut(&[u8]) -> io::Result<()>,
+    sink: impl FnMut(&[u8]) -> Result<(), ReadError>,
 ) -> Result<u32, ReadError> {
     let size = source.size()?;
     if !range.fits_in(size) {
@@ -633,12 +765,12 @@ pub fn stream_range<S: ReadAt + ?Sized>(
 ///
 /// # Errors
 /// [`ReadError::Io`] when the reader fails or ends early (a remote failure keeps its own
-/// [`ReadError::Remote`]); [`ReadError::Output`] (with an empty path) when `sink` fails.
+/// [`ReadError::Remote`]); whatever `sink` returns (it names its own output).
 pub fn copy_exact(
     reader: &mut dyn Read,
     label: &str,
     range: Entry,
-    mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+    mut sink: impl FnMut(&[u8]) -> Result<(), ReadError>,
 ) -> Result<u32, ReadError> {
     let mut buf = vec![0u8; (range.length.min(STREAM_CHUNK as u64)) as usize];
     let mut hasher = crc32fast::Hasher::new();
@@ -664,10 +796,7 @@ pub fn copy_exact(
             Err(e) => return Err(ReadError::unwrap_io(e, io_error)),
         };
         hasher.update(&buf[..n]);
-        sink(&buf[..n]).map_err(|source| ReadError::Output {
-            path: std::path::PathBuf::new(),
-            source,
-        })?;
+        sink(&buf[..n])?;
         done += n as u64;
     }
     Ok(hasher.finalize())
@@ -711,6 +840,9 @@ impl<S: ReadAt> RangeReader<S> {
 impl<S: ReadAt> io::Read for RangeReader<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = (self.end - self.next).min(buf.len() as u64) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
         self.source
             .read_exact_at(&mut buf[..n], self.next)
             .map_err(io::Error::other)?;

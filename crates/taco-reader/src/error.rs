@@ -99,6 +99,19 @@ pub enum ArchiveError {
     /// The requested member is not in the archive.
     #[error("no member named {name:?}")]
     NoSuchMember { name: String },
+    /// A span holds a local entry the central directory does not list there.
+    #[error("local entry {name:?} at offset {offset} is not listed in the central directory")]
+    NotInDirectory { name: String, offset: u64 },
+    /// A sidecar beside the archive records another archive's identity.
+    #[error("sidecar is stale: it records {field} {recorded}, the archive has {actual} (written for another version of the archive; repack or delete it)")]
+    StaleSidecar {
+        field: &'static str,
+        recorded: String,
+        actual: u64,
+    },
+    /// Something would be read into memory that is larger than this reader allows.
+    #[error("{what} is {size} bytes, more than the {limit} bytes read into memory")]
+    TooLarge { what: String, size: u64, limit: u64 },
 }
 
 impl ArchiveError {
@@ -116,6 +129,10 @@ impl ArchiveError {
                 FormatError::BadZip64Extra { .. } => "BadZip64Extra",
                 FormatError::BadName { .. } => "BadName",
                 FormatError::OutOfRange { .. } => "OutOfRange",
+                FormatError::StoredSizeMismatch { .. } => "StoredSizeMismatch",
+                FormatError::AmbiguousEnd { .. } => "AmbiguousEnd",
+                FormatError::SignatureInComment { .. } => "SignatureInComment",
+                FormatError::UnaccountedBytes { .. } => "UnaccountedBytes",
             },
             ArchiveError::EntryCountMismatch { .. } => "EntryCountMismatch",
             ArchiveError::HeaderNotFirst { .. } => "HeaderNotFirst",
@@ -132,6 +149,9 @@ impl ArchiveError {
             ArchiveError::TruncatedSpan { .. } => "TruncatedSpan",
             ArchiveError::NoSuchEntry { .. } => "NoSuchEntry",
             ArchiveError::NoSuchMember { .. } => "NoSuchMember",
+            ArchiveError::NotInDirectory { .. } => "NotInDirectory",
+            ArchiveError::TooLarge { .. } => "TooLarge",
+            ArchiveError::StaleSidecar { .. } => "StaleSidecar",
         }
     }
 }

@@ -1,5 +1,7 @@
 use crate::archive::{invalid, run_end, RUN_GAP, STREAM_CHUNK};
 use crate::{copy_exact, Archive, ArchiveError, Member, ReadAt, ReadError};
+use crate::confined::ConfinedDir;
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -31,18 +33,19 @@ fn output_error(path: &Path) -> impl Fn(io::Error) -> ReadError + '_ {
     }
 }
 
-/// Checks a member name for extraction: `TACO_HEADER` is skipped (`Ok(None)`), directory entries
-/// keep their trailing `/`, everything else must pass [`check_member_name`].
-fn extraction_name(name: &[u8], offset: u64) -> Result<Option<&str>, ArchiveError> {
-    if name == HEADER_NAME {
+/// Checks a member name (as decoded text) for extraction: `TACO_HEADER` is skipped
+/// (`Ok(None)`), directory entries keep their trailing `/`, everything else must pass
+/// [`check_member_name`].
+fn extraction_name(name: &str, offset: u64) -> Result<Option<&str>, ArchiveError> {
+    if name.as_bytes() == HEADER_NAME {
         return Ok(None);
     }
-    let (checked, is_dir) = match name.strip_suffix(b"/") {
+    let (checked, is_dir) = match name.strip_suffix('/') {
         Some(dir) => (dir, true),
         None => (name, false),
     };
-    match check_member_name(checked) {
-        Ok(_) => Ok(std::str::from_utf8(if is_dir { name } else { checked }).ok()),
+    match check_member_name(checked.as_bytes()) {
+        Ok(_) => Ok(Some(if is_dir { name } else { checked })),
         Err(FormatError::BadName { name, problem }) => Err(ArchiveError::BadName {
             name,
             offset,
@@ -50,70 +53,6 @@ fn extraction_name(name: &[u8], offset: u64) -> Result<Option<&str>, ArchiveErro
         }),
         Err(other) => Err(other.into()),
     }
-}
-
-/// Creates the directories of `relative` under `root`, refusing any existing component that is
-/// a symlink or not a directory, so nothing is ever written outside `root`.
-fn safe_dir(root: &Path, relative: &str) -> Result<PathBuf, ReadError> {
-    let mut path = root.to_path_buf();
-    for component in relative.split('/').filter(|c| !c.is_empty()) {
-        path.push(component);
-        let created = match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_dir() => continue,
-            Ok(_) => return Err(ReadError::UnsafeOutputPath { path }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&path),
-            Err(e) => return Err(output_error(&path)(e)),
-        };
-        match created {
-            Ok(()) => {}
-            // Another writer (a concurrent fetch) made it first: accept it only if it is a
-            // real directory, never a symlink someone slipped in.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                if !fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_dir()) {
-                    return Err(ReadError::UnsafeOutputPath { path });
-                }
-            }
-            Err(e) => return Err(output_error(&path)(e)),
-        }
-    }
-    Ok(path)
-}
-
-/// Writes one file: streams `fill` into a temporary file beside the target, checks the CRC it
-/// returns against `expected_crc`, then renames into place. A failure leaves no partial file.
-fn write_file(
-    root: &Path,
-    name: &str,
-    options: &ExtractOptions,
-    fill: impl FnOnce(&mut fs::File) -> Result<u32, ReadError>,
-    on_crc_mismatch: impl FnOnce(u32) -> ReadError,
-    expected_crc: Option<u32>,
-) -> Result<PathBuf, ReadError> {
-    let (parent_rel, file_name) = name.rsplit_once('/').unwrap_or(("", name));
-    let parent = safe_dir(root, parent_rel)?;
-    let target = parent.join(file_name);
-    match fs::symlink_metadata(&target) {
-        Ok(meta) if meta.is_dir() => return Err(ReadError::UnsafeOutputPath { path: target }),
-        Ok(_) if !options.overwrite => return Err(ReadError::OutputExists { path: target }),
-        _ => {}
-    }
-    let mut temp = tempfile::Builder::new()
-        .prefix(".taco-extract.")
-        .suffix(".tmp")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(&parent)
-        .map_err(output_error(&target))?;
-    let computed = fill(temp.as_file_mut())?;
-    if expected_crc.is_some_and(|expected| expected != computed) {
-        return Err(on_crc_mismatch(computed));
-    }
-    let persisted = if options.overwrite {
-        temp.persist(&target).map(drop)
-    } else {
-        temp.persist_noclobber(&target).map(drop)
-    };
-    persisted.map_err(|e| output_error(&target)(e.error))?;
-    Ok(target)
 }
 
 /// Writes the file `name` under `dir` the way extraction does: `name` must be a safe member
@@ -138,7 +77,7 @@ pub fn write_named_file(
         source_label: label.to_string(),
         problem,
     };
-    let checked = extraction_name(name.as_bytes(), 0)
+    let checked = extraction_name(name, 0)
         .map_err(fail)?
         .filter(|n| !n.ends_with('/'))
         .ok_or_else(|| {
@@ -152,22 +91,47 @@ pub fn write_named_file(
                 },
             })
         })?;
-    fs::create_dir_all(dir).map_err(output_error(dir))?;
-    write_file(
-        dir,
-        checked,
-        options,
-        fill,
-        |computed| {
-            fail(ArchiveError::CrcMismatch {
-                name: name.to_string(),
-                offset: 0,
-                stored: expected_crc.unwrap_or(0),
-                computed,
-            })
-        },
-        expected_crc,
-    )
+    let verify = |computed: u32| match expected_crc {
+        Some(stored) if stored != computed => Err(fail(ArchiveError::CrcMismatch {
+            name: name.to_string(),
+            offset: 0,
+            stored,
+            computed,
+        })),
+        _ => Ok(()),
+    };
+    ConfinedDir::open(dir)?.write_file(checked, options.overwrite, fill, verify)
+}
+
+/// Accepts `computed` when it equals `stored`, else the CRC error `mismatch` builds.
+fn crc_check(
+    stored: u32,
+    mismatch: impl FnOnce(u32) -> ReadError,
+) -> impl FnOnce(u32) -> Result<(), ReadError> {
+    move |computed| {
+        if computed == stored {
+            Ok(())
+        } else {
+            Err(mismatch(computed))
+        }
+    }
+}
+
+/// Streams exactly `range.length` bytes of `reader` into `file` and returns their CRC-32;
+/// `name` names the file in write errors.
+fn copy_into(
+    reader: &mut dyn Read,
+    label: &str,
+    range: Entry,
+    file: &mut fs::File,
+    name: &Path,
+) -> Result<u32, ReadError> {
+    let mut out = io::BufWriter::with_capacity(STREAM_CHUNK, file);
+    let crc = copy_exact(reader, label, range, |chunk| {
+        out.write_all(chunk).map_err(output_error(name))
+    })?;
+    out.flush().map_err(output_error(name))?;
+    Ok(crc)
 }
 
 /// Extracts every member of `archive` except `TACO_HEADER` under `dir`, checking each CRC.
@@ -200,8 +164,10 @@ pub fn extract_members<S: ReadAt>(
     let source = archive.source();
     let mut planned = Vec::with_capacity(members.len());
     for member in members {
-        let name = extraction_name(&member.record.name, member.header_offset())
-            .map_err(|e| invalid(source, e))?;
+        let text = member.name_lossy();
+        let name = extraction_name(&text, member.header_offset())
+            .map_err(|e| invalid(source, e))?
+            .map(str::to_owned);
         if let Some(name) = name {
             if member.record.method != METHOD_STORED {
                 return Err(invalid(
@@ -215,40 +181,34 @@ pub fn extract_members<S: ReadAt>(
             planned.push((member, name));
         }
     }
-    fs::create_dir_all(dir).map_err(output_error(dir))?;
+    let target = ConfinedDir::open(dir)?;
     let mut report = ExtractReport::default();
     let mut files = Vec::with_capacity(planned.len());
     for (member, name) in planned {
         if member.is_dir() {
-            safe_dir(dir, name)?;
+            target.subdir(&name)?;
         } else {
             files.push((member, name));
         }
     }
+    let label = source.label();
     let mut extract_one = |reader: &mut dyn Read, range: Entry, member: &Member, name: &str| {
-        let path = write_file(
-            dir,
+        let mismatch = |computed| {
+            invalid(
+                source,
+                ArchiveError::CrcMismatch {
+                    name: member.name_lossy(),
+                    offset: range.offset,
+                    stored: member.record.crc32,
+                    computed,
+                },
+            )
+        };
+        let path = target.write_file(
             name,
-            options,
-            |file| {
-                let mut out = io::BufWriter::with_capacity(STREAM_CHUNK, file);
-                let label = source.label();
-                let crc = copy_exact(reader, &label, range, |chunk| out.write_all(chunk))?;
-                out.flush().map_err(output_error(Path::new(name)))?;
-                Ok(crc)
-            },
-            |computed| {
-                invalid(
-                    source,
-                    ArchiveError::CrcMismatch {
-                        name: member.name_lossy(),
-                        offset: range.offset,
-                        stored: member.record.crc32,
-                        computed,
-                    },
-                )
-            },
-            Some(member.record.crc32),
+            options.overwrite,
+            |file| copy_into(reader, &label, range, file, &dir.join(name)),
+            crc_check(member.record.crc32, mismatch),
         )?;
         report.bytes += range.length;
         report.files.push(path);
@@ -257,7 +217,7 @@ pub fn extract_members<S: ReadAt>(
     if !source.reads_are_requests() {
         for (member, name) in files {
             let range = archive.data_range(member)?;
-            extract_one(&mut source.open_range(range)?, range, member, name)?;
+            extract_one(&mut source.open_range(range)?, range, member, &name)?;
         }
         return Ok(report);
     }
@@ -306,16 +266,53 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// Extracts a span (DESIGN §3): a run of complete local entries cut from an archive, read as a
 /// stream with constant memory. Every member is checked (STORED, no data descriptor, safe name,
 /// CRC); `TACO_HEADER` is skipped; reading stops cleanly at the end of the stream or at a central
-/// directory record.
+/// directory record. Nothing says which local entries are real members here (the span is all
+/// there is): when the archive is at hand, use [`extract_listed_span`].
 ///
 /// # Errors
 /// [`ArchiveError::TruncatedSpan`] (with the number of complete files) when the stream ends
 /// inside a member; the errors of [`extract_all`] otherwise. `label` names the span in messages.
 pub fn extract_span(
+    reader: impl Read,
+    label: &str,
+    dir: &Path,
+    options: &ExtractOptions,
+) -> Result<ExtractReport, ReadError> {
+    extract_span_checked(reader, label, dir, options, None)
+}
+
+/// Extracts a span that starts at archive offset `offset` of `archive`, as [`extract_span`],
+/// writing only local entries the central directory lists at that offset with that name and
+/// size: bytes hidden between listed members are never written out.
+///
+/// # Errors
+/// [`ArchiveError::NotInDirectory`] for a local entry the directory does not list; as
+/// [`extract_span`] otherwise.
+pub fn extract_listed_span<S: ReadAt>(
+    reader: impl Read,
+    label: &str,
+    archive: &Archive<S>,
+    offset: u64,
+    dir: &Path,
+    options: &ExtractOptions,
+) -> Result<ExtractReport, ReadError> {
+    let listed: HashMap<u64, &Member> = archive
+        .members()
+        .iter()
+        .map(|m| (m.header_offset(), m))
+        .collect();
+    extract_span_checked(reader, label, dir, options, Some((&listed, offset)))
+}
+
+/// The central records of an archive by local header offset, and where the span starts.
+type Listing<'a> = (&'a HashMap<u64, &'a Member>, u64);
+
+fn extract_span_checked(
     mut reader: impl Read,
     label: &str,
     dir: &Path,
     options: &ExtractOptions,
+    listing: Option<Listing<'_>>,
 ) -> Result<ExtractReport, ReadError> {
     let fail = |problem: ArchiveError| ReadError::Invalid {
         source_label: label.to_string(),
@@ -329,7 +326,7 @@ pub fn extract_span(
             source,
         }
     };
-    fs::create_dir_all(dir).map_err(output_error(dir))?;
+    let target = ConfinedDir::open(dir)?;
     let mut report = ExtractReport::default();
     let mut offset = 0u64;
     let mut complete = 0u64;
@@ -376,7 +373,7 @@ pub fn extract_span(
             return Err(truncated("<local header>".into(), complete));
         }
         let local = LocalHeader::parse(&header, offset).map_err(|e| fail(e.into()))?;
-        let display_name = String::from_utf8_lossy(&local.name).into_owned();
+        let display_name = local.text_name();
         if local.flags & FLAG_DATA_DESCRIPTOR != 0 {
             return Err(fail(ArchiveError::DataDescriptor { name: display_name }));
         }
@@ -386,54 +383,56 @@ pub fn extract_span(
                 method: local.method,
             }));
         }
+        taco_format::check_stored_sizes(
+            local.method,
+            local.compressed_size,
+            local.uncompressed_size,
+            &display_name,
+        )
+        .map_err(|e| fail(e.into()))?;
+        if let Some((listed, start)) = listing {
+            let absolute = start.saturating_add(offset);
+            let known = listed.get(&absolute).is_some_and(|m| {
+                m.record.name == local.name && m.record.compressed_size == local.compressed_size
+            });
+            if !known {
+                return Err(fail(ArchiveError::NotInDirectory {
+                    name: display_name,
+                    offset: absolute,
+                }));
+            }
+        }
         let data_offset = offset + header_len as u64;
         let len = local.compressed_size;
-        let name = extraction_name(&local.name, offset).map_err(fail)?;
-        let mut hasher = crc32fast::Hasher::new();
-        let mut buf = vec![0u8; len.min(STREAM_CHUNK as u64) as usize];
-        let mut copy = |sink: &mut dyn FnMut(&[u8]) -> io::Result<()>| -> Result<u32, ReadError> {
-            let mut done = 0u64;
-            while done < len {
-                let n = (len - done).min(buf.len() as u64) as usize;
-                let got = read_full(&mut reader, &mut buf[..n])
-                    .map_err(read_error(data_offset + done, n as u64))?;
-                hasher.update(&buf[..got]);
-                sink(&buf[..got]).map_err(output_error(Path::new(&display_name)))?;
-                if got < n {
-                    return Err(truncated(display_name.clone(), complete));
-                }
-                done += n as u64;
-            }
-            Ok(hasher.clone().finalize())
-        };
+        let name = extraction_name(&display_name, offset).map_err(fail)?;
+        let data = Entry::new(data_offset, len);
         match name {
             None => {
-                copy(&mut |_| Ok(()))?;
+                copy_exact(&mut reader, label, data, |_| Ok(()))
+                    .map_err(|e| short_span(e, &truncated, &display_name, complete))?;
             }
             Some(dir_name) if dir_name.ends_with('/') => {
-                copy(&mut |_| Ok(()))?;
-                safe_dir(dir, dir_name)?;
+                copy_exact(&mut reader, label, data, |_| Ok(()))
+                    .map_err(|e| short_span(e, &truncated, &display_name, complete))?;
+                target.subdir(dir_name)?;
             }
             Some(file_name) => {
-                let path = write_file(
-                    dir,
+                let mismatch = |computed| {
+                    fail(ArchiveError::CrcMismatch {
+                        name: display_name.clone(),
+                        offset: data_offset,
+                        stored: local.crc32,
+                        computed,
+                    })
+                };
+                let path = target.write_file(
                     file_name,
-                    options,
+                    options.overwrite,
                     |file| {
-                        let mut out = io::BufWriter::with_capacity(STREAM_CHUNK, file);
-                        let crc = copy(&mut |chunk| out.write_all(chunk))?;
-                        out.flush().map_err(output_error(Path::new(file_name)))?;
-                        Ok(crc)
+                        copy_into(&mut reader, label, data, file, &dir.join(file_name))
+                            .map_err(|e| short_span(e, &truncated, &display_name, complete))
                     },
-                    |computed| {
-                        fail(ArchiveError::CrcMismatch {
-                            name: display_name.clone(),
-                            offset: data_offset,
-                            stored: local.crc32,
-                            computed,
-                        })
-                    },
-                    Some(local.crc32),
+                    crc_check(local.crc32, mismatch),
                 )?;
                 report.files.push(path);
                 report.bytes += len;
@@ -443,4 +442,19 @@ pub fn extract_span(
         offset = data_offset + len;
     }
     Ok(report)
+}
+
+/// A span that ends inside a member's data is reported as cut short, with the files before it.
+fn short_span(
+    error: ReadError,
+    truncated: &impl Fn(String, u64) -> ReadError,
+    name: &str,
+    complete: u64,
+) -> ReadError {
+    match &error {
+        ReadError::Io { source, .. } if source.kind() == io::ErrorKind::UnexpectedEof => {
+            truncated(name.to_string(), complete)
+        }
+        _ => error,
+    }
 }

@@ -25,6 +25,7 @@
 //! ```
 
 mod archive;
+mod confined;
 mod error;
 mod extract;
 mod remote;
@@ -33,11 +34,12 @@ mod validate;
 
 pub use archive::{
     copy_exact, read_header, stream_range, Archive, ArchiveTail, Member, RangeReader,
+    MAX_MEMBER_IN_MEMORY,
 };
 pub use error::{ArchiveError, ReadError};
 pub use extract::{
-    extract_all, extract_members, extract_span, write_named_file, ExtractOptions, ExtractReport,
+    extract_all, extract_listed_span, extract_members, extract_span, write_named_file, ExtractOptions, ExtractReport,
 };
 pub use remote::{is_remote, RemoteError, RemoteOptions, RemoteSource, TransferStats};
 pub use source::{LocalFile, ReadAt, Source};
-pub use validate::{validate, Level, ValidationReport};
+pub use validate::{validate, ArchiveIdentity, Level, ValidationReport};

@@ -59,16 +59,24 @@ pub struct RemoteOptions {
     pub retries: usize,
     /// Time allowed for connecting to the server.
     pub connect_timeout: Duration,
-    /// Time allowed without progress on one request before it counts as failed.
-    pub timeout: Duration,
+    /// The longest one request may take, from connecting to its last body byte, retries and
+    /// resumptions included; `None`: no limit on a transfer that keeps moving.
+    pub timeout: Option<Duration>,
+    /// The longest wait for the next bytes of an answer before the request counts as failed.
+    pub stall_timeout: Duration,
 }
+
+/// Without `timeout`, failed requests are retried only within this window after the first
+/// attempt, so a server that stalls every time ends a command in well under a minute.
+const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(30);
 
 impl Default for RemoteOptions {
     fn default() -> RemoteOptions {
         RemoteOptions {
             retries: 5,
-            connect_timeout: Duration::from_secs(10),
-            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(5),
+            timeout: None,
+            stall_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -107,6 +115,9 @@ pub enum RemoteError {
     /// A body ended before all requested bytes arrived (after any resumption).
     #[error("answer cut short: {received} of {expected} bytes received")]
     ShortBody { received: u64, expected: u64 },
+    /// A body went on past the bytes asked for.
+    #[error("answer longer than requested: more than {expected} bytes")]
+    LongBody { expected: u64 },
     /// A transient failure that persisted through every retry.
     #[error("giving up after {retries} {}: {message}", if *retries == 1 { "retry" } else { "retries" })]
     GaveUp { retries: usize, message: String },
@@ -127,6 +138,7 @@ impl RemoteError {
             RemoteError::Changed { .. } => "Changed",
             RemoteError::PastEnd { .. } => "PastEnd",
             RemoteError::ShortBody { .. } => "ShortBody",
+            RemoteError::LongBody { .. } => "LongBody",
             RemoteError::GaveUp { .. } => "GaveUp",
             RemoteError::Failed { .. } => "Failed",
         }
@@ -318,11 +330,18 @@ impl RemoteSource {
                 base: 2.0,
             },
             max_retries: options.retries,
-            retry_timeout: Duration::from_secs(300),
+            retry_timeout: options.timeout.unwrap_or(DEFAULT_RETRY_WINDOW),
         };
+        let stall = options
+            .timeout
+            .map_or(options.stall_timeout, |t| t.min(options.stall_timeout));
         let client_options = ClientOptions::new()
             .with_connect_timeout(options.connect_timeout)
-            .with_timeout(options.timeout);
+            .with_read_timeout(stall);
+        let client_options = match options.timeout {
+            Some(timeout) => client_options.with_timeout(timeout),
+            None => client_options.with_timeout_disabled(),
+        };
         let connector = CountingConnector {
             observed: Arc::clone(&observed),
         };
@@ -577,6 +596,10 @@ impl RemoteSource {
         let mut stream = result.into_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| self.explain_body(&e))?;
+            // A server that keeps sending is not read past what was asked for.
+            if out.len() as u64 + chunk.len() as u64 > expected {
+                return Err(self.fail(RemoteError::LongBody { expected }));
+            }
             out.extend_from_slice(&chunk);
         }
         if out.len() as u64 != expected {

@@ -1,7 +1,8 @@
 use crate::ReadError;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
+use rustix::fs::{Mode, OFlags};
+use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::Path;
 use taco_format::Entry;
 
@@ -156,18 +157,38 @@ impl LocalFile {
     /// Opens `path` for reading.
     ///
     /// # Errors
-    /// [`ReadError::Open`] if it cannot be opened or is a directory.
+    /// [`ReadError::Open`] if it cannot be opened or is not a regular file (a directory, FIFO,
+    /// socket or device: opening never blocks).
     pub fn open(path: &Path) -> Result<LocalFile, ReadError> {
         let open_error = |source| ReadError::Open {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::open(path).map_err(open_error)?;
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+        let fd = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| open_error(io::Error::from(e)))?;
+        let file = File::from(fd);
         let meta = file.metadata().map_err(open_error)?;
-        if meta.is_dir() {
+        let file_type = meta.file_type();
+        if !file_type.is_file() {
+            let what = if file_type.is_dir() {
+                "a directory"
+            } else if file_type.is_fifo() {
+                "a FIFO"
+            } else if file_type.is_socket() {
+                "a socket"
+            } else if file_type.is_char_device() || file_type.is_block_device() {
+                "a device"
+            } else {
+                "not a file"
+            };
             return Err(open_error(io::Error::new(
-                io::ErrorKind::IsADirectory,
-                "is a directory",
+                io::ErrorKind::InvalidInput,
+                format!("not a regular file ({what}): archives are read by position"),
             )));
         }
         Ok(LocalFile {

@@ -32,6 +32,57 @@ pub struct ValidationReport {
     pub file_len: u64,
     /// Whether the archive uses ZIP64 end records (`None` at the quick level).
     pub zip64: Option<bool>,
+    /// The archive's identity (`None` at the quick level).
+    pub identity: Option<ArchiveIdentity>,
+}
+
+/// What identifies one archive: its length and the CRC-32s of its header payload and central
+/// directory. A sidecar records it so a reader can tell it was written for another archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveIdentity {
+    /// Archive length in bytes.
+    pub size: u64,
+    /// CRC-32 of the header payload.
+    pub header_crc32: u32,
+    /// CRC-32 of the central directory's bytes.
+    pub directory_crc32: u32,
+}
+
+impl ArchiveIdentity {
+    /// Compares the identity a sidecar records (its `"archive"` object, as JSON text) with this
+    /// one; `Ok(())` when they agree.
+    ///
+    /// # Errors
+    /// [`ArchiveError::StaleSidecar`] naming the first field that differs (or a missing or
+    /// malformed identity).
+    pub fn check_sidecar(&self, sidecar: &str, label: &str) -> Result<(), ReadError> {
+        let field = |key: &str| -> Option<u64> {
+            let at = sidecar.rfind(&format!("\"{key}\":"))? + key.len() + 3;
+            let digits: String = sidecar[at..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        };
+        let checks = [
+            ("size", self.size, field("size")),
+            ("header_crc32", u64::from(self.header_crc32), field("header_crc32")),
+            ("cd_crc32", u64::from(self.directory_crc32), field("cd_crc32")),
+        ];
+        for (what, actual, recorded) in checks {
+            if recorded != Some(actual) {
+                return Err(ReadError::Invalid {
+                    source_label: label.to_string(),
+                    problem: ArchiveError::StaleSidecar {
+                        field: what,
+                        recorded: recorded.map_or("nothing".to_string(), |v| v.to_string()),
+                        actual,
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Checks `source` at `level` and stops at the first failure.
@@ -49,6 +100,7 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
         members: None,
         file_len,
         zip64: None,
+        identity: None,
     };
     if level == Level::Quick {
         return Ok(report);
@@ -199,6 +251,8 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
         }
     }
 
+    // One reading only: members follow each other with no byte between them that nobody
+    // accounts for (a hidden local entry, say), and the last ends where the directory begins.
     let mut by_offset: Vec<_> = ranges.iter().collect();
     by_offset.sort_by_key(|(m, _)| m.header_offset());
     let mut previous_end = 0u64;
@@ -213,8 +267,25 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
                 },
             ));
         }
+        if member.header_offset() > previous_end {
+            return Err(unaccounted(
+                &source,
+                previous_end,
+                member.header_offset(),
+                "between members",
+            ));
+        }
         // local_header() checked that the data ends before the central directory.
         previous_end = data.offset + data.length;
+    }
+    let cd_offset = archive.directory_end().cd_offset;
+    if previous_end != cd_offset {
+        return Err(unaccounted(
+            &source,
+            previous_end,
+            cd_offset,
+            "before the central directory",
+        ));
     }
 
     for (index, entry) in header.entries.iter().enumerate() {
@@ -231,9 +302,25 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
         }
     }
 
+    report.identity = Some(ArchiveIdentity {
+        size: file_len,
+        header_crc32: header.stored_crc,
+        directory_crc32: archive.directory_crc32(),
+    });
     report.members = Some(members.len() as u64 - 1);
     report.zip64 = Some(archive.directory_end().zip64);
     Ok(report)
+}
+
+fn unaccounted<S: ReadAt>(source: &S, from: u64, to: u64, place: &'static str) -> ReadError {
+    invalid(
+        source,
+        FormatError::UnaccountedBytes {
+            offset: from,
+            length: to.saturating_sub(from),
+            place,
+        },
+    )
 }
 
 /// Compares a member's local header with its central record (no data descriptor, same method,

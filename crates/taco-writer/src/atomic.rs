@@ -27,13 +27,23 @@ impl AtomicFile {
     ///
     /// # Errors
     /// [`WriteError::OutputExists`] when `dest` exists and `overwrite` is false (checked again at
-    /// commit, so a file that appears meanwhile is not clobbered); [`WriteError::Output`] when
-    /// the directory is not writable.
+    /// commit, so a file that appears meanwhile is not clobbered);
+    /// [`WriteError::NotRegularOutput`] when `dest` is a FIFO, device, socket or directory;
+    /// [`WriteError::Output`] when the directory is not writable.
     pub fn create(dest: &Path, overwrite: bool) -> Result<AtomicFile, WriteError> {
-        if !overwrite && fs::symlink_metadata(dest).is_ok() {
-            return Err(WriteError::OutputExists {
-                path: dest.to_path_buf(),
-            });
+        if let Ok(meta) = fs::symlink_metadata(dest) {
+            let kind = meta.file_type();
+            if !(kind.is_file() || kind.is_symlink()) {
+                // Renaming over a FIFO, device or directory would replace the node itself.
+                return Err(WriteError::NotRegularOutput {
+                    path: dest.to_path_buf(),
+                });
+            }
+            if !overwrite {
+                return Err(WriteError::OutputExists {
+                    path: dest.to_path_buf(),
+                });
+            }
         }
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,

@@ -45,6 +45,16 @@ pub enum WriteError {
     /// The output path exists and overwriting was not asked for.
     #[error("{path} already exists")]
     OutputExists { path: PathBuf },
+    /// A source is the archive being written, or the file it replaces.
+    #[error("{path} is the output archive itself; it cannot be packed into itself")]
+    InputIsOutput { path: PathBuf },
+    /// The output path names a file this command reads.
+    #[error("{path} is also an input of this command; refusing to replace it")]
+    WouldReplaceInput { path: PathBuf },
+    /// The output path is a FIFO, device or socket, which an archive cannot be written to
+    /// (it needs a seekable regular file) and which is never replaced by one.
+    #[error("{path}: not a regular file; an archive is written to a new regular file, not a FIFO or device")]
+    NotRegularOutput { path: PathBuf },
     /// Writing, syncing or renaming the output failed.
     #[error("{path}: {source}")]
     Output {

@@ -26,10 +26,12 @@
 
 mod atomic;
 mod error;
+mod output;
 mod update;
 mod writer;
 
 pub use atomic::AtomicFile;
 pub use error::WriteError;
+pub use output::{check_not_input, FileId, Output};
 pub use update::update_header;
 pub use writer::{ArchiveOutput, ArchiveWriter, FinishSummary, MemberSpan, Piece, WriterOptions};

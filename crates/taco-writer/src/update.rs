@@ -67,9 +67,16 @@ pub fn update_header(
 
     check_entries_inside(entries, file_len, allow_outside)?;
 
+    // The CRC, the unchanged fields between it and the payload, and the payload go out in one
+    // write, synced before the directory's copy of the CRC: a crash leaves either the old or
+    // the new header whole, at worst with a stale central CRC that `validate` names and a
+    // second run repairs.
     let crc = taco_format::crc32(&payload).to_le_bytes();
-    file.write_all_at(&payload, PAYLOAD_OFFSET as u64)
-        .and_then(|()| file.write_all_at(&crc, HEADER_CRC_OFFSET as u64))
+    let mut local = head;
+    local[HEADER_CRC_OFFSET..HEADER_CRC_OFFSET + 4].copy_from_slice(&crc);
+    local[PAYLOAD_OFFSET..].copy_from_slice(&payload);
+    file.write_all_at(&local[HEADER_CRC_OFFSET..], HEADER_CRC_OFFSET as u64)
+        .and_then(|()| file.sync_data())
         .and_then(|()| file.write_all_at(&crc, end.cd_offset + CENTRAL_CRC_OFFSET as u64))
         .and_then(|()| file.sync_all())
         .map_err(io_error)

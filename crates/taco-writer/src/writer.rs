@@ -1,4 +1,4 @@
-use crate::{AtomicFile, WriteError};
+use crate::{AtomicFile, FileId, WriteError};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -133,6 +133,11 @@ pub struct FinishSummary {
     pub entries: Vec<Entry>,
     /// True when the archive needed ZIP64 end records.
     pub zip64: bool,
+    /// CRC-32 of the header's payload (the entries), as stored at byte 14.
+    pub header_crc32: u32,
+    /// CRC-32 of the central directory's bytes: with the length and the header CRC, the
+    /// archive's identity (a sidecar records it to be recognised as stale).
+    pub directory_crc32: u32,
 }
 
 /// Streams STORED members into a TACO archive. See the crate documentation.
@@ -150,6 +155,8 @@ pub struct ArchiveWriter<W: ArchiveOutput> {
     progress: Option<Box<dyn FnMut(u64)>>,
     /// Start of the written bytes not yet handed to writeback.
     writeback_from: u64,
+    /// The files this writer writes or replaces, which it must never read as a source.
+    outputs: Vec<FileId>,
 }
 
 fn now_unix() -> i64 {
@@ -190,9 +197,11 @@ impl ArchiveWriter<AtomicFile> {
         overwrite: bool,
         options: WriterOptions,
     ) -> Result<ArchiveWriter<AtomicFile>, WriteError> {
+        let replaced = FileId::of_path(dest);
         let file = AtomicFile::create(dest, overwrite)?;
         let mut writer = ArchiveWriter::new(file, options)?;
         writer.label = dest.to_path_buf();
+        writer.outputs.extend(replaced);
         Ok(writer)
     }
 }
@@ -214,7 +223,11 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             options,
             progress: None,
             writeback_from: 0,
+            outputs: Vec::new(),
         };
+        if let Some(meta) = writer.out.as_file().and_then(|f| f.metadata().ok()) {
+            writer.outputs.push(FileId::of(&meta));
+        }
         // A valid zero-entry header, so even the placeholder is well-formed.
         let placeholder = encode_header(&[], DosDateTime::default())?;
         writer.pending.extend_from_slice(&placeholder);
@@ -307,6 +320,12 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         let meta = file.metadata().map_err(source_error)?;
         if !meta.is_file() {
             return Err(WriteError::NotAFile {
+                path: path.to_path_buf(),
+            });
+        }
+        if self.outputs.contains(&FileId::of(&meta)) {
+            // The archive being written (or the one it replaces) would be read into itself.
+            return Err(WriteError::InputIsOutput {
                 path: path.to_path_buf(),
             });
         }
@@ -666,6 +685,8 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         }
         let cd_offset = self.pos;
         let cd_size = directory.len() as u64;
+        let directory_crc32 = crc32fast::hash(&directory);
+        let header_crc32 = self.members[0].crc32;
         let records = self.members.len() as u64;
         let eocd = EndOfCentralDirectory::for_directory(records, cd_size, cd_offset);
         let zip64 = eocd.needs_zip64();
@@ -714,6 +735,8 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             members: records - 1,
             entries: entries.to_vec(),
             zip64,
+            header_crc32,
+            directory_crc32,
         };
         Ok((self.out, summary))
     }
