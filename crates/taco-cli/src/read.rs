@@ -250,8 +250,10 @@ fn print_extract_report(report: &ExtractReport, dir: &Path, json_output: bool) -
 }
 
 pub fn extract(args: &ExtractArgs) -> Result<()> {
+    let input = args.range.as_deref().or(args.src.as_deref().map(Path::new));
     let options = ExtractOptions {
         overwrite: args.force,
+        inputs: input_ids(input),
     };
     let report = if let Some(range) = &args.range {
         let file = File::open(range).with_context(|| range.display().to_string())?;
@@ -298,12 +300,34 @@ fn extract_from(
     }
     // Otherwise the members whose data lies inside the entry, starting from the one the entry
     // begins in (reading every local header would cost a request per member remotely).
-    let start = members
+    let before = members
         .iter()
         .filter(|m| m.header_offset() < entry.offset)
-        .map(Member::header_offset)
-        .max()
-        .unwrap_or(0);
+        .max_by_key(|m| m.header_offset());
+    let start = before.map_or(0, Member::header_offset);
+    if let Some(member) = before {
+        // An entry must start inside a member: bytes after one member's data and before the
+        // next local header belong to nobody the central directory lists.
+        let data_end = archive.data_range(member)?.end().unwrap_or(u64::MAX);
+        if entry.offset >= data_end {
+            let next = members
+                .iter()
+                .map(Member::header_offset)
+                .filter(|&o| o > entry.offset)
+                .min()
+                .unwrap_or(archive.directory_end().cd_offset);
+            return Err(ReadError::Invalid {
+                source_label: source.label(),
+                problem: taco_format::FormatError::UnaccountedBytes {
+                    offset: entry.offset,
+                    length: next.saturating_sub(entry.offset),
+                    place: "where the entry starts",
+                }
+                .into(),
+            }
+            .into());
+        }
+    }
     let mut selected = Vec::new();
     for member in members.iter().skip(1) {
         let offset = member.header_offset();
@@ -459,6 +483,7 @@ fn get_from(source: &Source, args: &GetArgs) -> Result<()> {
     let label = source.label();
     let options = ExtractOptions {
         overwrite: args.force,
+        inputs: input_ids(Some(Path::new(&args.src))),
     };
     let total = wants.iter().map(|w| w.range.length).sum();
     let bar = crate::pack::progress_bar(total, args.quiet);
@@ -567,6 +592,15 @@ fn write_one(
     check(computed)?;
     file.commit()?;
     Ok(())
+}
+
+/// The (device, inode) of a local input, which extraction must never replace.
+fn input_ids(input: Option<&Path>) -> Vec<(u64, u64)> {
+    input
+        .and_then(FileId::of_path)
+        .map(|id| (id.dev, id.ino))
+        .into_iter()
+        .collect()
 }
 
 /// A failed write to standard output, named as such.
@@ -830,7 +864,7 @@ fn select_by_time(
         writeln!(
             out,
             "{}  {} .. {}  offset {} length {}  entry {entry}",
-            m["name"].as_str().unwrap_or(""),
+            taco_format::escape_name(m["name"].as_str().unwrap_or("")),
             m["start"].as_str().unwrap_or(""),
             m["end"].as_str().unwrap_or(""),
             m["offset"],

@@ -85,14 +85,15 @@ pub fn unicode_path(raw: &[u8], extra: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// A member name read as the ZIP specification says: UTF-8 when flag bit 11 is set (or the
-/// name is ASCII), else the UTF-8 of a matching Unicode Path field ([`unicode_path`]), else
-/// code page 437. Invalid UTF-8 is replaced with U+FFFD.
+/// A member name read as the ZIP specification says: UTF-8 when flag bit 11 is set, else the
+/// UTF-8 of a matching Unicode Path field ([`unicode_path`]), else code page 437 (ASCII for
+/// bytes below 0x80). Invalid UTF-8 is replaced with U+FFFD.
 pub fn decode_name(raw: &[u8], flags: u16, unicode: Option<&[u8]>) -> String {
-    if flags & FLAG_UTF8 != 0 || raw.is_ascii() {
+    if flags & FLAG_UTF8 != 0 {
         return String::from_utf8_lossy(raw).into_owned();
     }
     match unicode {
+        // Writers put an ASCII stand-in in the name field and the real name here.
         Some(utf8) => String::from_utf8_lossy(utf8).into_owned(),
         None => decode_cp437(raw),
     }
@@ -127,6 +128,12 @@ mod tests {
         let extra = unicode_extra(raw, "café");
         let unicode = unicode_path(raw, &extra);
         assert_eq!(decode_name(raw, 0, unicode.as_deref()), "café");
+        // Even an ASCII stand-in gives way to a matching field.
+        let stand_in = b"Gruesse.txt";
+        let extra = unicode_extra(stand_in, "Grüße.txt");
+        let unicode = unicode_path(stand_in, &extra);
+        assert_eq!(decode_name(stand_in, 0, unicode.as_deref()), "Grüße.txt");
+        let extra = unicode_extra(raw, "café");
         // A field written for another name is ignored.
         assert_eq!(unicode_path(b"cafe\x82", &extra), None);
         assert_eq!(decode_name(raw, 0, None), "café");

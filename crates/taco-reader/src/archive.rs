@@ -146,7 +146,7 @@ impl<S: ReadAt> Archive<S> {
     /// The member with exactly this name (as [`Member::name_lossy`] decodes it).
     pub fn member(&self, name: &str) -> Option<&Member> {
         self.members.iter().find(|m| {
-            if m.record.name.is_ascii() {
+            if m.record.name.is_ascii() && m.record.unicode_name.is_none() {
                 m.record.name == name.as_bytes()
             } else {
                 m.record.text_name() == name

@@ -6,10 +6,11 @@
 //! directory after it was checked therefore cannot redirect a write: there is no later lookup
 //! by path for it to affect (DESIGN §6, extraction).
 
-use crate::ReadError;
+use crate::{ExtractOptions, ReadError};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 use std::fs::File;
+use std::cell::RefCell;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -28,11 +29,20 @@ fn output_error(path: &Path, errno: Errno) -> ReadError {
     }
 }
 
-/// The target directory of an extraction, held open.
+/// The target directory of an extraction, held open. It remembers what it created, so a
+/// failed extraction can take it back ([`ConfinedDir::roll_back`]).
 #[derive(Debug)]
 pub(crate) struct ConfinedDir {
     fd: OwnedFd,
     path: PathBuf,
+    /// Relative paths of the files and directories created so far, in order.
+    created: RefCell<Vec<Created>>,
+}
+
+#[derive(Debug)]
+struct Created {
+    relative: String,
+    is_dir: bool,
 }
 
 impl ConfinedDir {
@@ -55,6 +65,7 @@ impl ConfinedDir {
         Ok(ConfinedDir {
             fd,
             path: path.to_path_buf(),
+            created: RefCell::new(Vec::new()),
         })
     }
 
@@ -71,11 +82,53 @@ impl ConfinedDir {
             path: path.clone(),
             source,
         })?;
+        let mut walked = String::new();
         for component in relative.split('/').filter(|c| !c.is_empty()) {
             path.push(component);
-            current = open_or_create_dir(&current, component, &path)?;
+            if !walked.is_empty() {
+                walked.push('/');
+            }
+            walked.push_str(component);
+            let (fd, created) = open_or_create_dir(&current, component, &path)?;
+            if created {
+                self.created.borrow_mut().push(Created {
+                    relative: walked.clone(),
+                    is_dir: true,
+                });
+            }
+            current = fd;
         }
         Ok((current, path))
+    }
+
+    /// Removes, newest first, every file and directory this handle created (a directory only
+    /// if it is empty): after a failure, nothing the failed extraction wrote is left. Files it
+    /// replaced (when overwriting) hold their new, checked contents and stay. Best effort, and
+    /// as confined as writing: nothing outside is touched.
+    pub(crate) fn roll_back(&self) {
+        let created = std::mem::take(&mut *self.created.borrow_mut());
+        for item in created.iter().rev() {
+            let (parent_rel, name) = item.relative.rsplit_once('/').unwrap_or(("", &item.relative));
+            let Ok(parent) = self.open_existing(parent_rel) else {
+                continue;
+            };
+            let flags = if item.is_dir {
+                AtFlags::REMOVEDIR
+            } else {
+                AtFlags::empty()
+            };
+            let _ = rustix::fs::unlinkat(&parent, name, flags);
+        }
+    }
+
+    /// Opens the existing directory `relative` below this one, following no symlink.
+    fn open_existing(&self, relative: &str) -> Result<OwnedFd, Errno> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut current = rustix::fs::openat(&self.fd, ".", flags, Mode::empty())?;
+        for component in relative.split('/').filter(|c| !c.is_empty()) {
+            current = rustix::fs::openat(&current, component, flags, Mode::empty())?;
+        }
+        Ok(current)
     }
 
     /// Writes the file `name` (a checked relative name) below this directory: `fill` streams
@@ -90,21 +143,26 @@ impl ConfinedDir {
     pub(crate) fn write_file(
         &self,
         name: &str,
-        overwrite: bool,
+        options: &ExtractOptions,
         fill: impl FnOnce(&mut File) -> Result<u32, ReadError>,
         verify: impl FnOnce(u32) -> Result<(), ReadError>,
     ) -> Result<PathBuf, ReadError> {
+        let overwrite = options.overwrite;
         let (parent_rel, file_name) = name.rsplit_once('/').unwrap_or(("", name));
         let (parent, parent_path) = self.subdir(parent_rel)?;
         let target = parent_path.join(file_name);
-        match rustix::fs::statat(&parent, file_name, AtFlags::SYMLINK_NOFOLLOW) {
+        let existed = match rustix::fs::statat(&parent, file_name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::Directory => {
                 return Err(ReadError::UnsafeOutputPath { path: target });
             }
+            Ok(stat) if options.inputs.contains(&(stat.st_dev, stat.st_ino)) => {
+                return Err(ReadError::OutputIsInput { path: target });
+            }
             Ok(_) if !overwrite => return Err(ReadError::OutputExists { path: target }),
-            Ok(_) | Err(Errno::NOENT) => {}
+            Ok(_) => true,
+            Err(Errno::NOENT) => false,
             Err(e) => return Err(output_error(&target, e)),
-        }
+        };
         let (temp_name, fd) = create_temp(&parent, &target)?;
         let mut file = File::from(fd);
         let written = fill(&mut file).and_then(verify);
@@ -123,33 +181,45 @@ impl ConfinedDir {
         if placed.is_err() {
             // Best effort: the error being returned matters more than this one.
             let _ = rustix::fs::unlinkat(&parent, temp_name.as_str(), AtFlags::empty());
+        } else if !existed {
+            self.created.borrow_mut().push(Created {
+                relative: name.to_string(),
+                is_dir: false,
+            });
         }
         placed.map(|()| target)
     }
 }
 
 /// Opens the directory `name` inside `parent` without following a symlink, creating it when
-/// it does not exist (accepting one a concurrent writer created first, if it is a directory).
-fn open_or_create_dir(parent: &OwnedFd, name: &str, path: &Path) -> Result<OwnedFd, ReadError> {
+/// it does not exist (accepting one a concurrent writer created first, if it is a directory);
+/// says whether this call created it.
+fn open_or_create_dir(
+    parent: &OwnedFd,
+    name: &str,
+    path: &Path,
+) -> Result<(OwnedFd, bool), ReadError> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let unsafe_path = || ReadError::UnsafeOutputPath {
         path: path.to_path_buf(),
     };
     match rustix::fs::openat(parent, name, flags, Mode::empty()) {
-        Ok(fd) => return Ok(fd),
+        Ok(fd) => return Ok((fd, false)),
         // A symlink (ELOOP under O_NOFOLLOW) or a file in the way.
         Err(Errno::LOOP | Errno::NOTDIR) => return Err(unsafe_path()),
         Err(Errno::NOENT) => {}
         Err(e) => return Err(output_error(path, e)),
     }
-    match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o755)) {
-        Ok(()) | Err(Errno::EXIST) => {}
+    let created = match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o755)) {
+        Ok(()) => true,
+        Err(Errno::EXIST) => false,
         Err(e) => return Err(output_error(path, e)),
-    }
-    rustix::fs::openat(parent, name, flags, Mode::empty()).map_err(|e| match e {
+    };
+    let fd = rustix::fs::openat(parent, name, flags, Mode::empty()).map_err(|e| match e {
         Errno::LOOP | Errno::NOTDIR => unsafe_path(),
         e => output_error(path, e),
-    })
+    })?;
+    Ok((fd, created))
 }
 
 /// Creates a new hidden temporary file in `parent` (never following or reusing a name).

@@ -193,6 +193,9 @@ pub enum ReadError {
     /// An output file exists and overwriting was not asked for.
     #[error("{path} already exists")]
     OutputExists { path: PathBuf },
+    /// An output would replace a file the command reads.
+    #[error("{path} is also an input of this command; refusing to replace it")]
+    OutputIsInput { path: PathBuf },
     /// A path under the extraction directory is a symlink or not a directory.
     #[error("{path}: refusing to extract through a symlink or non-directory")]
     UnsafeOutputPath { path: PathBuf },
@@ -223,6 +226,7 @@ impl ReadError {
             ReadError::Output { .. } => "Output",
             ReadError::OutputExists { .. } => "OutputExists",
             ReadError::UnsafeOutputPath { .. } => "UnsafeOutputPath",
+            ReadError::OutputIsInput { .. } => "OutputIsInput",
             ReadError::Remote { problem, .. } => problem.kind(),
         }
     }

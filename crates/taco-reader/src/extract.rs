@@ -15,6 +15,9 @@ use taco_format::{
 pub struct ExtractOptions {
     /// Replace files that already exist (never directories, never by writing through a symlink).
     pub overwrite: bool,
+    /// Files never to replace, even when overwriting: the inputs of the command, as
+    /// (device, inode) pairs.
+    pub inputs: Vec<(u64, u64)>,
 }
 
 /// What an extraction wrote.
@@ -100,7 +103,7 @@ pub fn write_named_file(
         })),
         _ => Ok(()),
     };
-    ConfinedDir::open(dir)?.write_file(checked, options.overwrite, fill, verify)
+    ConfinedDir::open(dir)?.write_file(checked, options, fill, verify)
 }
 
 /// Accepts `computed` when it equals `stored`, else the CRC error `mismatch` builds.
@@ -182,6 +185,22 @@ pub fn extract_members<S: ReadAt>(
         }
     }
     let target = ConfinedDir::open(dir)?;
+    let result = write_members(archive, planned, &target, dir, options);
+    if result.is_err() {
+        target.roll_back();
+    }
+    result
+}
+
+/// Writes the checked members `planned` into `target` (see [`extract_members`]).
+fn write_members<S: ReadAt>(
+    archive: &Archive<S>,
+    planned: Vec<(&Member, String)>,
+    target: &ConfinedDir,
+    dir: &Path,
+    options: &ExtractOptions,
+) -> Result<ExtractReport, ReadError> {
+    let source = archive.source();
     let mut report = ExtractReport::default();
     let mut files = Vec::with_capacity(planned.len());
     for (member, name) in planned {
@@ -206,7 +225,7 @@ pub fn extract_members<S: ReadAt>(
         };
         let path = target.write_file(
             name,
-            options.overwrite,
+            options,
             |file| copy_into(reader, &label, range, file, &dir.join(name)),
             crc_check(member.record.crc32, mismatch),
         )?;
@@ -308,8 +327,31 @@ pub fn extract_listed_span<S: ReadAt>(
 type Listing<'a> = (&'a HashMap<u64, &'a Member>, u64);
 
 fn extract_span_checked(
+    reader: impl Read,
+    label: &str,
+    dir: &Path,
+    options: &ExtractOptions,
+    listing: Option<Listing<'_>>,
+) -> Result<ExtractReport, ReadError> {
+    let target = ConfinedDir::open(dir)?;
+    let result = write_span(reader, label, &target, dir, options, listing);
+    // A span cut short keeps the files before the cut, which its error counts (a fetch can
+    // resume from there); any other failure takes back everything this call wrote.
+    let cut_short = matches!(
+        result.as_ref().map_err(ReadError::archive_error),
+        Err(Some(ArchiveError::TruncatedSpan { .. }))
+    );
+    if result.is_err() && !cut_short {
+        target.roll_back();
+    }
+    result
+}
+
+/// Writes the files of a span into `target` (see [`extract_span`]).
+fn write_span(
     mut reader: impl Read,
     label: &str,
+    target: &ConfinedDir,
     dir: &Path,
     options: &ExtractOptions,
     listing: Option<Listing<'_>>,
@@ -326,7 +368,6 @@ fn extract_span_checked(
             source,
         }
     };
-    let target = ConfinedDir::open(dir)?;
     let mut report = ExtractReport::default();
     let mut offset = 0u64;
     let mut complete = 0u64;
@@ -427,7 +468,7 @@ fn extract_span_checked(
                 };
                 let path = target.write_file(
                     file_name,
-                    options.overwrite,
+                    options,
                     |file| {
                         copy_into(&mut reader, label, data, file, &dir.join(file_name))
                             .map_err(|e| short_span(e, &truncated, &display_name, complete))

@@ -89,6 +89,33 @@ fn flipped(bytes: &[u8], at: usize) -> Vec<u8> {
     b
 }
 
+/// `bytes` with `insert` placed at `at`, nothing else changed.
+fn spliced(bytes: &[u8], at: usize, insert: &[u8]) -> Vec<u8> {
+    let mut b = bytes[..at].to_vec();
+    b.extend_from_slice(insert);
+    b.extend_from_slice(&bytes[at..]);
+    b
+}
+
+/// `bytes` (no comment yet) with `comment` as the end record's comment.
+fn with_comment(bytes: &[u8], comment: &[u8]) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    let at = b.len() - 2;
+    b[at..].copy_from_slice(&(comment.len() as u16).to_le_bytes());
+    b.extend_from_slice(comment);
+    b
+}
+
+/// `bytes` with `insert` placed before the central directory at `cd_offset`, and the end
+/// record's directory offset moved to match: a well-formed ZIP with bytes no member owns.
+fn moved_directory(bytes: &[u8], cd_offset: usize, insert: &[u8]) -> Vec<u8> {
+    let mut b = spliced(bytes, cd_offset, insert);
+    let field = b.len() - 22 + 16;
+    let moved = u32::try_from(cd_offset + insert.len()).unwrap();
+    b[field..field + 4].copy_from_slice(&moved.to_le_bytes());
+    b
+}
+
 #[test]
 fn valid_archive_passes_every_level_through_every_source() {
     let s = sample();
@@ -181,6 +208,30 @@ fn each_corruption_is_named_at_the_level_that_catches_it() {
             Level::Normal,
             "BadSignature",
         ),
+        (
+            "STORED sizes differ in the central record",
+            flipped(&s.bytes, s.cd_offset + 57 + 20),
+            Level::Normal,
+            "StoredSizeMismatch",
+        ),
+        (
+            "signature in the end record's comment",
+            with_comment(&s.bytes, b"see PK\x05\x06 here"),
+            Level::Normal,
+            "SignatureInComment",
+        ),
+        (
+            "junk between the directory and the end record",
+            spliced(&s.bytes, s.bytes.len() - 22, b"junk"),
+            Level::Normal,
+            "UnaccountedBytes",
+        ),
+        (
+            "junk between the last member and the directory",
+            moved_directory(&s.bytes, s.cd_offset, b"hidden bytes"),
+            Level::Normal,
+            "UnaccountedBytes",
+        ),
     ];
     for (what, bytes, level, kind) in cases {
         assert_eq!(kind_at(&bytes, level), Err(kind), "{what}");
@@ -265,6 +316,61 @@ fn extraction_never_writes_through_a_symlink() {
     let err = taco_reader::extract_all(&archive, &target, &Default::default()).unwrap_err();
     assert!(matches!(err, ReadError::UnsafeOutputPath { .. }), "{err}");
     assert!(!outside.join("file").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_at_the_file_name_is_replaced_not_followed_and_inputs_are_kept() {
+    let s = sample();
+    let root = tempfile::tempdir().unwrap();
+    let outside = root.path().join("outside.txt");
+    std::fs::write(&outside, b"keep me").unwrap();
+    let target = root.path().join("target");
+    std::fs::create_dir(&target).unwrap();
+    std::os::unix::fs::symlink(&outside, target.join("a.txt")).unwrap();
+    let archive = Archive::open(s.bytes.clone()).unwrap();
+    let options = taco_reader::ExtractOptions {
+        overwrite: true,
+        ..Default::default()
+    };
+    taco_reader::extract_all(&archive, &target, &options).unwrap();
+    assert_eq!(std::fs::read(&outside).unwrap(), b"keep me");
+    assert!(!target.join("a.txt").is_symlink());
+    assert_eq!(std::fs::read(target.join("a.txt")).unwrap(), b"alpha alpha");
+
+    // A file among the inputs is never replaced, even when overwriting.
+    let meta = std::fs::metadata(target.join("a.txt")).unwrap();
+    let options = taco_reader::ExtractOptions {
+        overwrite: true,
+        inputs: vec![(
+            std::os::unix::fs::MetadataExt::dev(&meta),
+            std::os::unix::fs::MetadataExt::ino(&meta),
+        )],
+    };
+    let err = taco_reader::extract_all(&archive, &target, &options).unwrap_err();
+    assert_eq!(err.kind(), "OutputIsInput");
+}
+
+#[test]
+fn a_span_writes_only_what_the_central_directory_lists_there() {
+    let s = sample();
+    let span = MemberSpan::span_entry(&s.spans[1], &s.spans[2]);
+    let bytes = &s.bytes[span.offset as usize..(span.offset + span.length) as usize];
+    let archive = Archive::open(s.bytes.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let options = Default::default();
+    let report =
+        taco_reader::extract_listed_span(bytes, "span", &archive, span.offset, dir.path(), &options)
+            .unwrap();
+    assert_eq!(report.files.len(), 2);
+    // Said to start where a.txt is listed, dir/b.bin's local entry is not what the directory
+    // lists there: nothing is written.
+    let other = tempfile::tempdir().unwrap();
+    let at = s.spans[0].header_offset;
+    let err = taco_reader::extract_listed_span(bytes, "span", &archive, at, other.path(), &options)
+        .unwrap_err();
+    assert_eq!(err.kind(), "NotInDirectory");
+    assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0);
 }
 
 #[test]
