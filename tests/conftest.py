@@ -9,6 +9,7 @@ A missing external tool skips the test locally, but fails it when CI=true.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -300,6 +301,28 @@ def central_dir_offset(b: bytes) -> int:
         assert b[z64:z64 + 4] == b"PK\x06\x06"
         cd = struct.unpack_from("<Q", b, z64 + 48)[0]
     return cd
+
+
+def check_sidecar(archive: Path, meta_bytes: bytes) -> dict:
+    """OUT.meta.json is the archive's index member plus the identity of the archive it was
+    written for: `archive` = {size, header_crc32 (bytes 14-17), cd_crc32 (CRC-32 of the
+    central directory's bytes)}, each checked here against the file itself. Returns the
+    sidecar as a dict."""
+    sidecar = json.loads(meta_bytes)
+    identity = sidecar.pop("archive")
+    b = archive.read_bytes()
+    with zipfile.ZipFile(archive) as z:
+        assert json.loads(z.read("TACO_INDEX.json")) == sidecar, "TACO_INDEX.json differs from .meta.json"
+    cd = central_dir_offset(b)
+    eocd = find_eocd(b)
+    zip64 = b[eocd - 20:eocd - 16] == b"PK\x06\x07"
+    cd_end = struct.unpack_from("<Q", b, eocd - 12)[0] if zip64 else eocd
+    assert identity == {
+        "size": len(b),
+        "header_crc32": struct.unpack_from("<I", b, 14)[0],
+        "cd_crc32": zlib.crc32(b[cd:cd_end]),
+    }, "the sidecar's identity does not describe the archive beside it"
+    return sidecar
 
 
 def read_range(path: Path, off: int, length: int) -> bytes:

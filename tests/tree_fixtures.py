@@ -26,6 +26,7 @@ from conftest import (
     MAX_ENTRIES,
     assert_taco_error,
     check_7z,
+    check_sidecar,
     check_unzip,
     check_zipfile,
     find_eocd,
@@ -164,7 +165,8 @@ def note_lines(stderr: str) -> list[str]:
 
 def check_index_member(archive: Path) -> tuple[bytes, list]:
     """The archive and OUT.meta.json exist, TACO_HEADER is first at offset 0, TACO_INDEX.json is
-    the last member (once) and byte-identical to OUT.meta.json. Returns (index bytes, members)."""
+    the last member (once) and OUT.meta.json is that index plus the archive's identity
+    (conftest.check_sidecar). Returns (sidecar bytes, members)."""
     meta = meta_path(archive)
     assert archive.is_file(), f"{archive} not written"
     assert meta.is_file(), f"{meta.name} not written beside the archive"
@@ -174,8 +176,7 @@ def check_index_member(archive: Path) -> tuple[bytes, list]:
     assert names[0] == "TACO_HEADER" and zms[0].header_offset == 0
     assert names[-1] == INDEX_MEMBER, f"last member is {names[-1]!r}"
     assert names.count(INDEX_MEMBER) == 1
-    with zipfile.ZipFile(archive) as z:
-        assert z.read(INDEX_MEMBER) == meta_bytes, "TACO_INDEX.json differs from .meta.json"
+    check_sidecar(archive, meta_bytes)
     return meta_bytes, zms
 
 

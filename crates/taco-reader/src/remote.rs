@@ -739,7 +739,33 @@ impl io::Read for RemoteRangeReader<'_> {
         buf[..n].copy_from_slice(&self.current[..n]);
         self.current = self.current.slice(n..);
         self.remaining -= n as u64;
+        if self.remaining == 0 {
+            self.check_ended()?;
+        }
         Ok(n)
+    }
+}
+
+impl RemoteRangeReader<'_> {
+    /// After the last byte asked for, the answer must end: a server that sends more (with a
+    /// Content-Length that lies about the range) is refused, not trusted with what came first.
+    fn check_ended(&mut self) -> io::Result<()> {
+        let long = || {
+            io::Error::other(self.source.fail(RemoteError::LongBody {
+                expected: self.expected,
+            }))
+        };
+        if !self.current.is_empty() {
+            return Err(long());
+        }
+        loop {
+            match self.receiver.blocking_recv() {
+                None => return Ok(()),
+                Some(Ok(chunk)) if chunk.is_empty() => {}
+                Some(Ok(_)) => return Err(long()),
+                Some(Err(e)) => return Err(io::Error::other(self.source.explain_body(&e))),
+            }
+        }
     }
 }
 
