@@ -7,6 +7,7 @@ import zlib
 
 import pytest
 
+from parquet_fixtures import require_module
 from conftest import (
     HEADER_SIZE,
     assert_taco_error,
@@ -20,7 +21,7 @@ from conftest import (
     write_tree,
 )
 
-tacozip = pytest.importorskip("tacozip")
+tacozip = require_module("tacozip")  # fails under CI=true when missing, never skips there
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import zipfile
 
 import pytest
 
+from parquet_fixtures import require_module
 from conftest import (
     HEADER_SIZE,
     check_7z,
@@ -79,7 +80,7 @@ def test_member_over_4gib(taco, big_dir):
     for off, mark in MARKS.items():
         assert read_range(out, off0 + off, len(mark)) == mark
 
-    tacozip = pytest.importorskip("tacozip")
+    tacozip = require_module("tacozip")
     assert [tuple(e) for e in tacozip.read_header(str(out))] == entries
 
     assert_zip64_trailer(out)
