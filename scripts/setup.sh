@@ -22,6 +22,7 @@ declare -A TOOLS=(
   [ncgen]=netcdf-bin
   [nginx]=nginx
   [curl]=curl
+  [/usr/bin/time]=time  # GNU time (peak RSS); bash's `time` keyword is not it
 )
 
 missing=()
