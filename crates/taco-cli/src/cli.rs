@@ -240,7 +240,9 @@ fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
         .parse()
         .map_err(|e| format!("{text:?} is not a number of seconds: {e}"))?;
     if !(seconds > 0.0 && seconds <= 86_400.0) {
-        return Err(format!("{text:?}: give a number of seconds between 0 and 86400"));
+        return Err(format!(
+            "{text:?}: give a number of seconds between 0 and 86400"
+        ));
     }
     Ok(std::time::Duration::from_secs_f64(seconds))
 }

@@ -33,8 +33,7 @@ fn collect_inputs(args: &[PathBuf], out: &Path) -> Result<Vec<Input>> {
     let is_out = |file: &taco_planners::FoundFile| {
         out_meta.as_ref().is_some_and(|meta| {
             file.size == meta.len()
-                && fs::metadata(&file.path)
-                    .is_ok_and(|m| FileId::of(&m) == FileId::of(meta))
+                && fs::metadata(&file.path).is_ok_and(|m| FileId::of(&m) == FileId::of(meta))
         })
     };
     let mut inputs = Vec::new();

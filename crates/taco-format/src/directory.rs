@@ -206,7 +206,9 @@ mod tests {
     #[test]
     fn one_reading_only() {
         // A valid empty archive: the end record alone.
-        let good = EndOfCentralDirectory::for_directory(0, 0, 0).encode().to_vec();
+        let good = EndOfCentralDirectory::for_directory(0, 0, 0)
+            .encode()
+            .to_vec();
         assert!(read_directory_end(&good, 0).is_ok());
 
         // A signature in the comment.
@@ -216,7 +218,10 @@ mod tests {
         file.extend_from_slice(b"xxPK\x01\x02yy");
         assert!(matches!(
             read_directory_end(&file, 0),
-            Err(FormatError::SignatureInComment { offset: 24, signature: crate::SIG_CENTRAL })
+            Err(FormatError::SignatureInComment {
+                offset: 24,
+                signature: crate::SIG_CENTRAL
+            })
         ));
 
         // Two end records whose comments both reach the end: the outer one's comment is
@@ -235,7 +240,11 @@ mod tests {
         file.extend_from_slice(&EndOfCentralDirectory::for_directory(0, 0, 4).encode());
         assert!(matches!(
             read_directory_end(&file, 0),
-            Err(FormatError::UnaccountedBytes { offset: 4, length: 6, .. })
+            Err(FormatError::UnaccountedBytes {
+                offset: 4,
+                length: 6,
+                ..
+            })
         ));
     }
 

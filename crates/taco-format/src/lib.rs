@@ -36,9 +36,9 @@ pub use header::{
 pub use name_text::{decode_cp437, decode_name, escape_name, is_bidi_control, unicode_path};
 pub use names::{check_member_name, NameProblem};
 pub use records::{
-    check_stored_sizes, find_eocd, CentralRecord, EndOfCentralDirectory, LocalHeader, StoredMember, Zip64Eocd,
-    Zip64Locator, CENTRAL_CRC_OFFSET, CENTRAL_FIXED_LEN, EOCD_LEN, FLAG_DATA_DESCRIPTOR, FLAG_UTF8,
-    LOCAL_CRC_OFFSET, LOCAL_FIXED_LEN, METHOD_STORED, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL,
+    check_stored_sizes, find_eocd, CentralRecord, EndOfCentralDirectory, LocalHeader, StoredMember,
+    Zip64Eocd, Zip64Locator, CENTRAL_CRC_OFFSET, CENTRAL_FIXED_LEN, EOCD_LEN, FLAG_DATA_DESCRIPTOR,
+    FLAG_UTF8, LOCAL_CRC_OFFSET, LOCAL_FIXED_LEN, METHOD_STORED, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL,
     SIG_ZIP64_EOCD, SIG_ZIP64_LOCATOR, U16_MARKER, U32_MARKER, ZIP64_EOCD_LEN, ZIP64_LOCATOR_LEN,
 };
 

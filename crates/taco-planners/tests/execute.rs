@@ -75,7 +75,9 @@ fn entries_and_index_come_from_written_spans() {
     assert_eq!(index["archive"]["size"], bytes.len() as u64);
     assert_eq!(
         index["archive"]["header_crc32"],
-        u64::from(u32::from_le_bytes([bytes[14], bytes[15], bytes[16], bytes[17]]))
+        u64::from(u32::from_le_bytes([
+            bytes[14], bytes[15], bytes[16], bytes[17]
+        ]))
     );
     assert!(meta.len() as u64 > executed.index_len);
     assert_eq!(index["entries"][0]["kind"], "span");

@@ -215,7 +215,10 @@ impl<S: ReadAt> ArchiveTail<S> {
         let source = &self.source;
         // Only the part before the tail is read (one read, streamed: the directory is never
         // held in memory whole, whatever size the end record claims); the rest is already here.
-        let before = self.tail_offset.saturating_sub(end.cd_offset).min(end.cd_size);
+        let before = self
+            .tail_offset
+            .saturating_sub(end.cd_offset)
+            .min(end.cd_size);
         let in_tail = usize::try_from(end.cd_offset.max(self.tail_offset) - self.tail_offset)
             .ok()
             .and_then(|start| {

@@ -9,8 +9,8 @@
 use crate::{ExtractOptions, ReadError};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
-use std::fs::File;
 use std::cell::RefCell;
+use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -108,7 +108,10 @@ impl ConfinedDir {
     pub(crate) fn roll_back(&self) {
         let created = std::mem::take(&mut *self.created.borrow_mut());
         for item in created.iter().rev() {
-            let (parent_rel, name) = item.relative.rsplit_once('/').unwrap_or(("", &item.relative));
+            let (parent_rel, name) = item
+                .relative
+                .rsplit_once('/')
+                .unwrap_or(("", &item.relative));
             let Ok(parent) = self.open_existing(parent_rel) else {
                 continue;
             };
@@ -224,8 +227,7 @@ fn open_or_create_dir(
 
 /// Creates a new hidden temporary file in `parent` (never following or reusing a name).
 fn create_temp(parent: &OwnedFd, target: &Path) -> Result<(String, OwnedFd), ReadError> {
-    let flags =
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let mut last = Errno::EXIST;
     for _ in 0..TEMP_ATTEMPTS {
         let name = format!(

@@ -1,6 +1,6 @@
 use crate::archive::{invalid, run_end, RUN_GAP, STREAM_CHUNK};
-use crate::{copy_exact, Archive, ArchiveError, Member, ReadAt, ReadError};
 use crate::confined::ConfinedDir;
+use crate::{copy_exact, Archive, ArchiveError, Member, ReadAt, ReadError};
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read, Write};

@@ -38,7 +38,8 @@ pub use archive::{
 };
 pub use error::{ArchiveError, ReadError};
 pub use extract::{
-    extract_all, extract_listed_span, extract_members, extract_span, write_named_file, ExtractOptions, ExtractReport,
+    extract_all, extract_listed_span, extract_members, extract_span, write_named_file,
+    ExtractOptions, ExtractReport,
 };
 pub use remote::{is_remote, RemoteError, RemoteOptions, RemoteSource, TransferStats};
 pub use source::{LocalFile, ReadAt, Source};

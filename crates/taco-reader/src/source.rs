@@ -1,7 +1,7 @@
 use crate::ReadError;
+use rustix::fs::{Mode, OFlags};
 use std::fs::File;
 use std::io;
-use rustix::fs::{Mode, OFlags};
 use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::Path;
 use taco_format::Entry;
@@ -164,7 +164,11 @@ impl LocalFile {
             path: path.to_path_buf(),
             source,
         };
-        // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+        // Refused before opening (a socket cannot be opened at all), and again after, on the
+        // opened file, in case the path changed in between. O_NONBLOCK: opening a FIFO must not
+        // wait for a writer.
+        check_regular(std::fs::metadata(path).map_err(open_error)?.file_type())
+            .map_err(open_error)?;
         let fd = rustix::fs::open(
             path,
             OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
@@ -173,30 +177,35 @@ impl LocalFile {
         .map_err(|e| open_error(io::Error::from(e)))?;
         let file = File::from(fd);
         let meta = file.metadata().map_err(open_error)?;
-        let file_type = meta.file_type();
-        if !file_type.is_file() {
-            let what = if file_type.is_dir() {
-                "a directory"
-            } else if file_type.is_fifo() {
-                "a FIFO"
-            } else if file_type.is_socket() {
-                "a socket"
-            } else if file_type.is_char_device() || file_type.is_block_device() {
-                "a device"
-            } else {
-                "not a file"
-            };
-            return Err(open_error(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("not a regular file ({what}): archives are read by position"),
-            )));
-        }
+        check_regular(meta.file_type()).map_err(open_error)?;
         Ok(LocalFile {
             file,
             len: meta.len(),
             label: path.display().to_string(),
         })
     }
+}
+
+/// An archive is read by position: only a regular file will do.
+fn check_regular(file_type: std::fs::FileType) -> io::Result<()> {
+    if file_type.is_file() {
+        return Ok(());
+    }
+    let what = if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else {
+        "not a file"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not a regular file ({what}): archives are read by position"),
+    ))
 }
 
 impl ReadAt for LocalFile {

@@ -66,8 +66,16 @@ impl ArchiveIdentity {
         };
         let checks = [
             ("size", self.size, field("size")),
-            ("header_crc32", u64::from(self.header_crc32), field("header_crc32")),
-            ("cd_crc32", u64::from(self.directory_crc32), field("cd_crc32")),
+            (
+                "header_crc32",
+                u64::from(self.header_crc32),
+                field("header_crc32"),
+            ),
+            (
+                "cd_crc32",
+                u64::from(self.directory_crc32),
+                field("cd_crc32"),
+            ),
         ];
         for (what, actual, recorded) in checks {
             if recorded != Some(actual) {

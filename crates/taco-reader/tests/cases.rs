@@ -359,9 +359,15 @@ fn a_span_writes_only_what_the_central_directory_lists_there() {
     let archive = Archive::open(s.bytes.clone()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let options = Default::default();
-    let report =
-        taco_reader::extract_listed_span(bytes, "span", &archive, span.offset, dir.path(), &options)
-            .unwrap();
+    let report = taco_reader::extract_listed_span(
+        bytes,
+        "span",
+        &archive,
+        span.offset,
+        dir.path(),
+        &options,
+    )
+    .unwrap();
     assert_eq!(report.files.len(), 2);
     // Said to start where a.txt is listed, dir/b.bin's local entry is not what the directory
     // lists there: nothing is written.
