@@ -33,7 +33,9 @@ pub use header::{
     encode_header, encode_payload, parse_header, CrcPolicy, Entry, ParsedHeader, HEADER_CRC_OFFSET,
     HEADER_LEN, HEADER_NAME, MAX_ENTRIES, PAYLOAD_LEN, PAYLOAD_OFFSET,
 };
-pub use name_text::{decode_cp437, decode_name, escape_name, is_bidi_control, unicode_path};
+pub use name_text::{
+    decode_cp437, decode_name, decode_name_strict, escape_name, is_bidi_control, unicode_path,
+};
 pub use names::{check_member_name, NameProblem};
 pub use records::{
     check_stored_sizes, find_eocd, CentralRecord, EndOfCentralDirectory, LocalHeader, StoredMember,

@@ -99,6 +99,31 @@ pub fn decode_name(raw: &[u8], flags: u16, unicode: Option<&[u8]>) -> String {
     }
 }
 
+/// The name as [`decode_name`] reads it, refusing bytes that claim to be UTF-8 (flag bit 11, or a
+/// Unicode Path field) and are not: for extraction, where a replacement character would name
+/// another file than the archive does.
+///
+/// # Errors
+/// [`crate::FormatError::BadName`] with [`crate::NameProblem::NotUtf8`].
+pub fn decode_name_strict(
+    raw: &[u8],
+    flags: u16,
+    unicode: Option<&[u8]>,
+) -> Result<String, crate::FormatError> {
+    let claimed = if flags & FLAG_UTF8 != 0 {
+        Some(raw)
+    } else {
+        unicode
+    };
+    match claimed.map(std::str::from_utf8) {
+        Some(Err(_)) => Err(crate::FormatError::BadName {
+            name: decode_name(raw, flags, unicode),
+            problem: crate::NameProblem::NotUtf8,
+        }),
+        _ => Ok(decode_name(raw, flags, unicode)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +162,13 @@ mod tests {
         // A field written for another name is ignored.
         assert_eq!(unicode_path(b"cafe\x82", &extra), None);
         assert_eq!(decode_name(raw, 0, None), "café");
+    }
+
+    #[test]
+    fn names_claiming_utf8_must_be_utf8() {
+        assert!(decode_name_strict(b"ok\xff", FLAG_UTF8, None).is_err());
+        assert_eq!(decode_name_strict(b"ok\x82", 0, None).unwrap(), "oké");
+        assert!(decode_name_strict(b"ok", 0, Some(b"\xff")).is_err());
     }
 
     #[test]

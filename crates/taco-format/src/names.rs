@@ -27,6 +27,9 @@ pub enum NameProblem {
     BidiControl,
     /// The name is reserved for the TACO header.
     Reserved,
+    /// Not ASCII and written without the UTF-8 flag: readers disagree on its encoding (code
+    /// page 437 by the specification, the system's code page for many tools).
+    UnflaggedNonAscii,
 }
 
 impl fmt::Display for NameProblem {
@@ -42,6 +45,9 @@ impl fmt::Display for NameProblem {
             NameProblem::ControlCharacter => "contains a control character",
             NameProblem::BidiControl => "contains a bidirectional text control character",
             NameProblem::Reserved => "reserved for the TACO header",
+            NameProblem::UnflaggedNonAscii => {
+                "not ASCII and without the UTF-8 flag, so readers disagree on its encoding"
+            }
         })
     }
 }

@@ -262,6 +262,15 @@ impl LocalHeader {
     pub fn text_name(&self) -> String {
         crate::decode_name(&self.name, self.flags, self.unicode_name.as_deref())
     }
+
+    /// The name as text, refusing bytes that claim to be UTF-8 and are not (see
+    /// [`crate::decode_name_strict`]).
+    ///
+    /// # Errors
+    /// [`FormatError::BadName`].
+    pub fn strict_name(&self) -> Result<String, FormatError> {
+        crate::decode_name_strict(&self.name, self.flags, self.unicode_name.as_deref())
+    }
 }
 
 impl LocalHeader {
@@ -410,6 +419,15 @@ impl CentralRecord {
     /// The name as text, decoded as the ZIP specification says (see [`crate::decode_name`]).
     pub fn text_name(&self) -> String {
         crate::decode_name(&self.name, self.flags, self.unicode_name.as_deref())
+    }
+
+    /// The name as text, refusing bytes that claim to be UTF-8 and are not (see
+    /// [`crate::decode_name_strict`]).
+    ///
+    /// # Errors
+    /// [`FormatError::BadName`].
+    pub fn strict_name(&self) -> Result<String, FormatError> {
+        crate::decode_name_strict(&self.name, self.flags, self.unicode_name.as_deref())
     }
 
     /// Checks what every STORED record must satisfy: compressed size = uncompressed size.

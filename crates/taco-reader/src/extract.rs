@@ -167,7 +167,18 @@ pub fn extract_members<S: ReadAt>(
     let source = archive.source();
     let mut planned = Vec::with_capacity(members.len());
     for member in members {
-        let text = member.name_lossy();
+        let bad_name = |e| match e {
+            FormatError::BadName { name, problem } => ArchiveError::BadName {
+                name,
+                offset: member.header_offset(),
+                problem,
+            },
+            other => other.into(),
+        };
+        let text = member
+            .record
+            .strict_name()
+            .map_err(|e| invalid(source, bad_name(e)))?;
         let name = extraction_name(&text, member.header_offset())
             .map_err(|e| invalid(source, e))?
             .map(str::to_owned);
@@ -445,7 +456,8 @@ fn write_span(
         }
         let data_offset = offset + header_len as u64;
         let len = local.compressed_size;
-        let name = extraction_name(&display_name, offset).map_err(fail)?;
+        let text = local.strict_name().map_err(|e| fail(e.into()))?;
+        let name = extraction_name(&text, offset).map_err(fail)?;
         let data = Entry::new(data_offset, len);
         match name {
             None => {

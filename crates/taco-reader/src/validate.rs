@@ -2,7 +2,7 @@ use crate::archive::{invalid, run_end, RUN_GAP};
 use crate::{read_header, Archive, ArchiveError, Member, ReadAt, ReadError};
 use std::collections::HashSet;
 use taco_format::{
-    check_member_name, CrcPolicy, Entry, FormatError, LocalHeader, FLAG_DATA_DESCRIPTOR,
+    check_member_name, CrcPolicy, Entry, FormatError, LocalHeader, FLAG_DATA_DESCRIPTOR, FLAG_UTF8,
     HEADER_NAME, METHOD_STORED, PAYLOAD_LEN,
 };
 
@@ -164,7 +164,16 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
     for member in members {
         let record = &member.record;
         if member.index > 0 {
-            if let Err(FormatError::BadName { problem, name }) = check_member_name(&record.name) {
+            let unflagged = !record.name.is_ascii() && record.flags & FLAG_UTF8 == 0;
+            let checked = if unflagged {
+                Err(FormatError::BadName {
+                    name: member.name_lossy(),
+                    problem: taco_format::NameProblem::UnflaggedNonAscii,
+                })
+            } else {
+                check_member_name(&record.name).map(drop)
+            };
+            if let Err(FormatError::BadName { problem, name }) = checked {
                 return Err(invalid(
                     &source,
                     ArchiveError::BadName {
