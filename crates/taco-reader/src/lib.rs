@@ -30,12 +30,10 @@ mod error;
 mod extract;
 mod remote;
 mod source;
+mod stream;
 mod validate;
 
-pub use archive::{
-    copy_exact, read_header, stream_range, Archive, ArchiveTail, Member, RangeReader,
-    MAX_MEMBER_IN_MEMORY,
-};
+pub use archive::{read_header, Archive, ArchiveTail, Member, MAX_MEMBER_IN_MEMORY};
 pub use error::{ArchiveError, ReadError};
 pub use extract::{
     extract_all, extract_listed_span, extract_members, extract_span, write_named_file,
@@ -43,4 +41,5 @@ pub use extract::{
 };
 pub use remote::{is_remote, RemoteError, RemoteOptions, RemoteSource, TransferStats};
 pub use source::{LocalFile, ReadAt, Source};
+pub use stream::{copy_exact, stream_range, RangeReader};
 pub use validate::{validate, ArchiveIdentity, Level, ValidationReport};

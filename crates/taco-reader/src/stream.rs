@@ -1,0 +1,126 @@
+//! Byte ranges as streams: copying exactly a range with its CRC-32, and reading a range of
+//! any source as an `io::Read`.
+
+use crate::archive::{invalid, STREAM_CHUNK};
+use crate::{ArchiveError, ReadAt, ReadError};
+use std::io::{self, Read};
+use taco_format::Entry;
+
+/// Passes the bytes of `range` of `source` to `sink` in pieces of at most 1 MiB and returns
+/// their CRC-32; needs no central directory (for fetching an entry after [`read_header`]).
+///
+/// # Errors
+/// [`ArchiveError::EntryOutside`] when the range is not inside the source; [`ReadError::Io`]
+/// for read failures; whatever `sink` returns.
+pub fn stream_range<S: ReadAt + ?Sized>(
+    source: &S,
+    range: Entry,
+    sink: impl FnMut(&[u8]) -> Result<(), ReadError>,
+) -> Result<u32, ReadError> {
+    let size = source.size()?;
+    if !range.fits_in(size) {
+        return Err(ReadError::Invalid {
+            source_label: source.label(),
+            problem: ArchiveError::EntryOutside {
+                index: 0,
+                offset: range.offset,
+                length: range.length,
+                file_len: size,
+            },
+        });
+    }
+    let mut reader = source.open_range(range)?;
+    copy_exact(&mut reader, &source.label(), range, sink)
+}
+
+/// Passes exactly `range.length` bytes of `reader` to `sink` in pieces of at most 1 MiB and
+/// returns their CRC-32; `range` and `label` name the bytes in errors. For readers from
+/// [`ReadAt::open_range`], e.g. to write several ranges fetched with one request.
+///
+/// # Errors
+/// [`ReadError::Io`] when the reader fails or ends early (a remote failure keeps its own
+/// [`ReadError::Remote`]); whatever `sink` returns (it names its own output).
+pub fn copy_exact(
+    reader: &mut dyn Read,
+    label: &str,
+    range: Entry,
+    mut sink: impl FnMut(&[u8]) -> Result<(), ReadError>,
+) -> Result<u32, ReadError> {
+    let mut buf = vec![0u8; (range.length.min(STREAM_CHUNK as u64)) as usize];
+    let mut hasher = crc32fast::Hasher::new();
+    let mut done = 0u64;
+    while done < range.length {
+        let (offset, len) = (range.offset + done, range.length - done);
+        let io_error = |source| ReadError::Io {
+            source_label: label.to_string(),
+            offset,
+            len,
+            source,
+        };
+        let want = len.min(buf.len() as u64) as usize;
+        let n = match reader.read(&mut buf[..want]) {
+            Ok(0) => {
+                return Err(io_error(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "source ended early",
+                )))
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadError::unwrap_io(e, io_error)),
+        };
+        hasher.update(&buf[..n]);
+        sink(&buf[..n])?;
+        done += n as u64;
+    }
+    Ok(hasher.finalize())
+}
+
+/// Reads a byte range of a source as a stream, so span extraction works on a range of any
+/// source without copying it first. Pair with a large `BufReader` for few, big reads.
+#[derive(Debug)]
+pub struct RangeReader<S> {
+    source: S,
+    next: u64,
+    end: u64,
+}
+
+impl<S: ReadAt> RangeReader<S> {
+    /// A reader of `range` of `source`.
+    ///
+    /// # Errors
+    /// [`ArchiveError::EntryOutside`] when the range is not inside the source.
+    pub fn new(source: S, range: Entry) -> Result<RangeReader<S>, ReadError> {
+        let size = source.size()?;
+        match range.end() {
+            Some(end) if end <= size => Ok(RangeReader {
+                source,
+                next: range.offset,
+                end,
+            }),
+            _ => Err(invalid(
+                &source,
+                ArchiveError::EntryOutside {
+                    index: 0,
+                    offset: range.offset,
+                    length: range.length,
+                    file_len: size,
+                },
+            )),
+        }
+    }
+}
+
+impl<S: ReadAt> io::Read for RangeReader<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (self.end - self.next).min(buf.len() as u64) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        self.source
+            .read_exact_at(&mut buf[..n], self.next)
+            .map_err(io::Error::other)?;
+        self.next += n as u64;
+        Ok(n)
+    }
+}
