@@ -137,12 +137,14 @@ impl ConfinedDir {
     /// Writes the file `name` (a checked relative name) below this directory: `fill` streams
     /// the bytes into a new temporary file beside it and returns their CRC-32, `verify` accepts
     /// or refuses that CRC, and only then is the file renamed into place — without replacing
-    /// an existing file unless `overwrite`, and never a directory. A failure removes the
-    /// temporary file, so nothing is left under the final name.
+    /// an existing file unless `options.overwrite`, and never a directory or a file among
+    /// `options.inputs`. A failure removes the temporary file, so nothing is left under the
+    /// final name.
     ///
     /// # Errors
-    /// [`ReadError::OutputExists`], [`ReadError::UnsafeOutputPath`], [`ReadError::Output`], and
-    /// whatever `fill` or `verify` return.
+    /// [`ReadError::OutputExists`], [`ReadError::OutputIsInput`],
+    /// [`ReadError::UnsafeOutputPath`], [`ReadError::Output`], and whatever `fill` or `verify`
+    /// return.
     pub(crate) fn write_file(
         &self,
         name: &str,

@@ -140,12 +140,16 @@ fn copy_into(
 /// Extracts every member of `archive` except `TACO_HEADER` under `dir`, checking each CRC.
 ///
 /// All names are checked before anything is written; each file is written to a temporary file
-/// and renamed into place only when its CRC matches, so no partial file is ever left.
+/// and renamed into place only when its CRC matches, so no partial file is ever left, and a
+/// failure part-way removes the files and directories this call created. Every path is
+/// resolved from an open handle of `dir` without following symlinks, so nothing is written
+/// outside it even if the tree below changes meanwhile.
 ///
 /// # Errors
 /// [`ArchiveError::BadName`] for names that could escape `dir`, [`ArchiveError::NotStored`],
 /// [`ArchiveError::CrcMismatch`], [`ReadError::OutputExists`] unless overwriting,
-/// [`ReadError::UnsafeOutputPath`] for symlinks in the way, [`ReadError::Output`].
+/// [`ReadError::UnsafeOutputPath`] for symlinks in the way, [`ReadError::OutputIsInput`] for a
+/// file among `options.inputs`, [`ReadError::Output`].
 pub fn extract_all<S: ReadAt>(
     archive: &Archive<S>,
     dir: &Path,
@@ -297,7 +301,9 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// stream with constant memory. Every member is checked (STORED, no data descriptor, safe name,
 /// CRC); `TACO_HEADER` is skipped; reading stops cleanly at the end of the stream or at a central
 /// directory record. Nothing says which local entries are real members here (the span is all
-/// there is): when the archive is at hand, use [`extract_listed_span`].
+/// there is): when the archive is at hand, use [`extract_listed_span`]. A failure removes what
+/// this call wrote, except when the span was merely cut short: then the complete files before
+/// the cut stay (the error counts them), so a caller can resume from there.
 ///
 /// # Errors
 /// [`ArchiveError::TruncatedSpan`] (with the number of complete files) when the stream ends
