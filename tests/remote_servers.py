@@ -9,17 +9,23 @@ Three servers, all bound to 127.0.0.1, started by a fixture and stopped at teard
   script: moto's own WSGI app wrapped in a small middleware that logs each request the same way.
 * FaultServer -- a small threaded HTTP/1.1 server written here, serving a directory with
   single-range support, strong ETags and If-Match, plus faults switched on per test
-  (503s, a body cut mid-way, Range ignored, the object "replaced" under the client).
+  (503s, a body cut mid-way, Range ignored, the object "replaced" under the client, and
+  hostile answers: endless / stalled / slow-dripping bodies, lying Content-Range or
+  Content-Length, an ETag that changes on every request).
 
 All three hand back the same record type, `Request`, so tests read them the same way.
-No wait loop here is unbounded: every loop has a deadline of at most 20 s.
+No wait loop here is unbounded: every loop has a deadline of at most 20 s, except a hostile
+body, which the server gives up after MAX_FAULT_SECONDS (or at once when the client goes away
+or the server stops).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -38,6 +44,7 @@ from urllib.parse import quote, unquote, urlsplit
 LOCALHOST = "127.0.0.1"
 START_TIMEOUT = 20.0  # upper bound for any server to come up
 STOP_TIMEOUT = 10.0
+MAX_FAULT_SECONDS = 120.0  # upper bound for one hostile answer (endless, stalled, dripping)
 
 # Variables that would route requests to 127.0.0.1 through a proxy, or give an S3 client
 # credentials / a profile / an endpoint other than ours.
@@ -596,10 +603,31 @@ class FaultServer:
       change_etag_after(n)        after n more requests (GET or HEAD) every ETag changes,
                                   as if each object had been replaced (content unchanged)
       set_delay(seconds)          every GET waits this long before its body (for concurrency)
-    Order when several are set: 503 first, then Range handling, then the drop.
+      flip_etag()                 from now on every request (GET or HEAD) gets a new ETag, so
+                                  any If-Match after the first answer fails (412)
+
+    Hostile answers (one kind at a time: setting one replaces the previous; for the next n
+    GETs, all from now on when n is None; the answer has the status (206) and Content-Range
+    of the range asked for unless said otherwise; none lasts longer than MAX_FAULT_SECONDS,
+    and each ends as soon as the client goes away or the server stops):
+      endless_body(n, chunked)    the asked bytes, then filler bytes forever: chunked
+                                  transfer-encoding without the last chunk (chunked=True) or
+                                  no Content-Length and `Connection: close` (chunked=False)
+      stall(n)                    headers (with the right Content-Length), then no body byte
+                                  until the client goes away
+      slow_drip(n, interval=0.5)  headers, then the body one byte every `interval` seconds
+      wrong_content_range(n)      206 with Content-Range, Content-Length and bytes of another
+                                  range (shifted by one byte), all consistent with each other
+      short_answer(n)             Content-Range of the asked range, but Content-Length and body
+                                  of only its first half, then close
+      long_answer(n, extra)       Content-Range of the asked range, then the asked bytes plus
+                                  `extra` filler bytes, with a Content-Length that counts them
+    Order when several are set: 503 first, then Range handling, then a hostile answer (which
+    replaces set_delay and the drop for that request).
 
     Records: `requests` (a copy) / requests_since(mark); extra = fault (name of the fault
-    applied, or None), etag (ETag sent), content_range. `max_in_flight` is the largest number
+    applied, or None), etag (ETag sent), content_range. body_bytes of a hostile answer counts
+    the body bytes written (chunk framing not included). `max_in_flight` is the largest number
     of requests handled at the same time.
     """
 
@@ -611,6 +639,7 @@ class FaultServer:
         self._in_flight = 0
         self.max_in_flight = 0
         self._n_requests = 0
+        self._stopping = threading.Event()  # hostile answers end when it is set
         self.reset_faults()
         self._httpd = _FaultHTTPServer((LOCALHOST, 0), _FaultHandler)
         self._httpd.fault_server = self
@@ -622,6 +651,7 @@ class FaultServer:
         self._thread.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(STOP_TIMEOUT)
@@ -640,7 +670,8 @@ class FaultServer:
         return self.url(name)
 
     def etag(self, name: str) -> str:
-        """The ETag the next request for `name` would get (ignoring change_etag_after)."""
+        """The ETag the next request for `name` would get (ignoring change_etag_after and
+        flip_etag)."""
         with self._cond:
             return self._etag(self.root / name, self._etag_generation)
 
@@ -659,7 +690,11 @@ class FaultServer:
             self._ignore_left: float = 0
             self._etag_change_at: int | None = None
             self._etag_generation = 0
+            self._flip_etag = False
             self._delay = 0.0
+            self._hostile: str | None = None
+            self._hostile_left: float = 0
+            self._hostile_args: dict = {}
 
     def fail_times(self, n: int, status: int = 503) -> None:
         with self._cond:
@@ -683,6 +718,34 @@ class FaultServer:
     def set_delay(self, seconds: float) -> None:
         with self._cond:
             self._delay = seconds
+
+    def flip_etag(self) -> None:
+        with self._cond:
+            self._flip_etag = True
+
+    def _set_hostile(self, name: str, n: int | None, **args) -> None:
+        with self._cond:
+            self._hostile = name
+            self._hostile_left = float("inf") if n is None else n
+            self._hostile_args = args
+
+    def endless_body(self, n: int | None = None, chunked: bool = True) -> None:
+        self._set_hostile("endless_chunked" if chunked else "endless_close", n)
+
+    def stall(self, n: int | None = None) -> None:
+        self._set_hostile("stall", n)
+
+    def slow_drip(self, n: int | None = None, interval: float = 0.5) -> None:
+        self._set_hostile("slow_drip", n, interval=interval)
+
+    def wrong_content_range(self, n: int | None = None) -> None:
+        self._set_hostile("wrong_content_range", n)
+
+    def short_answer(self, n: int | None = None) -> None:
+        self._set_hostile("short_answer", n)
+
+    def long_answer(self, n: int | None = None, extra: int = 128 * 1024 * 1024) -> None:
+        self._set_hostile("long_answer", n, extra=extra)
 
     # -- records
 
@@ -728,8 +791,10 @@ class FaultServer:
             if self._etag_change_at is not None and self._n_requests > self._etag_change_at:
                 self._etag_generation += 1
                 self._etag_change_at = None
+            if self._flip_etag:
+                self._etag_generation += 1
             plan = {"generation": self._etag_generation, "fail": None, "ignore_range": False,
-                    "drop_after": None, "delay": 0.0}
+                    "drop_after": None, "delay": 0.0, "hostile": None}
             if method != "GET":
                 return plan
             plan["delay"] = self._delay
@@ -740,6 +805,9 @@ class FaultServer:
             if self._ignore_left > 0:
                 self._ignore_left -= 1
                 plan["ignore_range"] = True
+            if self._hostile is not None and self._hostile_left > 0:
+                self._hostile_left -= 1
+                plan["hostile"] = (self._hostile, dict(self._hostile_args))
             return plan
 
     def _take_drop(self) -> int | None:
@@ -881,6 +949,10 @@ class _FaultHandler(BaseHTTPRequestHandler):
                 if r != "ignore":
                     status, (start, end) = 206, r
 
+        if plan["hostile"] is not None and not head:
+            self._hostile_answer(fs, rec, plan["hostile"], data, start, end, common)
+            return
+
         body = data[start:end + 1]
         headers = dict(common)
         if status == 206:
@@ -914,6 +986,115 @@ class _FaultHandler(BaseHTTPRequestHandler):
             chunk = body[off:off + 64 * 1024]
             self.wfile.write(chunk)
             rec.body_bytes += len(chunk)
+
+
+    # -- hostile answers (FaultServer's docstring); bounded by MAX_FAULT_SECONDS
+
+    def _client_gone(self) -> bool:
+        """True once the client has closed (or reset) its end of the connection."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            if not readable:
+                return False
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def _give_up(self, fs: FaultServer, deadline: float) -> bool:
+        return fs._stopping.is_set() or time.monotonic() >= deadline
+
+    def _close_now(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _hostile_answer(self, fs: FaultServer, rec: Request, hostile: tuple, data: bytes,
+                        start: int, end: int, common: dict) -> None:
+        name, args = hostile
+        rec.extra["fault"] = name
+        deadline = time.monotonic() + MAX_FAULT_SECONDS
+        size = len(data)
+        if name == "wrong_content_range":
+            # a range other than the one asked for, consistent in itself
+            if end + 1 < size:
+                start, end = start + 1, end + 1
+            elif start > 0:
+                start, end = start - 1, end - 1
+            else:
+                start = min(start + 1, end)
+        body = data[start:end + 1]
+        content_range = f"bytes {start}-{end}/{size}"
+        rec.status = 206
+        rec.extra["content_range"] = content_range
+        self.send_response(206)
+        for k, v in common.items():
+            self.send_header(k, v)
+        self.send_header("Content-Range", content_range)
+
+        def write(chunk: bytes, counted: int | None = None) -> None:
+            self.wfile.write(chunk)
+            rec.body_bytes += len(chunk) if counted is None else counted
+
+        if name in ("endless_chunked", "endless_close"):
+            chunked = name == "endless_chunked"
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            for chunk in itertools.chain([body], itertools.repeat(_FILLER)):
+                if self._give_up(fs, deadline):
+                    break
+                if chunk:
+                    write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk,
+                          len(chunk))
+            self._close_now()
+        elif name == "stall":
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            while not self._client_gone() and not self._give_up(fs, deadline):
+                fs._stopping.wait(0.05)
+            self._close_now()
+        elif name == "slow_drip":
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for i in range(len(body)):
+                if self._give_up(fs, deadline) or self._client_gone():
+                    self._close_now()
+                    return
+                write(body[i:i + 1])
+                fs._stopping.wait(args["interval"])
+        elif name == "wrong_content_range":
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            write(body)
+        elif name == "short_answer":
+            short = body[:len(body) // 2]
+            self.send_header("Content-Length", str(len(short)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            write(short)
+            self._close_now()
+        elif name == "long_answer":
+            extra = args["extra"]
+            self.send_header("Content-Length", str(len(body) + extra))
+            self.end_headers()
+            write(body)
+            left = extra
+            while left > 0 and not self._give_up(fs, deadline):
+                chunk = _FILLER[:left]
+                write(chunk)
+                left -= len(chunk)
+            if left:
+                self._close_now()
+        else:
+            raise AssertionError(f"unknown hostile answer {name!r}")
+
+
+_FILLER = bytes(range(256)) * 256  # 64 KiB of bytes that are no ZIP record
 
 
 if __name__ == "__main__":

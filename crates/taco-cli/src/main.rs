@@ -51,7 +51,22 @@ fn one_line(err: &anyhow::Error) -> String {
         }
         message.push_str(&text);
     }
-    message.replace('\n', " ")
+    one_line_text(&message)
+}
+
+/// The message as one line a terminal shows as it is: line breaks become spaces and any other
+/// control or bidirectional control character (from a name or a path) becomes `\u{hex}`.
+fn one_line_text(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' => " ".to_string(),
+            c if c.is_control() || taco_format::is_bidi_control(c) => {
+                format!("\\u{{{:x}}}", u32::from(c))
+            }
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// `taco ls | head` closes our stdout early; that is the reader's choice, not an error.
@@ -61,4 +76,17 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line_text;
+
+    #[test]
+    fn error_lines_show_no_terminal_controls() {
+        assert_eq!(
+            one_line_text("a\nb\u{1b}[2J\u{b}c\u{202e}d"),
+            r"a b\u{1b}[2J\u{b}c\u{202e}d"
+        );
+    }
 }

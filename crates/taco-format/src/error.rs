@@ -56,6 +56,13 @@ pub enum FormatError {
         compressed: u64,
         uncompressed: u64,
     },
+    /// A record uses a ZIP feature TACO does not allow and readers treat differently.
+    #[error("member {name:?} uses {what} (0x{value:x}): readers disagree on such members, TACO allows none")]
+    UnsupportedFeature {
+        name: String,
+        what: &'static str,
+        value: u64,
+    },
     /// More than one end of central directory record could be the real one.
     #[error("end of central directory records at offsets {offset} and {other} both fit: another reader could take the other one")]
     AmbiguousEnd { offset: u64, other: u64 },

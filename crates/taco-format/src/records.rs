@@ -348,6 +348,9 @@ pub struct CentralRecord {
     pub name: Vec<u8>,
     /// The UTF-8 name of a matching Info-ZIP Unicode Path extra field, if there is one.
     pub unicode_name: Option<Vec<u8>>,
+    /// False when the extra field's blocks do not add up to its length (some readers refuse
+    /// such a record, others skip the rest).
+    pub extra_well_formed: bool,
     /// Total record length: fixed part, name, extra field and comment.
     pub record_len: u64,
 }
@@ -411,6 +414,7 @@ impl CentralRecord {
             header_offset,
             external_attr: le32(bytes, 38),
             unicode_name: crate::unicode_path(&name, extra),
+            extra_well_formed: extra_blocks_fit(extra),
             name,
             record_len: len as u64,
         })
@@ -430,11 +434,37 @@ impl CentralRecord {
         crate::decode_name_strict(&self.name, self.flags, self.unicode_name.as_deref())
     }
 
-    /// Checks what every STORED record must satisfy: compressed size = uncompressed size.
+    /// Checks that every ZIP reader reads this record the same way (DESIGN §6, one reading
+    /// only): a STORED member's two sizes are equal, no flag asks for encryption or patch data
+    /// (which some readers refuse and others ignore), the version needed to extract is one
+    /// readers know (at most 6.3), and the extra field's blocks add up.
     ///
     /// # Errors
-    /// [`FormatError::StoredSizeMismatch`].
-    pub fn check_stored_sizes(&self) -> Result<(), FormatError> {
+    /// [`FormatError::StoredSizeMismatch`] or [`FormatError::UnsupportedFeature`].
+    pub fn check_one_reading(&self) -> Result<(), FormatError> {
+        let unsupported = |what, value| FormatError::UnsupportedFeature {
+            name: self.text_name(),
+            what,
+            value,
+        };
+        if self.flags & FLAGS_NOT_ALLOWED != 0 {
+            return Err(unsupported(
+                "encryption or patch-data flag bits",
+                u64::from(self.flags),
+            ));
+        }
+        if self.version_needed & 0xFF > MAX_VERSION_NEEDED {
+            return Err(unsupported(
+                "a version needed to extract newer than 6.3",
+                u64::from(self.version_needed),
+            ));
+        }
+        if !self.extra_well_formed {
+            return Err(unsupported(
+                "an extra field whose blocks overrun it",
+                self.record_len,
+            ));
+        }
         check_stored_sizes(
             self.method,
             self.compressed_size,
@@ -442,6 +472,26 @@ impl CentralRecord {
             &self.text_name(),
         )
     }
+}
+
+/// Flag bits TACO members never carry: encryption (0), patch data (5), strong encryption (6)
+/// and an encrypted central directory (13).
+const FLAGS_NOT_ALLOWED: u16 = 1 | 1 << 5 | 1 << 6 | 1 << 13;
+/// The newest "version needed to extract" (6.3) readers agree on.
+const MAX_VERSION_NEEDED: u16 = 63;
+
+/// True when `extra` is a sequence of (id, length, body) blocks that stays inside it (up to
+/// three trailing bytes, too few for a block header, are tolerated as readers do).
+fn extra_blocks_fit(extra: &[u8]) -> bool {
+    let mut rest = extra;
+    while rest.len() >= 4 {
+        let size = usize::from(le16(rest, 2));
+        match rest.get(4 + size..) {
+            Some(next) => rest = next,
+            None => return false,
+        }
+    }
+    true
 }
 
 /// A STORED member's two sizes must be equal: readers that take one or the other would

@@ -295,7 +295,7 @@ impl<S: ReadAt> ArchiveTail<S> {
             let parsed = CentralRecord::parse(&record, offset).map_err(|e| invalid(source, e))?;
             hasher.update(&record);
             parsed
-                .check_stored_sizes()
+                .check_one_reading()
                 .map_err(|e| invalid(source, e))?;
             at += parsed.record_len;
             let fixed_end = parsed
@@ -474,8 +474,8 @@ impl<S: ReadAt> ArchiveTail<S> {
                     name: member.name_lossy(),
                     offset,
                     field: "name",
-                    local: String::from_utf8_lossy(&local.name).into_owned(),
-                    central: member.name_lossy(),
+                    local: format!("{:?}", local.text_name()),
+                    central: format!("{:?}", member.name_lossy()),
                 },
             ));
         }
@@ -487,6 +487,19 @@ impl<S: ReadAt> ArchiveTail<S> {
             &member.name_lossy(),
         )
         .map_err(|e| invalid(&self.source, e))?;
+        if local.flags != member.record.flags {
+            // The UTF-8 flag, say: a reader that trusts the local header decodes another name.
+            return Err(invalid(
+                &self.source,
+                ArchiveError::LocalHeaderMismatch {
+                    name: member.name_lossy(),
+                    offset,
+                    field: "flags",
+                    local: format!("0x{:04x}", local.flags),
+                    central: format!("0x{:04x}", member.record.flags),
+                },
+            ));
+        }
         if local.flags & FLAG_DATA_DESCRIPTOR == 0
             && local.compressed_size != member.record.compressed_size
         {
@@ -631,7 +644,7 @@ impl<S: ReadAt> ArchiveTail<S> {
     fn check_stored(&self, member: &Member) -> Result<(), ReadError> {
         member
             .record
-            .check_stored_sizes()
+            .check_one_reading()
             .map_err(|e| invalid(&self.source, e))?;
         if member.record.method != METHOD_STORED {
             return Err(invalid(

@@ -130,6 +130,7 @@ impl ArchiveError {
                 FormatError::BadName { .. } => "BadName",
                 FormatError::OutOfRange { .. } => "OutOfRange",
                 FormatError::StoredSizeMismatch { .. } => "StoredSizeMismatch",
+                FormatError::UnsupportedFeature { .. } => "UnsupportedFeature",
                 FormatError::AmbiguousEnd { .. } => "AmbiguousEnd",
                 FormatError::SignatureInComment { .. } => "SignatureInComment",
                 FormatError::UnaccountedBytes { .. } => "UnaccountedBytes",

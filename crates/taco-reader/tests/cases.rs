@@ -89,6 +89,13 @@ fn flipped(bytes: &[u8], at: usize) -> Vec<u8> {
     b
 }
 
+/// `bytes` with the byte at `at` set to `value`.
+fn patched(bytes: &[u8], at: usize, value: u8) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    b[at] = value;
+    b
+}
+
 /// `bytes` with `insert` placed at `at`, nothing else changed.
 fn spliced(bytes: &[u8], at: usize, insert: &[u8]) -> Vec<u8> {
     let mut b = bytes[..at].to_vec();
@@ -213,6 +220,24 @@ fn each_corruption_is_named_at_the_level_that_catches_it() {
             flipped(&s.bytes, s.cd_offset + 57 + 20),
             Level::Normal,
             "StoredSizeMismatch",
+        ),
+        (
+            "encryption flag in the central record",
+            patched(&s.bytes, s.cd_offset + 57 + 8, 0x01),
+            Level::Normal,
+            "UnsupportedFeature",
+        ),
+        (
+            "version needed newer than readers know",
+            patched(&s.bytes, s.cd_offset + 57 + 6, 64),
+            Level::Normal,
+            "UnsupportedFeature",
+        ),
+        (
+            "local flags differ from the central record's",
+            patched(&s.bytes, a.header_offset as usize + 7, 0x08),
+            Level::Normal,
+            "LocalHeaderMismatch",
         ),
         (
             "signature in the end record's comment",
