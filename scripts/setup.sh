@@ -32,6 +32,10 @@ for cmd in "${!TOOLS[@]}"; do
   fi
 done
 
+# Go's archive/zip test archives (written by Windows, macOS, 7-Zip, WinRAR, WinZip, Info-ZIP):
+# a corpus for the differential listing test.
+[[ -d /usr/share/go-1.19/src/archive/zip/testdata ]] || missing+=(golang-1.19-src)
+
 if ((${#missing[@]} > 0)); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "setup.sh: missing tools (${missing[*]}) and not root; install them first" >&2

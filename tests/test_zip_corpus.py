@@ -28,6 +28,7 @@ import pytest
 from conftest import (
     assert_taco_error,
     build_taco_payload,
+    in_ci,
     payload,
     run_tool,
     stored_info,
@@ -230,6 +231,48 @@ def test_ls_matches_zipfile(taco, corpus_zip):
     assert [m["name"] for m in got] == [m["name"] for m in want]
     fields = ("name", "size", "crc32", "header_offset")
     assert [{k: m[k] for k in fields} for m in got] == want
+
+
+# ---------------------------------------------------------------------------
+# archives written by Windows (XP, 7, WinZip, WinRAR), macOS, 7-Zip, Info-ZIP and Go, with their
+# odd corners (trailing junk, a prefix, data descriptors, ZIP64, bad directory sizes): Go's own
+# test archives, shipped by Debian's golang-1.19-src package (installed by scripts/setup.sh)
+
+GO_ZIP_TESTDATA = Path("/usr/share/go-1.19/src/archive/zip/testdata")
+GO_ZIPS = sorted(p.name for p in GO_ZIP_TESTDATA.glob("*.zip")) or ["(missing)"]
+
+
+@pytest.mark.parametrize("name", GO_ZIPS)
+def test_ls_matches_zipfile_on_archives_from_other_tools(taco, name):
+    if not GO_ZIP_TESTDATA.is_dir():
+        msg = f"{GO_ZIP_TESTDATA} not found (Debian package golang-1.19-src; run scripts/setup.sh)"
+        if in_ci():
+            pytest.fail(msg)
+        pytest.skip(msg)
+    path = GO_ZIP_TESTDATA / name
+    want = zipfile_listing(path)
+    cp = taco("ls", path, "--json")
+    assert "panicked at" not in cp.stderr, cp.stderr
+    assert cp.returncode in (0, 1), f"exit {cp.returncode}: {cp.stderr!r}"
+    if cp.returncode == 1:
+        assert_taco_error(cp)
+        return
+    assert want is not None, "taco lists an archive Python's zipfile refuses"
+    got = json.loads(cp.stdout)["members"]
+    fields = ("name", "size", "crc32", "header_offset")
+    assert [{k: m[k] for k in fields} for m in got] == want
+
+
+def test_archives_from_other_tools_are_mostly_listed(taco):
+    """Refusing is allowed case by case, but most of these ordinary archives must list (else
+    the comparison above would prove nothing)."""
+    if not GO_ZIP_TESTDATA.is_dir():
+        msg = f"{GO_ZIP_TESTDATA} not found (Debian package golang-1.19-src)"
+        if in_ci():
+            pytest.fail(msg)
+        pytest.skip(msg)
+    listed = [n for n in GO_ZIPS if taco("ls", GO_ZIP_TESTDATA / n, "--json").returncode == 0]
+    assert len(listed) >= len(GO_ZIPS) // 2, f"only {listed} of {GO_ZIPS} listed"
 
 
 # ---------------------------------------------------------------------------
