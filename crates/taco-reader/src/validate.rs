@@ -56,25 +56,31 @@ impl ArchiveIdentity {
     /// [`ArchiveError::StaleSidecar`] naming the first field that differs (or a missing or
     /// malformed identity).
     pub fn check_sidecar(&self, sidecar: &str, label: &str) -> Result<(), ReadError> {
-        let field = |key: &str| -> Option<u64> {
-            let at = sidecar.rfind(&format!("\"{key}\":"))? + key.len() + 3;
-            let digits: String = sidecar[at..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            digits.parse().ok()
-        };
+        /// The part of a sidecar that identifies its archive; the rest is the index.
+        #[derive(serde::Deserialize)]
+        struct Recorded {
+            size: u64,
+            header_crc32: u64,
+            cd_crc32: u64,
+        }
+        #[derive(serde::Deserialize)]
+        struct Sidecar {
+            archive: Option<Recorded>,
+        }
+        let recorded = serde_json::from_str::<Sidecar>(sidecar)
+            .ok()
+            .and_then(|s| s.archive);
         let checks = [
-            ("size", self.size, field("size")),
+            ("size", self.size, recorded.as_ref().map(|r| r.size)),
             (
                 "header_crc32",
                 u64::from(self.header_crc32),
-                field("header_crc32"),
+                recorded.as_ref().map(|r| r.header_crc32),
             ),
             (
                 "cd_crc32",
                 u64::from(self.directory_crc32),
-                field("cd_crc32"),
+                recorded.as_ref().map(|r| r.cd_crc32),
             ),
         ];
         for (what, actual, recorded) in checks {
