@@ -818,10 +818,19 @@ class FaultServer:
                 return self._drop_after
             return None
 
+    def _landed(self, rec: Request) -> None:
+        """The answer's last bytes are being sent: from here the client may send its next
+        request, so this one no longer counts as in flight (counted once; _end calls it too)."""
+        with self._cond:
+            if not rec.extra.pop("_in_flight", False):
+                return
+            self._in_flight -= 1
+            self._cond.notify_all()
+
     def _end(self, rec: Request) -> None:
+        self._landed(rec)
         with self._cond:
             self._records.append(rec)
-            self._in_flight -= 1
             self._cond.notify_all()
 
 
@@ -879,7 +888,8 @@ class _FaultHandler(BaseHTTPRequestHandler):
         rec = Request(method=method, path=self.path, range=self.headers.get("Range"),
                       status=0, body_bytes=0, if_match=self.headers.get("If-Match"),
                       if_range=self.headers.get("If-Range"),
-                      extra={"fault": None, "etag": None, "content_range": None})
+                      extra={"fault": None, "etag": None, "content_range": None,
+                             "_in_flight": True})
         try:
             self._respond(fs, plan, method, rec)
         except (BrokenPipeError, ConnectionResetError, socket.timeout):
@@ -984,6 +994,11 @@ class _FaultHandler(BaseHTTPRequestHandler):
         # in chunks, so that a client that aborts is seen with the bytes actually sent
         for off in range(0, len(body), 64 * 1024):
             chunk = body[off:off + 64 * 1024]
+            if off + len(chunk) == len(body):
+                # Once the last bytes are in the socket the client may go on at once, while
+                # this thread may wait for the GIL before it returns from write(): the request
+                # stops counting as in flight before its last chunk goes out.
+                fs._landed(rec)
             self.wfile.write(chunk)
             rec.body_bytes += len(chunk)
 
