@@ -8,10 +8,12 @@ use std::fmt::Write;
 /// (embeddings, overrides, isolates and the invisible direction marks): a name holding one can
 /// show as a different name than it is.
 pub fn is_bidi_control(c: char) -> bool {
-    matches!(
-        c,
-        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-    )
+    // Names are mostly ASCII: one comparison settles them.
+    u32::from(c) >= 0x61c
+        && matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// A name made safe to print on a terminal as one line: backslash, newline, carriage return

@@ -81,13 +81,20 @@ pub fn check_member_name(name: &[u8]) -> Result<&str, FormatError> {
     if name == crate::HEADER_NAME {
         return Err(fail(NameProblem::Reserved));
     }
-    if text.chars().any(char::is_control) {
+    // One pass over the characters; the first kind of problem in this order is reported.
+    let (mut control, mut bidi, mut backslash) = (false, false, false);
+    for c in text.chars() {
+        control |= c.is_control();
+        bidi |= is_bidi_control(c);
+        backslash |= c == '\\';
+    }
+    if control {
         return Err(fail(NameProblem::ControlCharacter));
     }
-    if text.chars().any(is_bidi_control) {
+    if bidi {
         return Err(fail(NameProblem::BidiControl));
     }
-    if text.contains('\\') {
+    if backslash {
         return Err(fail(NameProblem::Backslash));
     }
     let bytes = text.as_bytes();

@@ -469,7 +469,7 @@ impl CentralRecord {
             self.method,
             self.compressed_size,
             self.uncompressed_size,
-            &self.text_name(),
+            || self.text_name(),
         )
     }
 }
@@ -498,16 +498,16 @@ fn extra_blocks_fit(extra: &[u8]) -> bool {
 /// otherwise read different bytes.
 ///
 /// # Errors
-/// [`FormatError::StoredSizeMismatch`] naming `name`.
+/// [`FormatError::StoredSizeMismatch`] naming the member (`name` is only called then).
 pub fn check_stored_sizes(
     method: u16,
     compressed: u64,
     uncompressed: u64,
-    name: &str,
+    name: impl FnOnce() -> String,
 ) -> Result<(), FormatError> {
     if method == METHOD_STORED && compressed != uncompressed {
         return Err(FormatError::StoredSizeMismatch {
-            name: name.to_string(),
+            name: name(),
             compressed,
             uncompressed,
         });

@@ -1,5 +1,5 @@
 use crate::{copy_exact, stream_range, ArchiveError, ReadAt, ReadError};
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use taco_format::{
     parse_header, read_directory_end, CentralRecord, CrcPolicy, DirectoryEnd, Entry, LocalHeader,
     ParsedHeader, CENTRAL_FIXED_LEN, FLAG_DATA_DESCRIPTOR, HEADER_LEN, LOCAL_FIXED_LEN,
@@ -253,7 +253,10 @@ impl<S: ReadAt> ArchiveTail<S> {
 
     /// Parses the central directory's records from `directory`, which yields exactly its
     /// `cd_size` bytes, checking each record (bounds, STORED sizes) and the record count.
-    fn parse_directory(&self, directory: &mut dyn Read) -> Result<(Vec<Member>, u32), ReadError> {
+    fn parse_directory(
+        &self,
+        directory: &mut dyn BufRead,
+    ) -> Result<(Vec<Member>, u32), ReadError> {
         let end = &self.end;
         let source = &self.source;
         let label = source.label();
@@ -271,32 +274,54 @@ impl<S: ReadAt> ArchiveTail<S> {
                     source,
                 })
             };
-            let fixed_len = (CENTRAL_FIXED_LEN as u64).min(end.cd_size - at) as usize;
-            record.resize(fixed_len, 0);
-            directory.read_exact(&mut record).map_err(read_error)?;
-            let len = CentralRecord::len_from_fixed(&record, offset)
-                .and_then(|len| {
-                    if (len as u64) > end.cd_size - at {
-                        Err(taco_format::FormatError::TooShort {
-                            what: "central directory header",
-                            offset,
-                            needed: len as u64,
-                            found: end.cd_size - at,
-                        })
-                    } else {
-                        Ok(len)
-                    }
-                })
-                .map_err(|e| invalid(source, e))?;
-            record.resize(len, 0);
-            directory
-                .read_exact(&mut record[fixed_len..])
-                .map_err(read_error)?;
-            let parsed = CentralRecord::parse(&record, offset).map_err(|e| invalid(source, e))?;
-            hasher.update(&record);
-            parsed
-                .check_one_reading()
-                .map_err(|e| invalid(source, e))?;
+            let left = end.cd_size - at;
+            let record_len = |fixed: &[u8]| {
+                CentralRecord::len_from_fixed(fixed, offset)
+                    .and_then(|len| {
+                        if len as u64 > left {
+                            Err(taco_format::FormatError::TooShort {
+                                what: "central directory header",
+                                offset,
+                                needed: len as u64,
+                                found: left,
+                            })
+                        } else {
+                            Ok(len)
+                        }
+                    })
+                    .map_err(|e| invalid(source, e))
+            };
+            // Most records lie whole in the reader's buffer: parse them where they are; only
+            // one that straddles the buffer's end is copied together first.
+            let buffered = directory.fill_buf().map_err(read_error)?;
+            let whole = match buffered.get(..CENTRAL_FIXED_LEN) {
+                Some(fixed) => {
+                    let len = record_len(fixed)?;
+                    buffered.get(..len).map(|bytes| (bytes, len))
+                }
+                None => None,
+            };
+            let (parsed, len) = match whole {
+                Some((bytes, len)) => {
+                    hasher.update(bytes);
+                    (CentralRecord::parse(bytes, offset), len)
+                }
+                None => {
+                    record.resize((CENTRAL_FIXED_LEN as u64).min(left) as usize, 0);
+                    directory.read_exact(&mut record).map_err(read_error)?;
+                    let len = record_len(&record)?;
+                    let fixed_len = record.len();
+                    record.resize(len, 0);
+                    directory
+                        .read_exact(&mut record[fixed_len..])
+                        .map_err(read_error)?;
+                    hasher.update(&record);
+                    (CentralRecord::parse(&record, offset), 0)
+                }
+            };
+            directory.consume(len);
+            let parsed = parsed.map_err(|e| invalid(source, e))?;
+            parsed.check_one_reading().map_err(|e| invalid(source, e))?;
             at += parsed.record_len;
             let fixed_end = parsed
                 .header_offset
@@ -484,7 +509,7 @@ impl<S: ReadAt> ArchiveTail<S> {
             local.method,
             local.compressed_size,
             local.uncompressed_size,
-            &member.name_lossy(),
+            || member.name_lossy(),
         )
         .map_err(|e| invalid(&self.source, e))?;
         if local.flags != member.record.flags {
@@ -727,7 +752,10 @@ impl<S: ReadAt> ArchiveTail<S> {
 /// [`ArchiveError::OverlappingMembers`] naming the later member.
 fn check_member_layout<S: ReadAt>(source: &S, members: &[Member]) -> Result<(), ReadError> {
     let mut by_offset: Vec<&Member> = members.iter().collect();
-    by_offset.sort_by_key(|m| m.header_offset());
+    // Archives list their members in offset order as a rule: sort only when they do not.
+    if !by_offset.is_sorted_by_key(|m| m.header_offset()) {
+        by_offset.sort_by_key(|m| m.header_offset());
+    }
     for pair in by_offset.windows(2) {
         let (previous, member) = (pair[0], pair[1]);
         let previous_end = previous

@@ -445,7 +445,7 @@ fn write_span(
             local.method,
             local.compressed_size,
             local.uncompressed_size,
-            &display_name,
+            || display_name.clone(),
         )
         .map_err(|e| fail(e.into()))?;
         if let Some((listed, start)) = listing {

@@ -3,6 +3,7 @@
 
 use crate::archive::{invalid, STREAM_CHUNK};
 use crate::{ArchiveError, ReadAt, ReadError};
+use std::cell::RefCell;
 use std::io::{self, Read};
 use taco_format::Entry;
 
@@ -44,9 +45,34 @@ pub fn copy_exact(
     reader: &mut dyn Read,
     label: &str,
     range: Entry,
-    mut sink: impl FnMut(&[u8]) -> Result<(), ReadError>,
+    sink: impl FnMut(&[u8]) -> Result<(), ReadError>,
 ) -> Result<u32, ReadError> {
-    let mut buf = vec![0u8; (range.length.min(STREAM_CHUNK as u64)) as usize];
+    let want = range.length.min(STREAM_CHUNK as u64) as usize;
+    // One buffer per thread, zeroed once: callers copy member after member, and zeroing a
+    // fresh buffer for each small member cost more than copying it.
+    COPY_BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < want {
+                buf.resize(want, 0);
+            }
+            copy_with(reader, label, range, sink, &mut buf[..want])
+        }
+        // A sink that copies a range itself gets a buffer of its own.
+        Err(_) => copy_with(reader, label, range, sink, &mut vec![0u8; want]),
+    })
+}
+
+thread_local! {
+    static COPY_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn copy_with(
+    reader: &mut dyn Read,
+    label: &str,
+    range: Entry,
+    mut sink: impl FnMut(&[u8]) -> Result<(), ReadError>,
+    buf: &mut [u8],
+) -> Result<u32, ReadError> {
     let mut hasher = crc32fast::Hasher::new();
     let mut done = 0u64;
     while done < range.length {
