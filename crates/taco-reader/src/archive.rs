@@ -445,7 +445,6 @@ impl<S: ReadAt> ArchiveTail<S> {
             ));
         }
         let (local, mut buf) = self.read_local(member, true)?;
-        self.check_no_descriptor(member, &local)?;
         let size = member.record.compressed_size;
         let start = local.header_len as usize;
         let data = match usize::try_from(size)
@@ -487,57 +486,54 @@ impl<S: ReadAt> ArchiveTail<S> {
         )
     }
 
-    /// Checks a member's local header against its central record: same name, and data that
-    /// ends before the central directory.
+    /// Checks a member's local header against its central record, so every path that reads
+    /// member data reads what the directory says: the same name, flags, method, CRC-32 and
+    /// sizes, no data descriptor, and data that ends before the central directory.
     fn check_local(&self, member: &Member, local: &LocalHeader) -> Result<(), ReadError> {
         let offset = member.header_offset();
         let limit = self.end.cd_offset;
-        if local.name != member.record.name {
-            return Err(invalid(
+        let record = &member.record;
+        let mismatch = |field: &'static str, local: String, central: String| {
+            invalid(
                 &self.source,
                 ArchiveError::LocalHeaderMismatch {
                     name: member.name_lossy(),
                     offset,
-                    field: "name",
-                    local: format!("{:?}", local.text_name()),
-                    central: format!("{:?}", member.name_lossy()),
+                    field,
+                    local,
+                    central,
                 },
+            )
+        };
+        if local.name != record.name {
+            return Err(mismatch(
+                "name",
+                format!("{:?}", local.text_name()),
+                format!("{:?}", member.name_lossy()),
             ));
         }
-        // Sizes must agree, or readers that trust the local header read other bytes.
-        taco_format::check_stored_sizes(
-            local.method,
-            local.compressed_size,
-            local.uncompressed_size,
-            || member.name_lossy(),
-        )
-        .map_err(|e| invalid(&self.source, e))?;
-        if local.flags != member.record.flags {
-            // The UTF-8 flag, say: a reader that trusts the local header decodes another name.
-            return Err(invalid(
-                &self.source,
-                ArchiveError::LocalHeaderMismatch {
-                    name: member.name_lossy(),
-                    offset,
-                    field: "flags",
-                    local: format!("0x{:04x}", local.flags),
-                    central: format!("0x{:04x}", member.record.flags),
-                },
-            ));
-        }
-        if local.flags & FLAG_DATA_DESCRIPTOR == 0
-            && local.compressed_size != member.record.compressed_size
-        {
-            return Err(invalid(
-                &self.source,
-                ArchiveError::LocalHeaderMismatch {
-                    name: member.name_lossy(),
-                    offset,
-                    field: "compressed size",
-                    local: local.compressed_size.to_string(),
-                    central: member.record.compressed_size.to_string(),
-                },
-            ));
+        self.check_no_descriptor(member, local)?;
+        // A reader that trusts the local header must read the same thing: the UTF-8 flag
+        // decides the name, the sizes decide the bytes.
+        let pairs = [
+            ("flags", u64::from(local.flags), u64::from(record.flags)),
+            ("method", u64::from(local.method), u64::from(record.method)),
+            ("CRC-32", u64::from(local.crc32), u64::from(record.crc32)),
+            (
+                "compressed size",
+                local.compressed_size,
+                record.compressed_size,
+            ),
+            (
+                "uncompressed size",
+                local.uncompressed_size,
+                record.uncompressed_size,
+            ),
+        ];
+        for (field, l, c) in pairs {
+            if l != c {
+                return Err(mismatch(field, l.to_string(), c.to_string()));
+            }
         }
         let data_end = offset
             .checked_add(local.header_len)
@@ -661,7 +657,6 @@ impl<S: ReadAt> ArchiveTail<S> {
             self.source.open_range(Entry::new(offset, exact))?
         };
         let local = self.local_header_from(member, &mut reader)?;
-        self.check_no_descriptor(member, &local)?;
         let data = Entry::new(offset + local.header_len, size);
         Ok((data, Box::new(reader.take(size))))
     }
@@ -683,11 +678,7 @@ impl<S: ReadAt> ArchiveTail<S> {
         Ok(())
     }
 
-    pub(crate) fn check_no_descriptor(
-        &self,
-        member: &Member,
-        local: &LocalHeader,
-    ) -> Result<(), ReadError> {
+    fn check_no_descriptor(&self, member: &Member, local: &LocalHeader) -> Result<(), ReadError> {
         if local.flags & FLAG_DATA_DESCRIPTOR != 0 {
             return Err(invalid(
                 &self.source,
@@ -708,7 +699,6 @@ impl<S: ReadAt> ArchiveTail<S> {
     pub fn data_range(&self, member: &Member) -> Result<Entry, ReadError> {
         self.check_stored(member)?;
         let local = self.local_header(member)?;
-        self.check_no_descriptor(member, &local)?;
         Ok(Entry::new(
             member.header_offset() + local.header_len,
             member.record.compressed_size,

@@ -274,7 +274,6 @@ fn write_members<S: ReadAt>(
         let mut at = start;
         for (member, name) in run {
             let local = archive.local_header_after(member, &mut reader, at)?;
-            archive.check_no_descriptor(member, &local)?;
             let range = Entry::new(member.header_offset() + local.header_len, member.size());
             extract_one(&mut reader, range, member, name)?;
             at = range.offset + range.length;

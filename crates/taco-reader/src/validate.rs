@@ -231,7 +231,7 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
         let mut at = start;
         for member in ordered {
             let local = archive.local_header_after(member, &mut reader, at)?;
-            let data = compare_local(&source, member, &local)?;
+            let data = data_of(member, &local);
             let computed = crate::copy_exact(&mut reader, &label, data, |_| Ok(()))?;
             if computed != member.record.crc32 {
                 return Err(invalid(
@@ -264,13 +264,13 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
             for member in group {
                 let local = archive.local_header_after(member, &mut reader, at)?;
                 at = member.header_offset() + local.header_len;
-                ranges.push((member, compare_local(&source, member, &local)?));
+                ranges.push((member, data_of(member, &local)));
             }
         }
     } else {
         for member in members {
             let local = archive.local_header(member)?;
-            ranges.push((member, compare_local(&source, member, &local)?));
+            ranges.push((member, data_of(member, &local)));
         }
     }
 
@@ -346,55 +346,11 @@ fn unaccounted<S: ReadAt>(source: &S, from: u64, to: u64, place: &'static str) -
     )
 }
 
-/// Compares a member's local header with its central record (no data descriptor, same method,
-/// CRC and sizes) and returns the member's data range.
-fn compare_local<S: ReadAt>(
-    source: &S,
-    member: &Member,
-    local: &LocalHeader,
-) -> Result<Entry, ReadError> {
-    let record = &member.record;
-    let mismatch = |field: &'static str, local: String, central: String| {
-        invalid(
-            source,
-            ArchiveError::LocalHeaderMismatch {
-                name: member.name_lossy(),
-                offset: member.header_offset(),
-                field,
-                local,
-                central,
-            },
-        )
-    };
-    if local.flags & FLAG_DATA_DESCRIPTOR != 0 {
-        return Err(invalid(
-            source,
-            ArchiveError::DataDescriptor {
-                name: member.name_lossy(),
-            },
-        ));
-    }
-    let pairs = [
-        ("method", u64::from(local.method), u64::from(record.method)),
-        ("CRC-32", u64::from(local.crc32), u64::from(record.crc32)),
-        (
-            "compressed size",
-            local.compressed_size,
-            record.compressed_size,
-        ),
-        (
-            "uncompressed size",
-            local.uncompressed_size,
-            record.uncompressed_size,
-        ),
-    ];
-    for (field, l, c) in pairs {
-        if l != c {
-            return Err(mismatch(field, l.to_string(), c.to_string()));
-        }
-    }
-    Ok(Entry::new(
+/// A member's data range, from its local header (already checked against its central record
+/// by the reader that read it).
+fn data_of(member: &Member, local: &LocalHeader) -> Entry {
+    Entry::new(
         member.header_offset() + local.header_len,
-        record.compressed_size,
-    ))
+        member.record.compressed_size,
+    )
 }
