@@ -41,6 +41,19 @@ pub(crate) fn invalid(source: &impl ReadAt, problem: impl Into<ArchiveError>) ->
     }
 }
 
+/// The error for a failed read of `len` bytes at `offset` of the source `label`; a remote
+/// failure carried inside the `io::Error` keeps its own error.
+fn read_failed(label: &str, offset: u64, len: u64) -> impl Fn(io::Error) -> ReadError + Copy + '_ {
+    move |e| {
+        ReadError::unwrap_io(e, |source| ReadError::Io {
+            source_label: label.to_string(),
+            offset,
+            len,
+            source,
+        })
+    }
+}
+
 /// Reads and parses the TACO header: one read of the first 157 bytes (fewer if the source is
 /// shorter, which is then an error).
 ///
@@ -266,14 +279,7 @@ impl<S: ReadAt> ArchiveTail<S> {
         let mut record = Vec::new();
         while at < end.cd_size {
             let offset = end.cd_offset + at;
-            let read_error = |e: io::Error| {
-                ReadError::unwrap_io(e, |source| ReadError::Io {
-                    source_label: label.clone(),
-                    offset,
-                    len: CENTRAL_FIXED_LEN as u64,
-                    source,
-                })
-            };
+            let read_error = read_failed(&label, offset, CENTRAL_FIXED_LEN as u64);
             let left = end.cd_size - at;
             let record_len = |fixed: &[u8]| {
                 CentralRecord::len_from_fixed(fixed, offset)
@@ -556,14 +562,7 @@ impl<S: ReadAt> ArchiveTail<S> {
     ) -> Result<LocalHeader, ReadError> {
         let offset = member.header_offset();
         let label = self.source.label();
-        let read_error = |e: io::Error| {
-            ReadError::unwrap_io(e, |source| ReadError::Io {
-                source_label: label.clone(),
-                offset,
-                len: LOCAL_FIXED_LEN as u64,
-                source,
-            })
-        };
+        let read_error = read_failed(&label, offset, LOCAL_FIXED_LEN as u64);
         let mut head = vec![0u8; LOCAL_FIXED_LEN];
         reader.read_exact(&mut head).map_err(read_error)?;
         let needed =
