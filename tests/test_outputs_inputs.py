@@ -81,6 +81,12 @@ def test_output_dash_is_standard_output(taco, archive, tmp_path):
     assert not (tmp_path / "-").exists(), "a file named '-' was created"
 
 
+def test_several_items_to_standard_output_are_refused(taco, archive, tmp_path):
+    cp = taco("get", archive, "--entry", "0,1", "-o", "-", cwd=tmp_path)
+    assert_taco_error(cp, "standard output")
+    assert not (tmp_path / "-").exists(), "a directory named '-' was created"
+
+
 def test_output_to_a_device_writes_to_it_and_keeps_the_node(taco, archive, tmp_path):
     dev = tmp_path / "null"
     special_node("device", dev)

@@ -520,6 +520,10 @@ fn get_from(source: &Source, args: &GetArgs) -> Result<()> {
             "{} items asked for: give -o DIR to write each to its own file",
             wants.len()
         ),
+        (Some(dash), _) if dash.as_os_str() == "-" => bail!(
+            "{} items asked for: standard output takes one; give -o DIR to write each to its own file",
+            wants.len()
+        ),
         (Some(dir), _) => {
             let groups = coalesce(&wants);
             run_jobs(groups.len(), args.jobs.into(), |i| {
