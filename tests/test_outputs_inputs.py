@@ -7,6 +7,7 @@ import os
 import socket
 import stat
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +168,14 @@ def test_pack_refuses_the_output_named_as_an_input(taco, tmp_path):
     assert_taco_error(cp, "itself")
     assert out.read_bytes() == before
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_pack_parquet_never_replaces_its_input(taco, tmp_path):
+    src = tmp_path / "obs.parquet"
+    src.write_bytes((Path(__file__).parent.parent / "examples/data/parquet/observations.parquet")
+                    .read_bytes())
+    before = src.read_bytes()
+    cp = taco("pack-parquet", src, "-o", src, "--force")
+    assert_taco_error(cp, "input")
+    assert src.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["obs.parquet"]

@@ -4,7 +4,9 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use taco_format::{Entry, MAX_ENTRIES};
-use taco_writer::{ArchiveWriter, AtomicFile, MemberSpan, Piece, WriterOptions};
+use taco_writer::{
+    check_not_input, ArchiveWriter, AtomicFile, FileId, MemberSpan, Piece, WriterOptions,
+};
 
 /// Name of the index member, always the last member of a planned archive.
 pub const INDEX_MEMBER: &str = "TACO_INDEX.json";
@@ -190,6 +192,17 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         fixed_time: options.fixed_time,
         allow_entries_outside: false,
     };
+    // Whole-file sources are checked by the writer as it opens them; a file that parts are
+    // cut from (a Parquet input) is checked here, before anything is replaced.
+    let assembled: Vec<FileId> = plan
+        .members
+        .iter()
+        .filter_map(|m| match &m.source {
+            MemberSource::Assembled { path, .. } => FileId::of_path(path),
+            MemberSource::Path(_) => None,
+        })
+        .collect();
+    check_not_input(dest, &assembled)?;
     let mut writer = ArchiveWriter::create(dest, options.overwrite, writer_options)?;
     let meta = meta_path(dest);
     let mut meta_file = AtomicFile::create(&meta, options.overwrite)?;
