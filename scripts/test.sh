@@ -16,6 +16,13 @@ echo "== cargo fmt --check, cargo clippy"
 cargo fmt --all -- --check || status=1
 cargo clippy --workspace --all-targets -j2 -- -D warnings || status=1
 
+echo "== taco-reader without its remote feature: builds clean and pulls in no HTTP stack"
+cargo clippy -p taco-reader --all-targets -j2 -- -D warnings || status=1
+if cargo tree -p taco-reader -e normal --prefix none | grep -qE '^(tokio|object_store|reqwest) '; then
+  echo "test.sh: taco-reader without --features remote depends on an HTTP stack" >&2
+  status=1
+fi
+
 echo "== cargo test --workspace"
 cargo test --workspace -j2 || status=1
 

@@ -2,10 +2,13 @@
 //!
 //! Everything here is written once over the [`ReadAt`] trait (read `len` bytes at `offset`), so
 //! the same header parsing, listing, validation and fetching serve a local file, an in-memory
-//! buffer and remote objects over HTTP(S) or S3 ([`RemoteSource`], where every read is one
-//! range request). [`read_header`] costs one read of 157 bytes; [`Archive::open`] one read of
-//! the tail plus one of the central directory when it does not fit in the tail. [`validate`] checks an archive at the levels of DESIGN §6; extraction refuses
-//! names that would escape the target directory and never writes through symlinks.
+//! buffer and, with the `remote` feature, objects over HTTP(S) or S3 (`RemoteSource`, where
+//! every read is one range request; without the feature no HTTP stack is compiled).
+//! [`read_header`] costs one read of 157 bytes; [`Archive::open`] one read of the tail plus one
+//! of the central directory when it does not fit in the tail. [`validate`] checks an archive at
+//! the levels of DESIGN §6, refusing anything two ZIP readers could read differently;
+//! extraction writes only below its directory, resolving every path from an open handle
+//! without following symlinks.
 //!
 //! This crate must not write archives (that is `taco-writer`) and trusts no number it reads:
 //! every offset and length is bounds-checked against the source length before use.
@@ -39,7 +42,9 @@ pub use extract::{
     extract_all, extract_listed_span, extract_members, extract_span, write_named_file,
     ExtractOptions, ExtractReport,
 };
-pub use remote::{is_remote, RemoteError, RemoteOptions, RemoteSource, TransferStats};
+#[cfg(feature = "remote")]
+pub use remote::RemoteSource;
+pub use remote::{is_remote, RemoteError, RemoteOptions, TransferStats};
 pub use source::{LocalFile, ReadAt, Source};
 pub use stream::{copy_exact, stream_range, RangeReader};
 pub use validate::{validate, ArchiveIdentity, Level, ValidationReport};

@@ -233,12 +233,14 @@ impl ReadAt for LocalFile {
     }
 }
 
-/// A source named on a command line: a local path, or a remote object (`http(s)://`, `s3://`).
+/// A source named on a command line: a local path, or (with the `remote` feature) a remote
+/// object (`http(s)://`, `s3://`).
 #[derive(Debug)]
 pub enum Source {
     /// A local file.
     Local(LocalFile),
     /// An object read by range requests.
+    #[cfg(feature = "remote")]
     Remote(crate::RemoteSource),
 }
 
@@ -248,12 +250,24 @@ impl Source {
     ///
     /// # Errors
     /// [`ReadError::Open`] for a local file that cannot be opened; [`ReadError::Remote`] for a
-    /// malformed URL.
+    /// malformed URL, or for any URL when the crate is built without the `remote` feature.
     pub fn open(text: &str, options: &crate::RemoteOptions) -> Result<Source, ReadError> {
-        if crate::is_remote(text) {
+        if !crate::is_remote(text) {
+            return Ok(Source::Local(LocalFile::open(Path::new(text))?));
+        }
+        #[cfg(feature = "remote")]
+        {
             Ok(Source::Remote(crate::RemoteSource::open(text, options)?))
-        } else {
-            Ok(Source::Local(LocalFile::open(Path::new(text))?))
+        }
+        #[cfg(not(feature = "remote"))]
+        {
+            let _ = options;
+            Err(ReadError::Remote {
+                url: text.to_string(),
+                problem: crate::RemoteError::BadUrl {
+                    reason: "taco-reader was built without the `remote` feature".to_string(),
+                },
+            })
         }
     }
 
@@ -261,6 +275,7 @@ impl Source {
     pub fn stats(&self) -> crate::TransferStats {
         match self {
             Source::Local(_) => crate::TransferStats::default(),
+            #[cfg(feature = "remote")]
             Source::Remote(remote) => remote.stats(),
         }
     }
@@ -268,6 +283,7 @@ impl Source {
     fn inner(&self) -> &dyn ReadAt {
         match self {
             Source::Local(file) => file,
+            #[cfg(feature = "remote")]
             Source::Remote(remote) => remote,
         }
     }

@@ -1,21 +1,7 @@
-//! Remote sources: objects behind HTTP(S) or in S3, read with range requests through
-//! `object_store`.
-//!
-//! The async client runs on a small tokio runtime owned by each [`RemoteSource`]; the
-//! [`ReadAt`] methods block on it, so everything written against [`ReadAt`] works unchanged.
-//! Those blocking methods must not be called from inside an async task (use
-//! `tokio::task::spawn_blocking`).
-//!
-//! What a remote read guarantees:
-//! - one range request per read (retries aside): [`ReadAt::read_head`] and
-//!   [`ReadAt::read_tail`] learn the object's size from the answer instead of asking first;
-//! - transient failures (connection errors, timeouts, HTTP 5xx and 429, S3 `SlowDown`) are
-//!   retried with exponential backoff, and a body cut short is resumed from where it stopped;
-//! - a server that answers a range request with the whole object is refused, not downloaded;
-//! - every request after the first carries `If-Match` with the first answer's ETag, and every
-//!   answer's ETag and size are compared with the first, so bytes of two versions of an object
-//!   are never mixed.
+//! The remote client: `object_store` on a small tokio runtime, behind the blocking [`ReadAt`]
+//! methods (see the parent module for what every read guarantees).
 
+use super::{RemoteError, RemoteOptions, TransferStats};
 use crate::{ReadAt, ReadError};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -37,122 +23,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use taco_format::Entry;
-use thiserror::Error;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
-
-/// Chunks of a streamed body buffered between the network task and the reader: bounds memory
-/// while letting the next bytes arrive while the previous ones are written out.
-const STREAM_QUEUE: usize = 16;
-
-/// True when `text` names a remote object (`http://`, `https://` or `s3://`).
-pub fn is_remote(text: &str) -> bool {
-    ["http://", "https://", "s3://"].iter().any(|scheme| {
-        text.len() > scheme.len() && text[..scheme.len()].eq_ignore_ascii_case(scheme)
-    })
-}
-
-/// How remote requests behave.
-#[derive(Debug, Clone)]
-pub struct RemoteOptions {
-    /// Retries of a failed request (transient failures only), with exponential backoff.
-    pub retries: usize,
-    /// Time allowed for connecting to the server.
-    pub connect_timeout: Duration,
-    /// The longest one request may take, from connecting to its last body byte, retries and
-    /// resumptions included; `None`: no limit on a transfer that keeps moving.
-    pub timeout: Option<Duration>,
-    /// The longest wait for the next bytes of an answer before the request counts as failed.
-    pub stall_timeout: Duration,
-}
 
 /// Without `timeout`, failed requests are retried only within this window after the first
 /// attempt, so a server that stalls every time ends a command in well under a minute.
 const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(30);
 
-impl Default for RemoteOptions {
-    fn default() -> RemoteOptions {
-        RemoteOptions {
-            retries: 5,
-            connect_timeout: Duration::from_secs(5),
-            timeout: None,
-            stall_timeout: Duration::from_secs(15),
-        }
-    }
-}
-
-/// What went wrong with a remote object; the URL is in [`ReadError::Remote`].
-#[derive(Debug, Error)]
-pub enum RemoteError {
-    /// The text is not a URL this crate reads, or the client could not be set up.
-    #[error("{reason}")]
-    BadUrl { reason: String },
-    /// HTTP 404 or S3 `NoSuchKey`.
-    #[error("not found (HTTP 404)")]
-    NotFound,
-    /// S3 `NoSuchBucket`.
-    #[error("bucket {bucket:?} does not exist")]
-    NoSuchBucket { bucket: String },
-    /// HTTP 401 or 403.
-    #[error("access denied (HTTP {status})")]
-    AccessDenied { status: u16 },
-    /// A range request was answered with 200 and the whole object.
-    #[error(
-        "server ignored the Range request (answered 200 with the whole object); \
-         refusing to download it"
-    )]
-    RangeIgnored,
-    /// The object's ETag or size differs from the first answer's.
-    #[error("object changed between requests ({what} {before} then {after})")]
-    Changed {
-        what: &'static str,
-        before: String,
-        after: String,
-    },
-    /// The range starts or ends past the end of the object.
-    #[error("bytes {start}..{end} requested, the object has {size} bytes")]
-    PastEnd { start: u64, end: u64, size: u64 },
-    /// A body ended before all requested bytes arrived (after any resumption).
-    #[error("answer cut short: {received} of {expected} bytes received")]
-    ShortBody { received: u64, expected: u64 },
-    /// A body went on past the bytes asked for.
-    #[error("answer longer than requested: more than {expected} bytes")]
-    LongBody { expected: u64 },
-    /// A transient failure that persisted through every retry.
-    #[error("giving up after {retries} {}: {message}", if *retries == 1 { "retry" } else { "retries" })]
-    GaveUp { retries: usize, message: String },
-    /// Any other failure reported by the server or the client.
-    #[error("{message}")]
-    Failed { message: String },
-}
-
-impl RemoteError {
-    /// The variant's name, a stable identifier for machine-readable output.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            RemoteError::BadUrl { .. } => "BadUrl",
-            RemoteError::NotFound => "NotFound",
-            RemoteError::NoSuchBucket { .. } => "NoSuchBucket",
-            RemoteError::AccessDenied { .. } => "AccessDenied",
-            RemoteError::RangeIgnored => "RangeIgnored",
-            RemoteError::Changed { .. } => "Changed",
-            RemoteError::PastEnd { .. } => "PastEnd",
-            RemoteError::ShortBody { .. } => "ShortBody",
-            RemoteError::LongBody { .. } => "LongBody",
-            RemoteError::GaveUp { .. } => "GaveUp",
-            RemoteError::Failed { .. } => "Failed",
-        }
-    }
-}
-
-/// Requests sent and body bytes received by one source, retries included.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TransferStats {
-    /// HTTP requests sent.
-    pub requests: u64,
-    /// Response body bytes received.
-    pub bytes: u64,
-}
+/// Chunks of a streamed body buffered between the network task and the reader: bounds memory
+/// while letting the next bytes arrive while the previous ones are written out.
+const STREAM_QUEUE: usize = 16;
 
 /// What the HTTP layer saw; read to explain errors that `object_store` reports generically.
 #[derive(Debug, Default)]
@@ -772,16 +652,6 @@ impl RemoteRangeReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_told_from_paths() {
-        for url in ["http://h/a.taco", "HTTPS://h/a.taco", "s3://b/k.taco"] {
-            assert!(is_remote(url), "{url}");
-        }
-        for path in ["a.taco", "./http://x", "s3:/b/k", "s3://", "/tmp/s3://b"] {
-            assert!(!is_remote(path), "{path}");
-        }
-    }
 
     #[test]
     fn malformed_urls_are_refused_before_any_request() {
