@@ -34,6 +34,7 @@ mod extract;
 mod remote;
 mod source;
 mod stream;
+mod taco_archive;
 mod validate;
 
 pub use archive::{read_header, Archive, ArchiveTail, Member, MAX_MEMBER_IN_MEMORY};
@@ -47,4 +48,5 @@ pub use remote::RemoteSource;
 pub use remote::{is_remote, RemoteError, RemoteOptions, TransferStats};
 pub use source::{LocalFile, ReadAt, Source};
 pub use stream::{copy_exact, stream_range, RangeReader};
+pub use taco_archive::{CrcReader, TacoArchive};
 pub use validate::{validate, ArchiveIdentity, Level, ValidationReport};

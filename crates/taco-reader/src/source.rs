@@ -68,35 +68,43 @@ pub trait ReadAt {
     }
 }
 
-impl<T: ReadAt + ?Sized> ReadAt for &T {
-    fn size(&self) -> Result<u64, ReadError> {
-        (**self).size()
-    }
+/// A reference or a shared pointer to a source reads as the source itself (every method
+/// forwarded, so a remote source keeps its one-request reads).
+macro_rules! forward_read_at {
+    ($($wrapper:ty),*) => {$(
+        impl<T: ReadAt + ?Sized> ReadAt for $wrapper {
+            fn size(&self) -> Result<u64, ReadError> {
+                (**self).size()
+            }
 
-    fn label(&self) -> String {
-        (**self).label()
-    }
+            fn label(&self) -> String {
+                (**self).label()
+            }
 
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError> {
-        (**self).read_exact_at(buf, offset)
-    }
+            fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError> {
+                (**self).read_exact_at(buf, offset)
+            }
 
-    fn reads_are_requests(&self) -> bool {
-        (**self).reads_are_requests()
-    }
+            fn reads_are_requests(&self) -> bool {
+                (**self).reads_are_requests()
+            }
 
-    fn read_head(&self, len: usize) -> Result<Vec<u8>, ReadError> {
-        (**self).read_head(len)
-    }
+            fn read_head(&self, len: usize) -> Result<Vec<u8>, ReadError> {
+                (**self).read_head(len)
+            }
 
-    fn read_tail(&self, len: u64) -> Result<(u64, Vec<u8>), ReadError> {
-        (**self).read_tail(len)
-    }
+            fn read_tail(&self, len: u64) -> Result<(u64, Vec<u8>), ReadError> {
+                (**self).read_tail(len)
+            }
 
-    fn open_range(&self, range: Entry) -> Result<Box<dyn io::Read + '_>, ReadError> {
-        (**self).open_range(range)
-    }
+            fn open_range(&self, range: Entry) -> Result<Box<dyn io::Read + '_>, ReadError> {
+                (**self).open_range(range)
+            }
+        }
+    )*};
 }
+
+forward_read_at!(&T, std::sync::Arc<T>);
 
 fn past_end(label: String, offset: u64, len: u64) -> ReadError {
     ReadError::Io {

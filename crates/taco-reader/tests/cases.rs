@@ -574,3 +574,38 @@ fn extraction_through_requests_writes_the_same_files() {
     }
     assert_eq!(trees[0], trees[1]);
 }
+
+#[test]
+fn the_front_door_reads_entries_and_members_and_checks_crcs_as_data_streams() {
+    use std::io::Read;
+    let s = sample();
+    let archive = taco_reader::TacoArchive::from_source(s.bytes.clone()).unwrap();
+    assert_eq!(archive.entries().len(), 2);
+    let mut entry = Vec::new();
+    archive
+        .open_entry(0)
+        .unwrap()
+        .read_to_end(&mut entry)
+        .unwrap();
+    assert_eq!(entry, b"alpha alpha");
+    assert_eq!(archive.open_entry(2).err().unwrap().kind(), "NoSuchEntry");
+    assert_eq!(archive.member("nope").unwrap_err().kind(), "NoSuchMember");
+
+    let (range, mut reader) = archive.open_member("dir/b.bin").unwrap();
+    assert_eq!(range, s.spans[1].data_entry());
+    let mut data = Vec::new();
+    reader.read_to_end(&mut data).unwrap();
+    assert_eq!(data, vec![9u8; 300]);
+
+    // One flipped data byte: the stream fails at its end, naming the CRC mismatch.
+    let bad = flipped(&s.bytes, s.spans[1].data_offset as usize + 7);
+    let archive = taco_reader::TacoArchive::from_source(bad).unwrap();
+    let (_, mut reader) = archive.open_member("dir/b.bin").unwrap();
+    let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
+    let inner = err.into_inner().unwrap().downcast::<ReadError>().unwrap();
+    assert_eq!(inner.kind(), "CrcMismatch");
+    assert_eq!(
+        archive.read_member("dir/b.bin").unwrap_err().kind(),
+        "CrcMismatch"
+    );
+}
