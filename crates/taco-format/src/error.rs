@@ -5,6 +5,7 @@ use thiserror::Error;
 /// Offsets are absolute archive offsets where the caller supplied one (the parsers take the
 /// slice's position in the archive as an argument), so messages point at the offending byte.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FormatError {
     /// Fewer bytes were available than the record needs.
     #[error("{what} at offset {offset} needs {needed} bytes, only {found} available")]
@@ -83,4 +84,27 @@ pub enum FormatError {
         offset: u64,
         value: u64,
     },
+}
+
+impl FormatError {
+    /// The variant's name, a stable identifier for machine-readable output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FormatError::TooShort { .. } => "TooShort",
+            FormatError::BadSignature { .. } => "BadSignature",
+            FormatError::NotTacoHeader { .. } => "NotTacoHeader",
+            FormatError::BadHeaderField { .. } => "BadHeaderField",
+            FormatError::TooManyEntries { .. } => "TooManyEntries",
+            FormatError::ReservedNotZero => "ReservedNotZero",
+            FormatError::HeaderCrcMismatch { .. } => "HeaderCrcMismatch",
+            FormatError::BadZip64Extra { .. } => "BadZip64Extra",
+            FormatError::BadName { .. } => "BadName",
+            FormatError::OutOfRange { .. } => "OutOfRange",
+            FormatError::StoredSizeMismatch { .. } => "StoredSizeMismatch",
+            FormatError::UnsupportedFeature { .. } => "UnsupportedFeature",
+            FormatError::AmbiguousEnd { .. } => "AmbiguousEnd",
+            FormatError::SignatureInComment { .. } => "SignatureInComment",
+            FormatError::UnaccountedBytes { .. } => "UnaccountedBytes",
+        }
+    }
 }

@@ -3,6 +3,7 @@ use thiserror::Error;
 
 /// Why a plan could not be made or executed. Each variant names the input file.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum PlanError {
     /// An input could not be opened or read.
     #[error("{path}: {source}")]

@@ -6,6 +6,7 @@ use thiserror::Error;
 /// A problem with the archive's bytes: each validation failure is its own variant, carrying the
 /// offset or member it concerns.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum ArchiveError {
     /// The TACO header or a ZIP record failed to parse.
     #[error(transparent)]
@@ -118,23 +119,7 @@ impl ArchiveError {
     /// The variant's name, a stable identifier for machine-readable output.
     pub fn kind(&self) -> &'static str {
         match self {
-            ArchiveError::Format(f) => match f {
-                FormatError::TooShort { .. } => "TooShort",
-                FormatError::BadSignature { .. } => "BadSignature",
-                FormatError::NotTacoHeader { .. } => "NotTacoHeader",
-                FormatError::BadHeaderField { .. } => "BadHeaderField",
-                FormatError::TooManyEntries { .. } => "TooManyEntries",
-                FormatError::ReservedNotZero => "ReservedNotZero",
-                FormatError::HeaderCrcMismatch { .. } => "HeaderCrcMismatch",
-                FormatError::BadZip64Extra { .. } => "BadZip64Extra",
-                FormatError::BadName { .. } => "BadName",
-                FormatError::OutOfRange { .. } => "OutOfRange",
-                FormatError::StoredSizeMismatch { .. } => "StoredSizeMismatch",
-                FormatError::UnsupportedFeature { .. } => "UnsupportedFeature",
-                FormatError::AmbiguousEnd { .. } => "AmbiguousEnd",
-                FormatError::SignatureInComment { .. } => "SignatureInComment",
-                FormatError::UnaccountedBytes { .. } => "UnaccountedBytes",
-            },
+            ArchiveError::Format(f) => f.kind(),
             ArchiveError::EntryCountMismatch { .. } => "EntryCountMismatch",
             ArchiveError::HeaderNotFirst { .. } => "HeaderNotFirst",
             ArchiveError::HeaderRecordMismatch { .. } => "HeaderRecordMismatch",
@@ -160,6 +145,7 @@ impl ArchiveError {
 /// Any failure of a reading operation: the archive is invalid, reading it failed, or writing
 /// extracted files failed. Each names the file concerned.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum ReadError {
     /// The archive's bytes are wrong.
     #[error("{source_label}: {problem}")]

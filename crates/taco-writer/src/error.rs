@@ -5,6 +5,7 @@ use thiserror::Error;
 
 /// Everything that can go wrong while writing or updating an archive.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum WriteError {
     /// A source could not be opened, inspected or read.
     #[error("{path}: {source}")]

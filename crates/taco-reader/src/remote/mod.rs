@@ -61,6 +61,7 @@ impl Default for RemoteOptions {
 
 /// What went wrong with a remote object; the URL is in [`ReadError::Remote`].
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum RemoteError {
     /// The text is not a URL this crate reads, or the client could not be set up.
     #[error("{reason}")]
