@@ -305,11 +305,12 @@ fn extract_from(
         .filter(|m| m.header_offset() < entry.offset)
         .max_by_key(|m| m.header_offset());
     let start = before.map_or(0, Member::header_offset);
-    if let Some(member) = before {
+    // Read once: the check below and the selection both need it (a request each remotely).
+    let before_data = before.map(|m| archive.data_range(m)).transpose()?;
+    if let Some(data) = before_data {
         // An entry must start inside a member: bytes after one member's data and before the
         // next local header belong to nobody the central directory lists.
-        let data_end = archive.data_range(member)?.end().unwrap_or(u64::MAX);
-        if entry.offset >= data_end {
+        if entry.offset >= data.end().unwrap_or(u64::MAX) {
             let next = members
                 .iter()
                 .map(Member::header_offset)
@@ -334,7 +335,10 @@ fn extract_from(
         if offset < start || entry.end().is_some_and(|end| offset >= end) {
             continue;
         }
-        let data = archive.data_range(member)?;
+        let data = match (before, before_data) {
+            (Some(b), Some(data)) if b.index == member.index => data,
+            _ => archive.data_range(member)?,
+        };
         let inside =
             data.offset >= entry.offset && data.end().zip(entry.end()).is_some_and(|(d, e)| d <= e);
         if inside {
