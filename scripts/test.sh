@@ -7,8 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/setup.sh
 
-echo "== cargo build --release -p taco-cli"
+echo "== cargo build --release -p taco-cli (and the front-door example the suite runs)"
 cargo build --release -p taco-cli
+cargo build --release -p taco-examples --example front_door
 
 status=0
 

@@ -354,8 +354,8 @@ pub struct GetArgs {
     pub member: Vec<String>,
     /// Tile z/x/y of a `pack-tiles` archive (repeatable), found through its index;
     /// CRC-checked. The index is read once for all tiles.
-    #[arg(long, value_name = "Z/X/Y")]
-    pub tile: Vec<String>,
+    #[arg(long, value_name = "Z/X/Y", value_parser = parse_tile)]
+    pub tile: Vec<Tile>,
     /// Write to FILE (atomically; an existing FIFO or device is written to, never replaced)
     /// instead of standard output (also `-o -`); with several entries, members or tiles, DIR
     /// (created if missing) receives entry-N files or the members' own names.
@@ -375,4 +375,30 @@ pub struct GetArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub remote: RemoteArgs,
+}
+
+/// A tile coordinate given as `Z/X/Y`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tile {
+    pub z: u32,
+    pub x: u32,
+    pub y: u32,
+}
+
+impl std::fmt::Display for Tile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.z, self.x, self.y)
+    }
+}
+
+fn parse_tile(text: &str) -> Result<Tile, String> {
+    let numbers: Vec<u32> = text
+        .split('/')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{text:?}: expected Z/X/Y, three numbers"))?;
+    match numbers[..] {
+        [z, x, y] => Ok(Tile { z, x, y }),
+        _ => Err(format!("{text:?}: expected Z/X/Y, three numbers")),
+    }
 }

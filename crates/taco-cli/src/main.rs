@@ -2,8 +2,12 @@
 //! the byte format; errors become one line on stderr and exit code 1 (usage errors: 2).
 
 mod cli;
+mod extract;
+mod get;
+mod inspect;
+mod output;
 mod pack;
-mod read;
+mod query;
 
 use clap::Parser;
 use std::io::{self, Write};
@@ -17,13 +21,13 @@ fn main() -> ExitCode {
         cli::Command::PackTiles(args) => pack::tiles(&args),
         cli::Command::PackSplits(args) => pack::splits(&args),
         cli::Command::PackNetcdf(args) => pack::netcdf(&args),
-        cli::Command::Header(args) => read::header(&args),
-        cli::Command::UpdateHeader(args) => read::update_header(&args),
-        cli::Command::Ls(args) => read::ls(&args),
-        cli::Command::Validate(args) => read::validate(&args),
-        cli::Command::Extract(args) => read::extract(&args),
-        cli::Command::Get(args) => read::get(&args),
-        cli::Command::Query(args) => read::query(&args),
+        cli::Command::Header(args) => inspect::header(&args),
+        cli::Command::UpdateHeader(args) => inspect::update_header(&args),
+        cli::Command::Ls(args) => inspect::ls(&args),
+        cli::Command::Validate(args) => inspect::validate(&args),
+        cli::Command::Extract(args) => extract::extract(&args),
+        cli::Command::Get(args) => get::get(&args),
+        cli::Command::Query(args) => query::query(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

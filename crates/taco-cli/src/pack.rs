@@ -3,8 +3,8 @@
 use crate::cli::{
     LayoutArg, PackArgs, PackNetcdfArgs, PackParquetArgs, PackSplitsArgs, PackTilesArgs,
 };
+use crate::output::{force_hint, progress_bar};
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Write};
@@ -89,20 +89,6 @@ fn collect_inputs(args: &[PathBuf], out: &Path) -> Result<Vec<Input>> {
     Ok(inputs)
 }
 
-/// Progress on stderr when it is a terminal and not silenced.
-pub fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    ) {
-        bar.set_style(style);
-    }
-    bar
-}
-
 /// `SOURCE_DATE_EPOCH` (reproducible builds convention) fixes every timestamp in the archive.
 fn fixed_time() -> Result<Option<i64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
@@ -171,24 +157,6 @@ pub fn run(args: &PackArgs) -> Result<()> {
         )?;
     }
     Ok(())
-}
-
-/// Adds the `--force` hint to "already exists" errors; other errors pass through.
-pub fn force_hint(err: impl Into<anyhow::Error>) -> anyhow::Error {
-    let err = err.into();
-    use taco_writer::WriteError::OutputExists;
-    let exists = err.chain().any(|cause| {
-        matches!(cause.downcast_ref(), Some(OutputExists { .. }))
-            || matches!(
-                cause.downcast_ref(),
-                Some(taco_planners::PlanError::Write(OutputExists { .. }))
-            )
-    });
-    if exists {
-        anyhow::anyhow!("{err} (use --force to overwrite)")
-    } else {
-        err
-    }
 }
 
 /// Default output of the `pack-*` commands: `<input stem>.taco` in the current directory.

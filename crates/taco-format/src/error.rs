@@ -87,24 +87,69 @@ pub enum FormatError {
 }
 
 impl FormatError {
-    /// The variant's name, a stable identifier for machine-readable output.
-    pub fn kind(&self) -> &'static str {
+    /// Which error this is, without its details.
+    pub fn kind(&self) -> FormatErrorKind {
         match self {
-            FormatError::TooShort { .. } => "TooShort",
-            FormatError::BadSignature { .. } => "BadSignature",
-            FormatError::NotTacoHeader { .. } => "NotTacoHeader",
-            FormatError::BadHeaderField { .. } => "BadHeaderField",
-            FormatError::TooManyEntries { .. } => "TooManyEntries",
-            FormatError::ReservedNotZero => "ReservedNotZero",
-            FormatError::HeaderCrcMismatch { .. } => "HeaderCrcMismatch",
-            FormatError::BadZip64Extra { .. } => "BadZip64Extra",
-            FormatError::BadName { .. } => "BadName",
-            FormatError::OutOfRange { .. } => "OutOfRange",
-            FormatError::StoredSizeMismatch { .. } => "StoredSizeMismatch",
-            FormatError::UnsupportedFeature { .. } => "UnsupportedFeature",
-            FormatError::AmbiguousEnd { .. } => "AmbiguousEnd",
-            FormatError::SignatureInComment { .. } => "SignatureInComment",
-            FormatError::UnaccountedBytes { .. } => "UnaccountedBytes",
+            FormatError::TooShort { .. } => FormatErrorKind::TooShort,
+            FormatError::BadSignature { .. } => FormatErrorKind::BadSignature,
+            FormatError::NotTacoHeader { .. } => FormatErrorKind::NotTacoHeader,
+            FormatError::BadHeaderField { .. } => FormatErrorKind::BadHeaderField,
+            FormatError::TooManyEntries { .. } => FormatErrorKind::TooManyEntries,
+            FormatError::ReservedNotZero => FormatErrorKind::ReservedNotZero,
+            FormatError::HeaderCrcMismatch { .. } => FormatErrorKind::HeaderCrcMismatch,
+            FormatError::BadZip64Extra { .. } => FormatErrorKind::BadZip64Extra,
+            FormatError::BadName { .. } => FormatErrorKind::BadName,
+            FormatError::OutOfRange { .. } => FormatErrorKind::OutOfRange,
+            FormatError::StoredSizeMismatch { .. } => FormatErrorKind::StoredSizeMismatch,
+            FormatError::UnsupportedFeature { .. } => FormatErrorKind::UnsupportedFeature,
+            FormatError::AmbiguousEnd { .. } => FormatErrorKind::AmbiguousEnd,
+            FormatError::SignatureInComment { .. } => FormatErrorKind::SignatureInComment,
+            FormatError::UnaccountedBytes { .. } => FormatErrorKind::UnaccountedBytes,
+        }
+    }
+}
+
+/// Which [`FormatError`] an error is: one variant per error variant, of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub enum FormatErrorKind {
+    TooShort,
+    BadSignature,
+    NotTacoHeader,
+    BadHeaderField,
+    TooManyEntries,
+    ReservedNotZero,
+    HeaderCrcMismatch,
+    BadZip64Extra,
+    BadName,
+    OutOfRange,
+    StoredSizeMismatch,
+    UnsupportedFeature,
+    AmbiguousEnd,
+    SignatureInComment,
+    UnaccountedBytes,
+}
+
+impl FormatErrorKind {
+    /// The variant's name: a stable identifier for machine-readable output.
+    pub fn name(self) -> &'static str {
+        match self {
+            FormatErrorKind::TooShort => "TooShort",
+            FormatErrorKind::BadSignature => "BadSignature",
+            FormatErrorKind::NotTacoHeader => "NotTacoHeader",
+            FormatErrorKind::BadHeaderField => "BadHeaderField",
+            FormatErrorKind::TooManyEntries => "TooManyEntries",
+            FormatErrorKind::ReservedNotZero => "ReservedNotZero",
+            FormatErrorKind::HeaderCrcMismatch => "HeaderCrcMismatch",
+            FormatErrorKind::BadZip64Extra => "BadZip64Extra",
+            FormatErrorKind::BadName => "BadName",
+            FormatErrorKind::OutOfRange => "OutOfRange",
+            FormatErrorKind::StoredSizeMismatch => "StoredSizeMismatch",
+            FormatErrorKind::UnsupportedFeature => "UnsupportedFeature",
+            FormatErrorKind::AmbiguousEnd => "AmbiguousEnd",
+            FormatErrorKind::SignatureInComment => "SignatureInComment",
+            FormatErrorKind::UnaccountedBytes => "UnaccountedBytes",
         }
     }
 }

@@ -28,7 +28,7 @@ mod records;
 
 pub use directory::{read_directory_end, DirectoryEnd, MAX_TAIL_LEN};
 pub use dostime::DosDateTime;
-pub use error::FormatError;
+pub use error::{FormatError, FormatErrorKind};
 pub use header::{
     encode_header, encode_payload, parse_header, CrcPolicy, Entry, ParsedHeader, HEADER_CRC_OFFSET,
     HEADER_LEN, HEADER_NAME, MAX_ENTRIES, PAYLOAD_LEN, PAYLOAD_OFFSET,

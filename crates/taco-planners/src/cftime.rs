@@ -1,8 +1,6 @@
 //! CF time coordinates: `<unit> since <date>` units under the CF calendars, decoded to civil
 //! dates and times with one-second precision. Only what the NetCDF planner needs.
 
-use std::fmt;
-
 /// A CF calendar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Calendar {
@@ -109,32 +107,7 @@ impl Calendar {
     }
 }
 
-/// A date and time in some calendar, to the second. Orders chronologically.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CivilTime {
-    /// Year (astronomical numbering).
-    pub year: i64,
-    /// Month, 1–12.
-    pub month: u32,
-    /// Day of the month.
-    pub day: u32,
-    /// Hour, 0–23.
-    pub hour: u32,
-    /// Minute, 0–59.
-    pub minute: u32,
-    /// Second, 0–59.
-    pub second: u32,
-}
-
-impl fmt::Display for CivilTime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            self.year, self.month, self.day, self.hour, self.minute, self.second
-        )
-    }
-}
+pub use taco_index::{parse_period, CivilTime};
 
 /// Parsed `units` of a CF time coordinate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -292,74 +265,6 @@ fn parse_zone(zone: &str) -> Option<i64> {
     Some(sign * (h * 3600 + m * 60))
 }
 
-/// A user's time selection (`2024`, `2024-01`, `2024-01-15`, `2024-01-15T06:00[:00]`) as the
-/// first instant it covers and, for periods, the first instant after it.
-///
-/// # Errors
-/// A message when the text is none of those forms.
-pub fn parse_period(text: &str) -> Result<(CivilTime, Option<CivilTime>), String> {
-    let bad =
-        || format!("time {text:?}: expected YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]");
-    // Fixed-width decimal fields only: "24-01" or "2024-1" are refused rather than guessed.
-    let field = |s: &str, width: usize| -> Result<u32, String> {
-        if s.len() == width && s.bytes().all(|b| b.is_ascii_digit()) {
-            s.parse().map_err(|_| bad())
-        } else {
-            Err(bad())
-        }
-    };
-    let (date, clock) = match text.split_once('T') {
-        Some((d, c)) => (d, Some(c)),
-        None => (text, None),
-    };
-    let fields: Vec<&str> = date.split('-').collect();
-    let at = |year: u32, month, day, hour, minute, second| CivilTime {
-        year: i64::from(year),
-        month,
-        day,
-        hour,
-        minute,
-        second,
-    };
-    let (year, month, day) = match fields.as_slice() {
-        [y] if clock.is_none() => {
-            let y = field(y, 4)?;
-            return Ok((at(y, 1, 1, 0, 0, 0), Some(at(y + 1, 1, 1, 0, 0, 0))));
-        }
-        [y, m] if clock.is_none() => {
-            let (y, m) = (field(y, 4)?, field(m, 2)?);
-            if !(1..=12).contains(&m) {
-                return Err(bad());
-            }
-            let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-            return Ok((at(y, m, 1, 0, 0, 0), Some(at(ny, nm, 1, 0, 0, 0))));
-        }
-        [y, m, d] => (field(y, 4)?, field(m, 2)?, field(d, 2)?),
-        _ => return Err(bad()),
-    };
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return Err(bad());
-    }
-    let Some(clock) = clock else {
-        // The next day loosely as day + 1: only an exclusive bound, so "January 32" still sorts
-        // after every instant of January 31 and before February 1.
-        return Ok((
-            at(year, month, day, 0, 0, 0),
-            Some(at(year, month, day + 1, 0, 0, 0)),
-        ));
-    };
-    let parts: Vec<&str> = clock.split(':').collect();
-    let (hour, minute, second) = match parts.as_slice() {
-        [h, mi] => (field(h, 2)?, field(mi, 2)?, 0),
-        [h, mi, s] => (field(h, 2)?, field(mi, 2)?, field(s, 2)?),
-        _ => return Err(bad()),
-    };
-    if hour > 23 || minute > 59 || second > 59 {
-        return Err(bad());
-    }
-    Ok((at(year, month, day, hour, minute, second), None))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,26 +314,5 @@ mod tests {
         assert!(TimeUnits::parse("days after 2000-01-01", Calendar::Standard).is_err());
         assert!(TimeUnits::parse("days since 2000-13-01", Calendar::Standard).is_err());
         assert!(Calendar::parse("martian").is_none());
-    }
-
-    #[test]
-    fn periods_cover_what_they_name() {
-        let (a, b) = parse_period("2024-12").unwrap();
-        assert_eq!(a.to_string(), "2024-12-01T00:00:00");
-        assert_eq!(b.unwrap().to_string(), "2025-01-01T00:00:00");
-        let (a, b) = parse_period("2024-01-15T06:00").unwrap();
-        assert_eq!(
-            (a.to_string(), b),
-            ("2024-01-15T06:00:00".to_string(), None)
-        );
-        for bad in [
-            "yesterday",
-            "24-01",
-            "2024-1",
-            "2024-01-15T6:00",
-            "2024-01-15T06:00:00.5",
-        ] {
-            assert!(parse_period(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -22,9 +22,10 @@ pub use netcdf_planner::{
 };
 pub use parquet_planner::{plan_parquet, ParquetLayout, ParquetOptions};
 pub use plan::{
-    execute, meta_path, ExecuteOptions, Executed, Fields, Group, GroupRange, MemberSource, Plan,
-    PlannedMember, INDEX_MEMBER, INDEX_VERSION,
+    execute, meta_path, ExecuteOptions, Executed, Group, GroupRange, MemberSource, Plan,
+    PlannedMember, INDEX_MEMBER,
 };
 pub use splits::{plan_splits, SplitOptions};
+pub use taco_index::{EntryFields, EntryFiles, MemberFields, INDEX_VERSION};
 pub use tiles::{hilbert_index, plan_tiles, MAX_ZOOM};
 pub use walk::{walk_files, FoundFile};

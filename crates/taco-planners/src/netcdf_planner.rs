@@ -10,6 +10,7 @@ use serde_json::json;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use taco_format::MAX_ENTRIES;
+use taco_index::{EntryFields, EntryFiles, MemberFields};
 
 /// File name extensions packed by [`plan_netcdf`].
 pub const NETCDF_EXTENSIONS: [&str; 3] = ["nc", "nc4", "cdf"];
@@ -172,7 +173,7 @@ pub fn plan_netcdf(dir: &Path, options: &NetcdfOptions) -> Result<Plan, PlanErro
             let files = &found[run.clone()];
             let start = files.iter().map(|f| f.3.start).min();
             let end = files.iter().map(|f| f.3.end).max();
-            let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
+            let names: Vec<String> = files.iter().map(|f| f.0.clone()).collect();
             let range = if run.len() == 1 && found.len() <= MAX_ENTRIES {
                 GroupRange::Data(run.start)
             } else {
@@ -187,11 +188,12 @@ pub fn plan_netcdf(dir: &Path, options: &NetcdfOptions) -> Result<Plan, PlanErro
                     _ => format!("group {i}"),
                 },
                 range,
-                fields: vec![
-                    ("files", json!(names)),
-                    ("start", json!(start.map(|t| t.to_string()))),
-                    ("end", json!(end.map(|t| t.to_string()))),
-                ],
+                fields: EntryFields {
+                    files: Some(EntryFiles::Names(names)),
+                    start,
+                    end,
+                    ..EntryFields::default()
+                },
             }
         })
         .collect();
@@ -202,14 +204,15 @@ pub fn plan_netcdf(dir: &Path, options: &NetcdfOptions) -> Result<Plan, PlanErro
         .map(|(name, path, _, times)| PlannedMember {
             name,
             source: MemberSource::Path(path),
-            fields: vec![
-                ("time_variable", json!(times.variable)),
-                ("units", json!(times.units)),
-                ("calendar", json!(times.calendar)),
-                ("steps", json!(times.steps)),
-                ("start", json!(times.start.to_string())),
-                ("end", json!(times.end.to_string())),
-            ],
+            fields: MemberFields {
+                time_variable: Some(times.variable),
+                units: Some(times.units),
+                calendar: Some(times.calendar),
+                steps: Some(times.steps as u64),
+                start: Some(times.start),
+                end: Some(times.end),
+                ..MemberFields::default()
+            },
         })
         .collect();
     let section = json!({ "files": count });

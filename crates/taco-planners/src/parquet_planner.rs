@@ -1,7 +1,7 @@
 //! The Parquet planner (DESIGN §7): split a file into self-contained parts by copying encoded
 //! column chunks, or store it verbatim with one entry per row group.
 
-use crate::plan::{Fields, Group, GroupRange, MemberSource, Plan, PlannedMember};
+use crate::plan::{Group, GroupRange, MemberSource, Plan, PlannedMember};
 use crate::PlanError;
 use parquet::file::metadata::{
     ColumnChunkMetaData, ParquetMetaData, ParquetMetaDataBuilder, ParquetMetaDataReader,
@@ -13,6 +13,7 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use taco_format::MAX_ENTRIES;
+use taco_index::{EntryFields, MemberFields};
 
 const MAGIC: &[u8; 4] = b"PAR1";
 const ENCRYPTED_MAGIC: &[u8; 4] = b"PARE";
@@ -268,16 +269,24 @@ fn part_footer(
     Ok(footer)
 }
 
-fn row_group_list(range: Range<usize>) -> Value {
-    json!(range.collect::<Vec<_>>())
+fn row_group_list(range: Range<usize>) -> Vec<u64> {
+    range.map(|i| i as u64).collect()
 }
 
-fn fields(row_groups: Range<usize>, rows: i64) -> Fields {
-    let map = vec![
-        ("row_groups", row_group_list(row_groups)),
-        ("rows", json!(rows)),
-    ];
-    map
+fn entry_fields(row_groups: Range<usize>, rows: i64) -> EntryFields {
+    EntryFields {
+        row_groups: Some(row_group_list(row_groups)),
+        rows: Some(rows),
+        ..EntryFields::default()
+    }
+}
+
+fn member_fields(row_groups: Range<usize>, rows: i64) -> MemberFields {
+    MemberFields {
+        row_groups: Some(row_group_list(row_groups)),
+        rows: Some(rows),
+        ..MemberFields::default()
+    }
 }
 
 /// Plans a Parquet file (DESIGN §7).
@@ -372,12 +381,12 @@ pub fn plan_parquet(path: &Path, options: &ParquetOptions) -> Result<Plan, PlanE
                         len: end - start,
                         suffix: footer,
                     },
-                    fields: fields(run.clone(), rows),
+                    fields: member_fields(run.clone(), rows),
                 });
                 groups.push(Group {
                     label: format!("part-{i}"),
                     range: GroupRange::Data(i),
-                    fields: fields(run.clone(), rows),
+                    fields: entry_fields(run.clone(), rows),
                 });
             }
             let rg_records: Vec<Value> = row_groups
@@ -421,17 +430,13 @@ pub fn plan_parquet(path: &Path, options: &ParquetOptions) -> Result<Plan, PlanE
                         offset: r.start,
                         length: r.end - r.start,
                     },
-                    fields: fields(i..i + 1, r.rows),
+                    fields: entry_fields(i..i + 1, r.rows),
                 })
                 .collect();
-            let member_fields = vec![
-                ("row_groups", row_group_list(0..row_groups.len())),
-                ("rows", json!(num_rows)),
-            ];
             let members = vec![PlannedMember {
                 name: file_name.clone(),
                 source: MemberSource::Path(path.to_path_buf()),
-                fields: member_fields,
+                fields: member_fields(0..row_groups.len(), num_rows),
             }];
             let row_group_count = row_groups.len();
             let section = move |spans: &[taco_writer::MemberSpan]| {

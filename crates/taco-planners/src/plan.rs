@@ -1,21 +1,19 @@
 use crate::PlanError;
-use serde_json::{json, Value};
+use serde_json::Value;
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use taco_format::{Entry, MAX_ENTRIES};
+use taco_index::{
+    EntryFields, EntryKind, EntryRecord, Index, MemberFields, MemberRecord, SerializeIter, Sidecar,
+    SidecarIdentity, INDEX_FORMAT, INDEX_VERSION,
+};
 use taco_writer::{
     check_not_input, ArchiveWriter, AtomicFile, FileId, MemberSpan, Piece, WriterOptions,
 };
 
-/// Name of the index member, always the last member of a planned archive.
-pub const INDEX_MEMBER: &str = "TACO_INDEX.json";
-/// Version of the index format written by [`execute`].
-pub const INDEX_VERSION: u64 = 1;
-
-/// A planner's own fields for one index record, in the order they are written. A small vector
-/// rather than a map: a tile pyramid has a record per tile, so each record must stay small.
-pub type Fields = Vec<(&'static str, Value)>;
+pub use taco_index::INDEX_MEMBER;
 
 /// Where a planned member's bytes come from.
 #[derive(Debug)]
@@ -46,7 +44,7 @@ pub struct PlannedMember {
     /// Where its bytes come from.
     pub source: MemberSource,
     /// The planner's own fields for this member's index record.
-    pub fields: Fields,
+    pub fields: MemberFields,
 }
 
 /// The byte range a group covers, by member position in [`Plan::members`].
@@ -66,11 +64,11 @@ pub enum GroupRange {
 }
 
 impl GroupRange {
-    /// The kind the index records: "data" or "span".
-    pub fn kind(&self) -> &'static str {
+    /// The kind the index records: data or span.
+    pub fn kind(&self) -> EntryKind {
         match self {
-            GroupRange::Data(_) | GroupRange::Slice { .. } => "data",
-            GroupRange::Span { .. } => "span",
+            GroupRange::Data(_) | GroupRange::Slice { .. } => EntryKind::Data,
+            GroupRange::Span { .. } => EntryKind::Span,
         }
     }
 
@@ -102,7 +100,7 @@ pub struct Group {
     /// The bytes it covers.
     pub range: GroupRange,
     /// The planner's own fields for this entry's index record.
-    pub fields: Fields,
+    pub fields: EntryFields,
 }
 
 /// Computes the planner's own index section once the real member spans are known.
@@ -251,18 +249,43 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         entries.push(entry);
     }
     let section = (plan.section)(&spans);
-    let index_bytes = encode_index(
-        plan.planner,
-        &plan.groups,
-        &plan.members,
-        &entries,
-        &spans,
-        &section,
-    )?;
+    let index = Index {
+        format: INDEX_FORMAT.to_string(),
+        version: INDEX_VERSION,
+        planner: plan.planner.to_string(),
+        entries: plan
+            .groups
+            .iter()
+            .zip(&entries)
+            .enumerate()
+            .map(|(index, (group, entry))| EntryRecord {
+                index,
+                label: group.label.clone(),
+                kind: group.range.kind(),
+                offset: entry.offset,
+                length: entry.length,
+                fields: group.fields.clone(),
+            })
+            .collect(),
+        members: SerializeIter(|| plan.members.iter().zip(&spans).map(member_record)),
+        sections: [(plan.planner.to_string(), section)].into_iter().collect(),
+    };
+    let mut index_bytes = serde_json::to_vec(&index)?;
+    index_bytes.push(b'\n');
     writer.add_bytes(INDEX_MEMBER, &index_bytes, None)?;
     let (archive, summary) = writer.finish(&entries)?;
+    let sidecar = Sidecar {
+        index,
+        archive: Some(SidecarIdentity {
+            size: summary.archive_len,
+            header_crc32: summary.header_crc32,
+            cd_crc32: summary.directory_crc32,
+        }),
+    };
+    let mut sidecar_bytes = serde_json::to_vec(&sidecar)?;
+    sidecar_bytes.push(b'\n');
     meta_file
-        .write_all(&sidecar(&index_bytes, &summary))
+        .write_all(&sidecar_bytes)
         .map_err(io_error(&meta))?;
     // Archive first: a crash between the two renames leaves an old sidecar whose identity
     // no longer matches the archive beside it, which readers detect.
@@ -276,82 +299,13 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
     })
 }
 
-/// The sidecar: the index with the identity of the archive it describes added under
-/// `"archive"` (length, header CRC-32, central directory CRC-32), so a reader can tell a sidecar
-/// left beside a newer archive.
-fn sidecar(index: &[u8], summary: &taco_writer::FinishSummary) -> Vec<u8> {
-    let body = index.strip_suffix(b"}\n").unwrap_or(index);
-    let mut out = body.to_vec();
-    out.extend_from_slice(
-        format!(
-            ",\n\"archive\":{{\"size\":{},\"header_crc32\":{},\"cd_crc32\":{}}}}}\n",
-            summary.archive_len, summary.header_crc32, summary.directory_crc32
-        )
-        .as_bytes(),
-    );
-    out
-}
-
-/// Writes one JSON object: the fixed keys first, then the planner's fields.
-fn write_record(
-    out: &mut Vec<u8>,
-    fixed: &[(&str, Value)],
-    fields: &Fields,
-) -> Result<(), serde_json::Error> {
-    out.push(b'{');
-    for (i, (key, value)) in fixed.iter().chain(fields.iter()).enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        serde_json::to_writer(&mut *out, key)?;
-        out.push(b':');
-        serde_json::to_writer(&mut *out, value)?;
+/// The index record of a written member: borrowed from the plan, never copied.
+fn member_record<'a>((member, span): (&'a PlannedMember, &MemberSpan)) -> MemberRecord<'a> {
+    MemberRecord {
+        name: Cow::Borrowed(member.name.as_str()),
+        data_offset: span.data_offset,
+        length: span.data_len,
+        crc32: span.crc32,
+        fields: Cow::Borrowed(&member.fields),
     }
-    out.push(b'}');
-    Ok(())
-}
-
-/// The index as compact JSON with one entry or member record per line, written record by
-/// record so that a plan of 100 000 tiles never holds a JSON tree of all of them.
-fn encode_index(
-    planner: &str,
-    groups: &[Group],
-    members: &[PlannedMember],
-    entries: &[Entry],
-    spans: &[MemberSpan],
-    section: &Value,
-) -> Result<Vec<u8>, PlanError> {
-    let mut out = Vec::new();
-    let head = json!({"format": "taco-index", "version": INDEX_VERSION, "planner": planner});
-    let head = serde_json::to_string(&head)?;
-    out.extend_from_slice(head.trim_end_matches('}').as_bytes());
-    out.extend_from_slice(b",\n\"entries\":[");
-    for (index, (group, entry)) in groups.iter().zip(entries).enumerate() {
-        out.extend_from_slice(if index == 0 { b"\n" } else { b",\n" });
-        let fixed = [
-            ("index", json!(index)),
-            ("label", json!(group.label)),
-            ("kind", json!(group.range.kind())),
-            ("offset", json!(entry.offset)),
-            ("length", json!(entry.length)),
-        ];
-        write_record(&mut out, &fixed, &group.fields)?;
-    }
-    out.extend_from_slice(b"],\n\"members\":[");
-    for (index, (member, span)) in members.iter().zip(spans).enumerate() {
-        out.extend_from_slice(if index == 0 { b"\n" } else { b",\n" });
-        let fixed = [
-            ("name", json!(member.name)),
-            ("data_offset", json!(span.data_offset)),
-            ("length", json!(span.data_len)),
-            ("crc32", json!(span.crc32)),
-        ];
-        write_record(&mut out, &fixed, &member.fields)?;
-    }
-    out.extend_from_slice(b"],\n");
-    serde_json::to_writer(&mut out, planner)?;
-    out.push(b':');
-    serde_json::to_writer(&mut out, section)?;
-    out.extend_from_slice(b"}\n");
-    Ok(out)
 }

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use std::fs;
 use std::path::Path;
 use taco_format::MAX_ENTRIES;
+use taco_index::{EntryFields, EntryFiles, MemberFields};
 use taco_writer::MemberSpan;
 
 /// Splits that come first, in this order, when present.
@@ -102,7 +103,10 @@ pub fn plan_splits(dir: &Path, options: &SplitOptions) -> Result<Plan, PlanError
         let bytes: u64 = files.iter().map(|f| f.size).sum();
         let count = files.len();
         for file in files {
-            let fields = vec![("split", json!(split))];
+            let fields = MemberFields {
+                split: Some(split.clone()),
+                ..MemberFields::default()
+            };
             members.push(PlannedMember {
                 name: format!("{split}/{}", file.relative),
                 source: MemberSource::Path(file.path),
@@ -110,11 +114,12 @@ pub fn plan_splits(dir: &Path, options: &SplitOptions) -> Result<Plan, PlanError
             });
         }
         let last = members.len() - 1;
-        let fields = vec![
-            ("split", json!(split)),
-            ("files", json!(count)),
-            ("bytes", json!(bytes)),
-        ];
+        let fields = EntryFields {
+            split: Some(split.clone()),
+            files: Some(EntryFiles::Count(count as u64)),
+            bytes: Some(bytes),
+            ..EntryFields::default()
+        };
         groups.push(Group {
             label: split.clone(),
             range: GroupRange::Span { first, last },

@@ -7,6 +7,7 @@ use crate::PlanError;
 use serde_json::{json, Value};
 use std::path::Path;
 use taco_format::MAX_ENTRIES;
+use taco_index::{EntryFields, MemberFields};
 
 /// Deepest zoom accepted: 2^30 tiles a side is beyond any real pyramid and keeps x, y in u32.
 pub const MAX_ZOOM: u32 = 30;
@@ -150,7 +151,11 @@ pub fn plan_tiles(dir: &Path) -> Result<Plan, PlanError> {
         .iter()
         .take(MAX_ENTRIES)
         .map(|&(z, first, last)| {
-            let fields = vec![("zoom", json!(z)), ("tiles", json!(last - first + 1))];
+            let fields = EntryFields {
+                zoom: Some(z),
+                tiles: Some((last - first + 1) as u64),
+                ..EntryFields::default()
+            };
             Group {
                 label: format!("zoom {z}"),
                 range: GroupRange::Span { first, last },
@@ -169,7 +174,12 @@ pub fn plan_tiles(dir: &Path) -> Result<Plan, PlanError> {
     let members = tiles
         .into_iter()
         .map(|t| {
-            let fields = vec![("z", json!(t.z)), ("x", json!(t.x)), ("y", json!(t.y))];
+            let fields = MemberFields {
+                z: Some(t.z),
+                x: Some(t.x),
+                y: Some(t.y),
+                ..MemberFields::default()
+            };
             PlannedMember {
                 name: format!("{}/{}/{}.{}", t.z, t.x, t.y, t.ext),
                 source: MemberSource::Path(t.path),

@@ -6,8 +6,8 @@
 use serde_json::Value;
 use std::path::Path;
 use taco_planners::{
-    execute, meta_path, ExecuteOptions, Fields, Group, GroupRange, MemberSource, Plan,
-    PlannedMember,
+    execute, meta_path, EntryFields, ExecuteOptions, Group, GroupRange, MemberFields, MemberSource,
+    Plan, PlannedMember,
 };
 
 fn member(dir: &Path, name: &str, body: &[u8]) -> PlannedMember {
@@ -16,7 +16,7 @@ fn member(dir: &Path, name: &str, body: &[u8]) -> PlannedMember {
     PlannedMember {
         name: name.to_string(),
         source: MemberSource::Path(path),
-        fields: Fields::new(),
+        fields: MemberFields::default(),
     }
 }
 
@@ -39,7 +39,7 @@ fn group(label: &str, range: GroupRange) -> Group {
     Group {
         label: label.into(),
         range,
-        fields: Fields::new(),
+        fields: EntryFields::default(),
     }
 }
 

@@ -708,7 +708,7 @@ impl<S: ReadAt> ArchiveTail<S> {
     /// ones).
     ///
     /// # Errors
-    /// [`ArchiveError::EntryOutside`] when the range is not inside the source; [`ReadError::Io`].
+    /// [`ArchiveError::RangeOutside`] when the range is not inside the source; [`ReadError::Io`].
     pub fn read_range(&self, range: Entry) -> Result<Vec<u8>, ReadError> {
         let mut out = Vec::new();
         self.stream_range(range, |chunk| {
@@ -721,7 +721,7 @@ impl<S: ReadAt> ArchiveTail<S> {
     /// Passes the bytes of `range` to `sink` in pieces of at most 1 MiB and returns their CRC-32.
     ///
     /// # Errors
-    /// [`ArchiveError::EntryOutside`] when the range is not inside the source; [`ReadError::Io`]
+    /// [`ArchiveError::RangeOutside`] when the range is not inside the source; [`ReadError::Io`]
     /// for read failures; whatever `sink` returns.
     pub fn stream_range(
         &self,

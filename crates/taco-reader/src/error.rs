@@ -1,6 +1,6 @@
 use std::io;
 use std::path::PathBuf;
-use taco_format::FormatError;
+use taco_format::{FormatError, FormatErrorKind};
 use thiserror::Error;
 
 /// A problem with the archive's bytes: each validation failure is its own variant, carrying the
@@ -71,6 +71,32 @@ pub enum ArchiveError {
     /// Two members share a name.
     #[error("duplicate member name {name:?}")]
     DuplicateName { name: String },
+    /// A byte range asked for does not lie inside the file.
+    #[error("range {offset}:{length} lies outside the {file_len}-byte file")]
+    RangeOutside {
+        offset: u64,
+        length: u64,
+        file_len: u64,
+    },
+    /// The archive has no index: it was not written by a taco planner.
+    #[error("no {} member: not packed by a taco planner", taco_index::INDEX_MEMBER)]
+    NoIndex,
+    /// The index cannot be used.
+    #[error(transparent)]
+    Index(#[from] taco_index::IndexError),
+    /// The index lists no such tile.
+    #[error("no tile {z}/{x}/{y} in the index")]
+    NoSuchTile { z: u32, x: u32, y: u32 },
+    /// The index places a member's data where no member data can be.
+    #[error(
+        "index places {name:?} at {offset}:{length}, past the member data (which ends at {limit})"
+    )]
+    IndexOutside {
+        name: String,
+        offset: u64,
+        length: u64,
+        limit: u64,
+    },
     /// An entry of the header does not lie inside the file.
     #[error("entry {index} ({offset}:{length}) lies outside the {file_len}-byte file")]
     EntryOutside {
@@ -116,28 +142,33 @@ pub enum ArchiveError {
 }
 
 impl ArchiveError {
-    /// The variant's name, a stable identifier for machine-readable output.
-    pub fn kind(&self) -> &'static str {
+    /// Which failure this is, without its details.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            ArchiveError::Format(f) => f.kind(),
-            ArchiveError::EntryCountMismatch { .. } => "EntryCountMismatch",
-            ArchiveError::HeaderNotFirst { .. } => "HeaderNotFirst",
-            ArchiveError::HeaderRecordMismatch { .. } => "HeaderRecordMismatch",
-            ArchiveError::MemberOutOfBounds { .. } => "MemberOutOfBounds",
-            ArchiveError::OverlappingMembers { .. } => "OverlappingMembers",
-            ArchiveError::LocalHeaderMismatch { .. } => "LocalHeaderMismatch",
-            ArchiveError::NotStored { .. } => "NotStored",
-            ArchiveError::DataDescriptor { .. } => "DataDescriptor",
-            ArchiveError::BadName { .. } => "BadName",
-            ArchiveError::DuplicateName { .. } => "DuplicateName",
-            ArchiveError::EntryOutside { .. } => "EntryOutside",
-            ArchiveError::CrcMismatch { .. } => "CrcMismatch",
-            ArchiveError::TruncatedSpan { .. } => "TruncatedSpan",
-            ArchiveError::NoSuchEntry { .. } => "NoSuchEntry",
-            ArchiveError::NoSuchMember { .. } => "NoSuchMember",
-            ArchiveError::NotInDirectory { .. } => "NotInDirectory",
-            ArchiveError::TooLarge { .. } => "TooLarge",
-            ArchiveError::StaleSidecar { .. } => "StaleSidecar",
+            ArchiveError::Format(f) => ErrorKind::Format(f.kind()),
+            ArchiveError::EntryCountMismatch { .. } => ErrorKind::EntryCountMismatch,
+            ArchiveError::HeaderNotFirst { .. } => ErrorKind::HeaderNotFirst,
+            ArchiveError::HeaderRecordMismatch { .. } => ErrorKind::HeaderRecordMismatch,
+            ArchiveError::MemberOutOfBounds { .. } => ErrorKind::MemberOutOfBounds,
+            ArchiveError::OverlappingMembers { .. } => ErrorKind::OverlappingMembers,
+            ArchiveError::LocalHeaderMismatch { .. } => ErrorKind::LocalHeaderMismatch,
+            ArchiveError::NotStored { .. } => ErrorKind::NotStored,
+            ArchiveError::DataDescriptor { .. } => ErrorKind::DataDescriptor,
+            ArchiveError::BadName { .. } => ErrorKind::BadName,
+            ArchiveError::DuplicateName { .. } => ErrorKind::DuplicateName,
+            ArchiveError::EntryOutside { .. } => ErrorKind::EntryOutside,
+            ArchiveError::RangeOutside { .. } => ErrorKind::RangeOutside,
+            ArchiveError::NoIndex => ErrorKind::NoIndex,
+            ArchiveError::Index(_) => ErrorKind::BadIndex,
+            ArchiveError::NoSuchTile { .. } => ErrorKind::NoSuchTile,
+            ArchiveError::IndexOutside { .. } => ErrorKind::IndexOutside,
+            ArchiveError::CrcMismatch { .. } => ErrorKind::CrcMismatch,
+            ArchiveError::TruncatedSpan { .. } => ErrorKind::TruncatedSpan,
+            ArchiveError::NoSuchEntry { .. } => ErrorKind::NoSuchEntry,
+            ArchiveError::NoSuchMember { .. } => ErrorKind::NoSuchMember,
+            ArchiveError::NotInDirectory { .. } => ErrorKind::NotInDirectory,
+            ArchiveError::TooLarge { .. } => ErrorKind::TooLarge,
+            ArchiveError::StaleSidecar { .. } => ErrorKind::StaleSidecar,
         }
     }
 }
@@ -204,16 +235,17 @@ impl ReadError {
         }
     }
 
-    /// A stable identifier of the failure for machine-readable output.
-    pub fn kind(&self) -> &'static str {
+    /// Which failure this is, without its details: [`ErrorKind::class`] tells archive,
+    /// transport and output failures apart.
+    pub fn kind(&self) -> ErrorKind {
         match self {
             ReadError::Invalid { problem, .. } => problem.kind(),
-            ReadError::Io { .. } => "Io",
-            ReadError::Open { .. } => "Open",
-            ReadError::Output { .. } => "Output",
-            ReadError::OutputExists { .. } => "OutputExists",
-            ReadError::UnsafeOutputPath { .. } => "UnsafeOutputPath",
-            ReadError::OutputIsInput { .. } => "OutputIsInput",
+            ReadError::Io { .. } => ErrorKind::Io,
+            ReadError::Open { .. } => ErrorKind::Open,
+            ReadError::Output { .. } => ErrorKind::Output,
+            ReadError::OutputExists { .. } => ErrorKind::OutputExists,
+            ReadError::UnsafeOutputPath { .. } => ErrorKind::UnsafeOutputPath,
+            ReadError::OutputIsInput { .. } => ErrorKind::OutputIsInput,
             ReadError::Remote { problem, .. } => problem.kind(),
         }
     }
@@ -234,5 +266,170 @@ impl ReadError {
             return other(io::Error::other("lost inner error"));
         }
         other(error)
+    }
+}
+
+/// Which failure an error is, without its details; [`ErrorKind::name`] is the stable name
+/// machine-readable output reports. One variant per variant of [`ArchiveError`] (the index's
+/// own errors as `BadIndex`), [`ReadError`] and [`crate::RemoteError`], of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub enum ErrorKind {
+    /// The bytes of a header or ZIP record.
+    Format(FormatErrorKind),
+    EntryCountMismatch,
+    HeaderNotFirst,
+    HeaderRecordMismatch,
+    MemberOutOfBounds,
+    OverlappingMembers,
+    LocalHeaderMismatch,
+    NotStored,
+    DataDescriptor,
+    BadName,
+    DuplicateName,
+    EntryOutside,
+    RangeOutside,
+    NoIndex,
+    BadIndex,
+    NoSuchTile,
+    IndexOutside,
+    CrcMismatch,
+    TruncatedSpan,
+    NoSuchEntry,
+    NoSuchMember,
+    NotInDirectory,
+    TooLarge,
+    StaleSidecar,
+    Io,
+    Open,
+    BadUrl,
+    NotFound,
+    NoSuchBucket,
+    AccessDenied,
+    RangeIgnored,
+    Changed,
+    PastEnd,
+    ShortBody,
+    LongBody,
+    GaveUp,
+    Failed,
+    Output,
+    OutputExists,
+    UnsafeOutputPath,
+    OutputIsInput,
+}
+
+/// The three families of failure a caller handles differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// The archive's bytes (or its index) are wrong: retrying will not help.
+    Archive,
+    /// Reaching the bytes failed: the file or the server; a retry may help.
+    Transport,
+    /// Writing the result failed: the destination's problem.
+    Output,
+}
+
+impl ErrorKind {
+    /// The variant's name: a stable identifier for machine-readable output.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Format(kind) => kind.name(),
+            ErrorKind::EntryCountMismatch => "EntryCountMismatch",
+            ErrorKind::HeaderNotFirst => "HeaderNotFirst",
+            ErrorKind::HeaderRecordMismatch => "HeaderRecordMismatch",
+            ErrorKind::MemberOutOfBounds => "MemberOutOfBounds",
+            ErrorKind::OverlappingMembers => "OverlappingMembers",
+            ErrorKind::LocalHeaderMismatch => "LocalHeaderMismatch",
+            ErrorKind::NotStored => "NotStored",
+            ErrorKind::DataDescriptor => "DataDescriptor",
+            ErrorKind::BadName => "BadName",
+            ErrorKind::DuplicateName => "DuplicateName",
+            ErrorKind::EntryOutside => "EntryOutside",
+            ErrorKind::RangeOutside => "RangeOutside",
+            ErrorKind::NoIndex => "NoIndex",
+            ErrorKind::BadIndex => "BadIndex",
+            ErrorKind::NoSuchTile => "NoSuchTile",
+            ErrorKind::IndexOutside => "IndexOutside",
+            ErrorKind::CrcMismatch => "CrcMismatch",
+            ErrorKind::TruncatedSpan => "TruncatedSpan",
+            ErrorKind::NoSuchEntry => "NoSuchEntry",
+            ErrorKind::NoSuchMember => "NoSuchMember",
+            ErrorKind::NotInDirectory => "NotInDirectory",
+            ErrorKind::TooLarge => "TooLarge",
+            ErrorKind::StaleSidecar => "StaleSidecar",
+            ErrorKind::Io => "Io",
+            ErrorKind::Open => "Open",
+            ErrorKind::BadUrl => "BadUrl",
+            ErrorKind::NotFound => "NotFound",
+            ErrorKind::NoSuchBucket => "NoSuchBucket",
+            ErrorKind::AccessDenied => "AccessDenied",
+            ErrorKind::RangeIgnored => "RangeIgnored",
+            ErrorKind::Changed => "Changed",
+            ErrorKind::PastEnd => "PastEnd",
+            ErrorKind::ShortBody => "ShortBody",
+            ErrorKind::LongBody => "LongBody",
+            ErrorKind::GaveUp => "GaveUp",
+            ErrorKind::Failed => "Failed",
+            ErrorKind::Output => "Output",
+            ErrorKind::OutputExists => "OutputExists",
+            ErrorKind::UnsafeOutputPath => "UnsafeOutputPath",
+            ErrorKind::OutputIsInput => "OutputIsInput",
+        }
+    }
+
+    /// The family of the failure.
+    pub fn class(self) -> ErrorClass {
+        match self {
+            ErrorKind::Format(_)
+            | ErrorKind::EntryCountMismatch
+            | ErrorKind::HeaderNotFirst
+            | ErrorKind::HeaderRecordMismatch
+            | ErrorKind::MemberOutOfBounds
+            | ErrorKind::OverlappingMembers
+            | ErrorKind::LocalHeaderMismatch
+            | ErrorKind::NotStored
+            | ErrorKind::DataDescriptor
+            | ErrorKind::BadName
+            | ErrorKind::DuplicateName
+            | ErrorKind::EntryOutside
+            | ErrorKind::RangeOutside
+            | ErrorKind::NoIndex
+            | ErrorKind::BadIndex
+            | ErrorKind::NoSuchTile
+            | ErrorKind::IndexOutside
+            | ErrorKind::CrcMismatch
+            | ErrorKind::TruncatedSpan
+            | ErrorKind::NoSuchEntry
+            | ErrorKind::NoSuchMember
+            | ErrorKind::NotInDirectory
+            | ErrorKind::TooLarge
+            | ErrorKind::StaleSidecar => ErrorClass::Archive,
+            ErrorKind::Io
+            | ErrorKind::Open
+            | ErrorKind::BadUrl
+            | ErrorKind::NotFound
+            | ErrorKind::NoSuchBucket
+            | ErrorKind::AccessDenied
+            | ErrorKind::RangeIgnored
+            | ErrorKind::Changed
+            | ErrorKind::PastEnd
+            | ErrorKind::ShortBody
+            | ErrorKind::LongBody
+            | ErrorKind::GaveUp
+            | ErrorKind::Failed => ErrorClass::Transport,
+            ErrorKind::Output
+            | ErrorKind::OutputExists
+            | ErrorKind::UnsafeOutputPath
+            | ErrorKind::OutputIsInput => ErrorClass::Output,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }

@@ -316,6 +316,76 @@ pub fn extract_span(
     extract_span_checked(reader, label, dir, options, None)
 }
 
+/// Extracts the members entry `index` (`entry`) holds. A span entry (starting at a local
+/// header) is read with one streamed read and split as it arrives, each local entry matched
+/// against the central directory; any other entry extracts the members whose data lies
+/// wholly inside it, reading local headers only from the member it starts in onwards.
+///
+/// # Errors
+/// [`FormatError::UnaccountedBytes`] when the entry starts in bytes no member holds; as
+/// [`extract_listed_span`] and [`extract_members`].
+pub fn extract_entry<S: ReadAt>(
+    archive: &Archive<S>,
+    index: usize,
+    entry: Entry,
+    dir: &Path,
+    options: &ExtractOptions,
+) -> Result<ExtractReport, ReadError> {
+    let source = archive.source();
+    let members = archive.members();
+    if members.iter().any(|m| m.header_offset() == entry.offset) {
+        let reader = io::BufReader::with_capacity(STREAM_CHUNK, source.open_range(entry)?);
+        let label = format!("{} entry {index}", source.label());
+        return extract_listed_span(reader, &label, archive, entry.offset, dir, options);
+    }
+    // Local headers are read only from the member the entry begins in (reading every one
+    // would cost a request per member remotely).
+    let before = members
+        .iter()
+        .filter(|m| m.header_offset() < entry.offset)
+        .max_by_key(|m| m.header_offset());
+    let start = before.map_or(0, Member::header_offset);
+    // Read once: the check below and the selection both need it (a request each remotely).
+    let before_data = before.map(|m| archive.data_range(m)).transpose()?;
+    if let Some(data) = before_data {
+        // An entry must start inside a member: bytes after one member's data and before the
+        // next local header belong to nobody the central directory lists.
+        if entry.offset >= data.end().unwrap_or(u64::MAX) {
+            let next = members
+                .iter()
+                .map(Member::header_offset)
+                .filter(|&o| o > entry.offset)
+                .min()
+                .unwrap_or(archive.directory_end().cd_offset);
+            return Err(invalid(
+                source,
+                FormatError::UnaccountedBytes {
+                    offset: entry.offset,
+                    length: next.saturating_sub(entry.offset),
+                    place: "where the entry starts",
+                },
+            ));
+        }
+    }
+    let mut selected = Vec::new();
+    for member in members.iter().skip(1) {
+        let offset = member.header_offset();
+        if offset < start || entry.end().is_some_and(|end| offset >= end) {
+            continue;
+        }
+        let data = match (before, before_data) {
+            (Some(b), Some(data)) if b.index == member.index => data,
+            _ => archive.data_range(member)?,
+        };
+        let inside =
+            data.offset >= entry.offset && data.end().zip(entry.end()).is_some_and(|(d, e)| d <= e);
+        if inside {
+            selected.push(member.clone());
+        }
+    }
+    extract_members(archive, &selected, dir, options)
+}
+
 /// Extracts a span that starts at archive offset `offset` of `archive`, as [`extract_span`],
 /// writing only local entries the central directory lists at that offset with that name and
 /// size: bytes hidden between listed members are never written out.

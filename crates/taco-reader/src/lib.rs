@@ -31,6 +31,7 @@ mod archive;
 mod confined;
 mod error;
 mod extract;
+mod ranges;
 mod remote;
 mod source;
 mod stream;
@@ -38,15 +39,17 @@ mod taco_archive;
 mod validate;
 
 pub use archive::{read_header, Archive, ArchiveTail, Member, MAX_MEMBER_IN_MEMORY};
-pub use error::{ArchiveError, ReadError};
+pub use error::{ArchiveError, ErrorClass, ErrorKind, ReadError};
 pub use extract::{
-    extract_all, extract_listed_span, extract_members, extract_span, write_named_file,
-    ExtractOptions, ExtractReport,
+    extract_all, extract_entry, extract_listed_span, extract_members, extract_span,
+    write_named_file, ExtractOptions, ExtractReport,
 };
+pub use ranges::{coalesce, read_ranges, run_jobs, COALESCE_GAP, COALESCE_MAX};
 #[cfg(feature = "remote")]
 pub use remote::RemoteSource;
 pub use remote::{is_remote, RemoteError, RemoteOptions, TransferStats};
 pub use source::{LocalFile, ReadAt, Source};
-pub use stream::{copy_exact, stream_range, RangeReader};
-pub use taco_archive::{CrcReader, TacoArchive};
+pub use stream::{copy_exact, stream_range, CrcReader, RangeReader};
+pub use taco_archive::{Located, Selection, TacoArchive};
+pub use taco_index::{Index, IndexError, TimeMatch, TimeSelection};
 pub use validate::{validate, ArchiveIdentity, Level, ValidationReport};

@@ -104,7 +104,7 @@ macro_rules! forward_read_at {
     )*};
 }
 
-forward_read_at!(&T, std::sync::Arc<T>);
+forward_read_at!(&T, Box<T>, std::sync::Arc<T>);
 
 fn past_end(label: String, offset: u64, len: u64) -> ReadError {
     ReadError::Io {

@@ -11,7 +11,7 @@ use taco_format::Entry;
 /// their CRC-32; needs no central directory (for fetching an entry after [`read_header`]).
 ///
 /// # Errors
-/// [`ArchiveError::EntryOutside`] when the range is not inside the source; [`ReadError::Io`]
+/// [`ArchiveError::RangeOutside`] when the range is not inside the source; [`ReadError::Io`]
 /// for read failures; whatever `sink` returns.
 pub fn stream_range<S: ReadAt + ?Sized>(
     source: &S,
@@ -22,8 +22,7 @@ pub fn stream_range<S: ReadAt + ?Sized>(
     if !range.fits_in(size) {
         return Err(ReadError::Invalid {
             source_label: source.label(),
-            problem: ArchiveError::EntryOutside {
-                index: 0,
+            problem: ArchiveError::RangeOutside {
                 offset: range.offset,
                 length: range.length,
                 file_len: size,
@@ -115,7 +114,7 @@ impl<S: ReadAt> RangeReader<S> {
     /// A reader of `range` of `source`.
     ///
     /// # Errors
-    /// [`ArchiveError::EntryOutside`] when the range is not inside the source.
+    /// [`ArchiveError::RangeOutside`] when the range is not inside the source.
     pub fn new(source: S, range: Entry) -> Result<RangeReader<S>, ReadError> {
         let size = source.size()?;
         match range.end() {
@@ -126,8 +125,7 @@ impl<S: ReadAt> RangeReader<S> {
             }),
             _ => Err(invalid(
                 &source,
-                ArchiveError::EntryOutside {
-                    index: 0,
+                ArchiveError::RangeOutside {
                     offset: range.offset,
                     length: range.length,
                     file_len: size,
@@ -147,6 +145,93 @@ impl<S: ReadAt> io::Read for RangeReader<S> {
             .read_exact_at(&mut buf[..n], self.next)
             .map_err(io::Error::other)?;
         self.next += n as u64;
+        Ok(n)
+    }
+}
+
+/// A reader of one member's data that computes its CRC-32 on the way and, once the last byte
+/// is read, fails unless it equals the central directory's: the one CRC check for member data
+/// read as a stream.
+pub struct CrcReader<'a> {
+    inner: Box<dyn Read + 'a>,
+    hasher: crc32fast::Hasher,
+    remaining: u64,
+    expected: u32,
+    name: String,
+    range: Entry,
+    label: String,
+}
+
+impl std::fmt::Debug for CrcReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrcReader")
+            .field("name", &self.name)
+            .field("range", &self.range)
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> CrcReader<'a> {
+    /// Wraps `inner`, which yields member `name`'s data at `range` and must have CRC-32
+    /// `expected`; `label` names the archive.
+    pub fn new(
+        inner: Box<dyn Read + 'a>,
+        name: String,
+        expected: u32,
+        range: Entry,
+        label: String,
+    ) -> CrcReader<'a> {
+        CrcReader {
+            inner,
+            hasher: crc32fast::Hasher::new(),
+            remaining: range.length,
+            expected,
+            name,
+            range,
+            label,
+        }
+    }
+
+    fn fail(&self, problem: ArchiveError) -> io::Error {
+        io::Error::other(ReadError::Invalid {
+            source_label: self.label.clone(),
+            problem,
+        })
+    }
+}
+
+impl Read for CrcReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{}: member {:?} ended {} bytes early",
+                    self.label, self.name, self.remaining
+                ),
+            ));
+        }
+        self.hasher.update(&buf[..n]);
+        self.remaining -= n as u64;
+        if self.remaining == 0 {
+            let computed = self.hasher.clone().finalize();
+            if computed != self.expected {
+                return Err(self.fail(ArchiveError::CrcMismatch {
+                    name: self.name.clone(),
+                    offset: self.range.offset,
+                    stored: self.expected,
+                    computed,
+                }));
+            }
+        }
         Ok(n)
     }
 }

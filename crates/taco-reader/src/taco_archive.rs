@@ -2,13 +2,14 @@
 
 use crate::archive::invalid as invalid_archive;
 use crate::{
-    read_header, Archive, ArchiveError, ExtractOptions, ExtractReport, Level, Member, ReadAt,
-    ReadError, RemoteOptions, Source, ValidationReport,
+    read_header, Archive, ArchiveError, CrcReader, ExtractOptions, ExtractReport, Level, Member,
+    ReadAt, ReadError, RemoteOptions, Source, ValidationReport,
 };
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use taco_format::{CrcPolicy, Entry, ParsedHeader};
+use taco_index::{Index, TimeMatch, TimeSelection, INDEX_MEMBER};
 
 /// An open TACO archive. Opening reads the 157-byte header (one read, one request remotely);
 /// everything else — the central directory, members, entries — is read when first asked for,
@@ -22,7 +23,7 @@ use taco_format::{CrcPolicy, Entry, ParsedHeader};
 /// # let bytes = w.finish(&[a.data_entry(), b.data_entry()])?.0.into_inner();
 /// // `bytes` holds an archive; `TacoArchive::open("x.taco" or a URL, ...)` reads a file or object.
 /// let archive = TacoArchive::from_source(bytes)?;
-/// assert_eq!(archive.entries().len(), 2);
+/// assert_eq!(archive.entries()?.len(), 2);
 ///
 /// let mut entry = Vec::new();
 /// archive.open_entry(0)?.read_to_end(&mut entry)?; // exactly the entry's byte range
@@ -37,8 +38,31 @@ use taco_format::{CrcPolicy, Entry, ParsedHeader};
 #[derive(Debug)]
 pub struct TacoArchive<S: ReadAt = Source> {
     source: Arc<S>,
-    header: ParsedHeader,
+    header: OnceLock<ParsedHeader>,
     directory: OnceLock<Archive<Arc<S>>>,
+    /// The index and the offset where member data ends (the central directory's start).
+    index: OnceLock<(Index, u64)>,
+}
+
+/// Which members [`TacoArchive::extract`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Selection {
+    /// Every member but `TACO_HEADER`.
+    All,
+    /// The members entry `i` holds.
+    Entry(usize),
+}
+
+/// A member found through the index: its name, data range and CRC-32.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The member's name.
+    pub name: String,
+    /// Its data's absolute range, checked to end before the central directory.
+    pub range: Entry,
+    /// The CRC-32 its data must have.
+    pub crc32: u32,
 }
 
 impl TacoArchive<Source> {
@@ -50,6 +74,16 @@ impl TacoArchive<Source> {
     pub fn open(src: &str, options: &RemoteOptions) -> Result<TacoArchive<Source>, ReadError> {
         TacoArchive::from_source(Source::open(src, options)?)
     }
+
+    /// Opens a local path or a URL without reading anything yet: the header too is read on
+    /// first use. For work that never needs it (listing, fetching a member by name), which
+    /// then costs one request less remotely.
+    ///
+    /// # Errors
+    /// As [`Source::open`].
+    pub fn open_lazy(src: &str, options: &RemoteOptions) -> Result<TacoArchive<Source>, ReadError> {
+        Ok(TacoArchive::from_source_lazy(Source::open(src, options)?))
+    }
 }
 
 impl<S: ReadAt> TacoArchive<S> {
@@ -59,12 +93,19 @@ impl<S: ReadAt> TacoArchive<S> {
     /// # Errors
     /// [`ReadError::Invalid`] when the first 157 bytes are not a TACO header; read errors.
     pub fn from_source(source: S) -> Result<TacoArchive<S>, ReadError> {
-        let header = read_header(&source, CrcPolicy::Strict)?;
-        Ok(TacoArchive {
+        let archive = TacoArchive::from_source_lazy(source);
+        archive.header()?;
+        Ok(archive)
+    }
+
+    /// An archive over `source` that reads nothing until asked (see [`TacoArchive::open_lazy`]).
+    pub fn from_source_lazy(source: S) -> TacoArchive<S> {
+        TacoArchive {
             source: Arc::new(source),
-            header,
+            header: OnceLock::new(),
             directory: OnceLock::new(),
-        })
+            index: OnceLock::new(),
+        }
     }
 
     /// The source the archive is read from (for its label, or a remote source's statistics).
@@ -72,14 +113,25 @@ impl<S: ReadAt> TacoArchive<S> {
         &self.source
     }
 
-    /// The parsed header.
-    pub fn header(&self) -> &ParsedHeader {
-        &self.header
+    /// The parsed header (read on first use by a lazily opened archive). A header whose CRC
+    /// does not match is an error.
+    ///
+    /// # Errors
+    /// [`ReadError::Invalid`] when the first 157 bytes are not a TACO header; read errors.
+    pub fn header(&self) -> Result<&ParsedHeader, ReadError> {
+        if let Some(header) = self.header.get() {
+            return Ok(header);
+        }
+        let header = read_header(&*self.source, CrcPolicy::Strict)?;
+        Ok(self.header.get_or_init(|| header))
     }
 
     /// The header's entries: absolute byte ranges of the archive, in order.
-    pub fn entries(&self) -> &[Entry] {
-        &self.header.entries
+    ///
+    /// # Errors
+    /// As [`TacoArchive::header`].
+    pub fn entries(&self) -> Result<&[Entry], ReadError> {
+        Ok(&self.header()?.entries)
     }
 
     /// Entry `index`, checked to lie inside the archive.
@@ -87,7 +139,7 @@ impl<S: ReadAt> TacoArchive<S> {
     /// # Errors
     /// [`ArchiveError::NoSuchEntry`], [`ArchiveError::EntryOutside`]; reading the size.
     pub fn entry(&self, index: usize) -> Result<Entry, ReadError> {
-        let entries = self.entries();
+        let entries = self.entries()?;
         let entry = *entries.get(index).ok_or_else(|| {
             invalid_archive(
                 &*self.source,
@@ -167,7 +219,13 @@ impl<S: ReadAt> TacoArchive<S> {
         let directory = self.directory()?;
         let member = self.member(name)?;
         let (range, reader) = directory.open_member(member)?;
-        let reader = CrcReader::new(reader, member, range, self.source.label());
+        let reader = CrcReader::new(
+            reader,
+            member.name_lossy(),
+            member.record.crc32,
+            range,
+            self.source.label(),
+        );
         Ok((range, reader))
     }
 
@@ -180,6 +238,140 @@ impl<S: ReadAt> TacoArchive<S> {
         self.directory()?.read_member(member)
     }
 
+    /// Reads ranges of the archive, handing each to `each(position, reader)` once: nearby
+    /// ranges share a request, at most `jobs` requests run at once (see [`crate::read_ranges`]).
+    ///
+    /// # Errors
+    /// The first error of a read or of `each`.
+    pub fn read_ranges<E: From<ReadError> + Send>(
+        &self,
+        ranges: &[Entry],
+        jobs: usize,
+        each: impl Fn(usize, &mut dyn Read) -> Result<(), E> + Sync,
+    ) -> Result<(), E>
+    where
+        S: Sync + Send,
+    {
+        crate::read_ranges(&*self.source, ranges, jobs, each)
+    }
+
+    /// The archive's index (`TACO_INDEX.json`, written by the planners), read on first use.
+    /// It is the last member, so its central record is normally in the tail: then one read of
+    /// the tail and one of the index, without the rest of the central directory.
+    ///
+    /// # Errors
+    /// [`ArchiveError::NoIndex`]; [`ArchiveError::Index`] when it is not a valid index;
+    /// reading errors ([`ArchiveError::TooLarge`] above 64 MiB).
+    pub fn index(&self) -> Result<&Index, ReadError> {
+        Ok(&self.index_and_limit()?.0)
+    }
+
+    fn index_and_limit(&self) -> Result<&(Index, u64), ReadError> {
+        if let Some(cached) = self.index.get() {
+            return Ok(cached);
+        }
+        let (bytes, limit) = match self.directory.get() {
+            Some(directory) => (
+                self.read_index_member(directory)?,
+                directory.directory_end().cd_offset,
+            ),
+            None => {
+                let tail = crate::ArchiveTail::read(Arc::clone(&self.source))?;
+                let limit = tail.directory_end().cd_offset;
+                match tail
+                    .last_member()
+                    .filter(|m| m.record.name == INDEX_MEMBER.as_bytes())
+                {
+                    Some(member) => (tail.read_member(&member)?, limit),
+                    None => {
+                        let opened = tail.into_archive()?;
+                        let directory = self.directory.get_or_init(|| opened);
+                        (self.read_index_member(directory)?, limit)
+                    }
+                }
+            }
+        };
+        let index = Index::from_json(&bytes).map_err(|e| invalid_archive(&*self.source, e))?;
+        Ok(self.index.get_or_init(|| (index, limit)))
+    }
+
+    fn read_index_member(&self, directory: &Archive<Arc<S>>) -> Result<Vec<u8>, ReadError> {
+        let member = directory
+            .member(INDEX_MEMBER)
+            .ok_or_else(|| invalid_archive(&*self.source, ArchiveError::NoIndex))?;
+        directory.read_member(member)
+    }
+
+    /// The index, checked to come from `planner`.
+    fn index_of(&self, planner: &'static str) -> Result<(&Index, u64), ReadError> {
+        let (index, limit) = self.index_and_limit()?;
+        index
+            .expect_planner(planner)
+            .map_err(|e| invalid_archive(&*self.source, e))?;
+        Ok((index, *limit))
+    }
+
+    /// Tile `z/x/y` of an archive written by `taco pack-tiles`, found through the index (no
+    /// central directory needed); read it with [`TacoArchive::open_located`].
+    ///
+    /// # Errors
+    /// [`ArchiveError::NoSuchTile`]; [`ArchiveError::IndexOutside`] when the index places the
+    /// tile past the member data; as [`TacoArchive::index`], and [`ArchiveError::Index`] for
+    /// an index from another planner.
+    pub fn tile(&self, z: u32, x: u32, y: u32) -> Result<Located, ReadError> {
+        let (index, limit) = self.index_of("tiles")?;
+        let record = index
+            .tile(z, x, y)
+            .ok_or_else(|| invalid_archive(&*self.source, ArchiveError::NoSuchTile { z, x, y }))?;
+        let range = Entry::new(record.data_offset, record.length);
+        // The index is data like any other: member data can only lie before the directory.
+        if range.end().is_none_or(|end| end > limit) {
+            return Err(invalid_archive(
+                &*self.source,
+                ArchiveError::IndexOutside {
+                    name: record.name.to_string(),
+                    offset: range.offset,
+                    length: range.length,
+                    limit,
+                },
+            ));
+        }
+        Ok(Located {
+            name: record.name.to_string(),
+            range,
+            crc32: record.crc32,
+        })
+    }
+
+    /// A reader of a member found through the index ([`TacoArchive::tile`]) that checks its
+    /// CRC-32 as the last byte arrives; one request remotely, no central directory needed.
+    ///
+    /// # Errors
+    /// [`ArchiveError::RangeOutside`] when the range is not inside the archive; read errors.
+    pub fn open_located(&self, located: &Located) -> Result<CrcReader<'_>, ReadError> {
+        let reader = self.source.open_range(located.range)?;
+        Ok(CrcReader::new(
+            reader,
+            located.name.clone(),
+            located.crc32,
+            located.range,
+            self.source.label(),
+        ))
+    }
+
+    /// The files of an archive written by `taco pack-netcdf` whose times overlap
+    /// `selection`, each with the entry holding it, in archive order (from the index alone).
+    ///
+    /// # Errors
+    /// As [`TacoArchive::index`]; [`ArchiveError::Index`] for an index from another planner or
+    /// a record without times.
+    pub fn query_time(&self, selection: &TimeSelection) -> Result<Vec<TimeMatch<'_>>, ReadError> {
+        let (index, _) = self.index_of("netcdf")?;
+        index
+            .select_time(selection)
+            .map_err(|e| invalid_archive(&*self.source, e))
+    }
+
     /// Checks the archive at `level` (see [`crate::validate`]).
     ///
     /// # Errors
@@ -188,101 +380,24 @@ impl<S: ReadAt> TacoArchive<S> {
         crate::validate(&*self.source, level)
     }
 
-    /// Extracts every member (except `TACO_HEADER`) under `dir`, confined to it and CRC-checked
-    /// (see [`crate::extract_all`]).
+    /// Extracts the selected members under `dir`, confined to it and CRC-checked: every
+    /// member but `TACO_HEADER` ([`crate::extract_all`]), or those entry `i` holds
+    /// ([`crate::extract_entry`]).
     ///
     /// # Errors
-    /// As [`crate::extract_all`].
+    /// As [`TacoArchive::entry`], [`crate::extract_all`] and [`crate::extract_entry`].
     pub fn extract(
         &self,
         dir: &Path,
+        selection: Selection,
         options: &ExtractOptions,
     ) -> Result<ExtractReport, ReadError> {
-        crate::extract_all(self.directory()?, dir, options)
-    }
-}
-
-/// A reader of one member's data that computes its CRC-32 on the way and, once the last byte
-/// is read, fails unless it equals the central directory's: the one CRC check for member data
-/// read as a stream.
-pub struct CrcReader<'a> {
-    inner: Box<dyn Read + 'a>,
-    hasher: crc32fast::Hasher,
-    remaining: u64,
-    expected: u32,
-    name: String,
-    range: Entry,
-    label: String,
-}
-
-impl std::fmt::Debug for CrcReader<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CrcReader")
-            .field("name", &self.name)
-            .field("range", &self.range)
-            .field("remaining", &self.remaining)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<'a> CrcReader<'a> {
-    /// Wraps `inner`, which yields `member`'s data at `range`; `label` names the archive.
-    pub fn new(
-        inner: Box<dyn Read + 'a>,
-        member: &Member,
-        range: Entry,
-        label: String,
-    ) -> CrcReader<'a> {
-        CrcReader {
-            inner,
-            hasher: crc32fast::Hasher::new(),
-            remaining: range.length,
-            expected: member.record.crc32,
-            name: member.name_lossy(),
-            range,
-            label,
-        }
-    }
-
-    fn fail(&self, problem: ArchiveError) -> io::Error {
-        io::Error::other(ReadError::Invalid {
-            source_label: self.label.clone(),
-            problem,
-        })
-    }
-}
-
-impl Read for CrcReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.remaining == 0 || buf.is_empty() {
-            return Ok(0);
-        }
-        let want = buf
-            .len()
-            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "{}: member {:?} ended {} bytes early",
-                    self.label, self.name, self.remaining
-                ),
-            ));
-        }
-        self.hasher.update(&buf[..n]);
-        self.remaining -= n as u64;
-        if self.remaining == 0 {
-            let computed = self.hasher.clone().finalize();
-            if computed != self.expected {
-                return Err(self.fail(ArchiveError::CrcMismatch {
-                    name: self.name.clone(),
-                    offset: self.range.offset,
-                    stored: self.expected,
-                    computed,
-                }));
+        match selection {
+            Selection::All => crate::extract_all(self.directory()?, dir, options),
+            Selection::Entry(index) => {
+                let entry = self.entry(index)?;
+                crate::extract_entry(self.directory()?, index, entry, dir, options)
             }
         }
-        Ok(n)
     }
 }

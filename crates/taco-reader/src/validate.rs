@@ -58,14 +58,8 @@ impl ArchiveIdentity {
     pub fn check_sidecar(&self, sidecar: &str, label: &str) -> Result<(), ReadError> {
         /// The part of a sidecar that identifies its archive; the rest is the index.
         #[derive(serde::Deserialize)]
-        struct Recorded {
-            size: u64,
-            header_crc32: u64,
-            cd_crc32: u64,
-        }
-        #[derive(serde::Deserialize)]
         struct Sidecar {
-            archive: Option<Recorded>,
+            archive: Option<taco_index::SidecarIdentity>,
         }
         let recorded = serde_json::from_str::<Sidecar>(sidecar)
             .ok()
@@ -75,12 +69,12 @@ impl ArchiveIdentity {
             (
                 "header_crc32",
                 u64::from(self.header_crc32),
-                recorded.as_ref().map(|r| r.header_crc32),
+                recorded.as_ref().map(|r| u64::from(r.header_crc32)),
             ),
             (
                 "cd_crc32",
                 u64::from(self.directory_crc32),
-                recorded.as_ref().map(|r| r.cd_crc32),
+                recorded.as_ref().map(|r| u64::from(r.cd_crc32)),
             ),
         ];
         for (what, actual, recorded) in checks {

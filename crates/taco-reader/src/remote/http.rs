@@ -668,7 +668,7 @@ mod tests {
         ] {
             let error = RemoteSource::open(url, &options).unwrap_err();
             assert_eq!(error.to_string(), format!("{url}: {expected}"), "{url}");
-            assert_eq!(error.kind(), "BadUrl");
+            assert_eq!(error.kind().name(), "BadUrl");
         }
     }
 }

@@ -106,20 +106,20 @@ pub enum RemoteError {
 }
 
 impl RemoteError {
-    /// The variant's name, a stable identifier for machine-readable output.
-    pub fn kind(&self) -> &'static str {
+    /// Which failure this is, without its details.
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
-            RemoteError::BadUrl { .. } => "BadUrl",
-            RemoteError::NotFound => "NotFound",
-            RemoteError::NoSuchBucket { .. } => "NoSuchBucket",
-            RemoteError::AccessDenied { .. } => "AccessDenied",
-            RemoteError::RangeIgnored => "RangeIgnored",
-            RemoteError::Changed { .. } => "Changed",
-            RemoteError::PastEnd { .. } => "PastEnd",
-            RemoteError::ShortBody { .. } => "ShortBody",
-            RemoteError::LongBody { .. } => "LongBody",
-            RemoteError::GaveUp { .. } => "GaveUp",
-            RemoteError::Failed { .. } => "Failed",
+            RemoteError::BadUrl { .. } => crate::ErrorKind::BadUrl,
+            RemoteError::NotFound => crate::ErrorKind::NotFound,
+            RemoteError::NoSuchBucket { .. } => crate::ErrorKind::NoSuchBucket,
+            RemoteError::AccessDenied { .. } => crate::ErrorKind::AccessDenied,
+            RemoteError::RangeIgnored => crate::ErrorKind::RangeIgnored,
+            RemoteError::Changed { .. } => crate::ErrorKind::Changed,
+            RemoteError::PastEnd { .. } => crate::ErrorKind::PastEnd,
+            RemoteError::ShortBody { .. } => crate::ErrorKind::ShortBody,
+            RemoteError::LongBody { .. } => crate::ErrorKind::LongBody,
+            RemoteError::GaveUp { .. } => crate::ErrorKind::GaveUp,
+            RemoteError::Failed { .. } => crate::ErrorKind::Failed,
         }
     }
 }

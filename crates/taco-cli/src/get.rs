@@ -1,0 +1,211 @@
+//! `taco get`: entries, members or tiles, to standard output, a file, a directory, or
+//! extracted.
+
+use crate::cli::GetArgs;
+use crate::output::{force_hint, input_ids, progress_bar, stdout_error, with_archive};
+use anyhow::{bail, Context, Result};
+use indicatif::ProgressBar;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::Path;
+use taco_format::Entry;
+use taco_reader::{
+    copy_exact, CrcReader, ExtractOptions, ExtractReport, ReadAt, ReadError, TacoArchive,
+};
+use taco_writer::{FileId, Output};
+
+/// One range `get` writes somewhere: an entry, a member or a tile.
+#[derive(Debug, Clone)]
+struct Want {
+    /// File name under `-o DIR`: `entry-N`, or the member's name.
+    name: String,
+    range: Entry,
+    /// The CRC-32 the bytes must have (members and tiles; entries are raw ranges).
+    crc: Option<u32>,
+}
+
+pub fn get(args: &GetArgs) -> Result<()> {
+    with_archive(&args.src, &args.remote, |archive| get_from(archive, args))
+}
+
+/// Resolves the entries, members or tiles asked for into byte ranges: the header once for
+/// entries; the directory tail once, then a local header per member; for tiles the tail and
+/// the index once, whose records give every tile's range directly.
+fn resolve(archive: &TacoArchive, args: &GetArgs) -> Result<Vec<Want>> {
+    if !args.entry.is_empty() {
+        return args
+            .entry
+            .iter()
+            .map(|&index| {
+                Ok(Want {
+                    name: format!("entry-{index}"),
+                    range: archive.entry(index)?,
+                    crc: None,
+                })
+            })
+            .collect();
+    }
+    if !args.member.is_empty() {
+        let directory = archive.directory()?;
+        return args
+            .member
+            .iter()
+            .map(|name| {
+                let member = archive.member(name)?;
+                Ok(Want {
+                    name: name.clone(),
+                    range: directory.data_range(member)?,
+                    crc: Some(member.record.crc32),
+                })
+            })
+            .collect();
+    }
+    args.tile
+        .iter()
+        .map(|t| {
+            let tile = archive.tile(t.z, t.x, t.y)?;
+            Ok(Want {
+                name: tile.name,
+                range: tile.range,
+                crc: Some(tile.crc32),
+            })
+        })
+        .collect()
+}
+
+fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
+    let label = archive.source().label();
+    if let [name] = args.member.as_slice() {
+        // One member: its local header and data come with one request.
+        let (range, mut reader) = archive.open_member(name)?;
+        let bar = progress_bar(range.length, args.quiet);
+        write_one(&mut reader, range, &label, args, &bar)?;
+        bar.finish_and_clear();
+        return Ok(());
+    }
+    let wants = resolve(archive, args)?;
+    let options = ExtractOptions {
+        overwrite: args.force,
+        inputs: input_ids(Some(Path::new(&args.src))),
+    };
+    let total = wants.iter().map(|w| w.range.length).sum();
+    let bar = progress_bar(total, args.quiet);
+    let jobs = usize::from(args.jobs);
+    if let Some(dir) = &args.extract_to {
+        // Only members the central directory lists are written, so it is read too.
+        let directory = archive.directory()?;
+        let reports = taco_reader::run_jobs(wants.len(), jobs, |i| {
+            let want = &wants[i];
+            let range = archive.source().open_range(want.range)?;
+            let reader = io::BufReader::with_capacity(1 << 20, range);
+            let item = format!("{label} {}", want.name);
+            taco_reader::extract_listed_span(
+                reader,
+                &item,
+                directory,
+                want.range.offset,
+                dir,
+                &options,
+            )
+        })?;
+        bar.finish_and_clear();
+        let mut report = ExtractReport::default();
+        for r in reports {
+            report.files.extend(r.files);
+            report.bytes += r.bytes;
+        }
+        return crate::extract::print_report(&report, dir, false);
+    }
+    match (&args.output, wants.as_slice()) {
+        (_, [want]) => {
+            let raw = archive.source().open_range(want.range)?;
+            let mut reader: Box<dyn Read> = match want.crc {
+                Some(crc) => Box::new(CrcReader::new(
+                    raw,
+                    want.name.clone(),
+                    crc,
+                    want.range,
+                    label.clone(),
+                )),
+                None => raw,
+            };
+            write_one(&mut reader, want.range, &label, args, &bar)?;
+        }
+        (None, _) => bail!(
+            "{} items asked for: give -o DIR to write each to its own file",
+            wants.len()
+        ),
+        (Some(dash), _) if dash.as_os_str() == "-" => bail!(
+            "{} items asked for: standard output takes one; give -o DIR to write each to its own file",
+            wants.len()
+        ),
+        (Some(dir), _) => {
+            let ranges: Vec<Entry> = wants.iter().map(|w| w.range).collect();
+            archive.read_ranges(&ranges, jobs, |i, reader| {
+                let want = &wants[i];
+                write_named(reader, want, dir, &label, &options, &bar)
+            })?;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// Writes one item's bytes from `reader` to `-o FILE` (atomically, committed only when the
+/// reader, which checks a member's CRC, reached its end) or to standard output.
+fn write_one(
+    reader: &mut dyn Read,
+    range: Entry,
+    label: &str,
+    args: &GetArgs,
+    bar: &ProgressBar,
+) -> Result<()> {
+    let Some(path) = &args.output else {
+        let mut out = io::stdout().lock();
+        copy_exact(reader, label, range, |c| {
+            bar.inc(c.len() as u64);
+            out.write_all(c).map_err(stdout_error)
+        })?;
+        out.flush()?;
+        return Ok(());
+    };
+    let inputs: Vec<FileId> = FileId::of_path(Path::new(&args.src)).into_iter().collect();
+    let mut file = Output::create(path, args.force, &inputs).map_err(force_hint)?;
+    let mut out = BufWriter::with_capacity(1 << 20, &mut file);
+    copy_exact(reader, label, range, |c| {
+        bar.inc(c.len() as u64);
+        out.write_all(c).map_err(|source| ReadError::Output {
+            path: path.clone(),
+            source,
+        })
+    })?;
+    out.flush().with_context(|| path.display().to_string())?;
+    drop(out);
+    file.commit()?;
+    Ok(())
+}
+
+/// Writes one item of several as its own file under `dir` (created atomically, CRC-checked).
+fn write_named(
+    reader: &mut dyn Read,
+    want: &Want,
+    dir: &Path,
+    label: &str,
+    options: &ExtractOptions,
+    bar: &ProgressBar,
+) -> Result<(), ReadError> {
+    taco_reader::write_named_file(dir, &want.name, label, options, want.crc, |file| {
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let path = dir.join(&want.name);
+        let output = |source| ReadError::Output {
+            path: path.clone(),
+            source,
+        };
+        let crc = copy_exact(reader, label, want.range, |c| {
+            bar.inc(c.len() as u64);
+            out.write_all(c).map_err(output)
+        })?;
+        out.flush().map_err(output)?;
+        Ok(crc)
+    })
+    .map(drop)
+}

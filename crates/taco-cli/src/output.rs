@@ -1,0 +1,112 @@
+//! What every command shares: opening SRC, `--stats`, progress bars, JSON on stdout, and the
+//! `--force` hint.
+
+use crate::cli::RemoteArgs;
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use std::io::{self, Write};
+use std::path::Path;
+use taco_format::Entry;
+use taco_reader::{ReadError, RemoteOptions, Source, TacoArchive};
+use taco_writer::FileId;
+
+/// Opens SRC (path or URL) without reading it yet, runs `work` on it, and prints `--stats`
+/// whether or not it worked.
+pub fn with_archive<T>(
+    src: &str,
+    remote: &RemoteArgs,
+    work: impl FnOnce(&TacoArchive) -> Result<T>,
+) -> Result<T> {
+    let archive = TacoArchive::open_lazy(src, &remote_options(remote))?;
+    let result = work(&archive);
+    print_stats(archive.source(), remote);
+    result
+}
+
+/// The library's remote settings from the command line's.
+pub fn remote_options(remote: &RemoteArgs) -> RemoteOptions {
+    RemoteOptions {
+        retries: remote.retries,
+        timeout: remote.timeout,
+        connect_timeout: remote.connect_timeout,
+        ..RemoteOptions::default()
+    }
+}
+
+/// `--stats`: requests sent and bytes received, on stderr.
+pub fn print_stats(source: &Source, remote: &RemoteArgs) {
+    if remote.stats {
+        let stats = source.stats();
+        eprintln!(
+            "taco: stats: requests={} bytes={}",
+            stats.requests, stats.bytes
+        );
+    }
+}
+
+/// `value` as pretty JSON on stdout.
+pub fn print_json(value: &serde_json::Value) -> Result<()> {
+    let mut out = io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Entries as the JSON array every command prints.
+pub fn entries_json(entries: &[Entry]) -> serde_json::Value {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| json!({"index": i, "offset": e.offset, "length": e.length}))
+        .collect()
+}
+
+/// A progress bar on stderr (drawn only when stderr is a terminal), hidden with `-q`.
+pub fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Adds "(use --force to overwrite)" to an error that is about an existing output.
+pub fn force_hint(err: impl Into<anyhow::Error>) -> anyhow::Error {
+    let err = err.into();
+    use taco_writer::WriteError::OutputExists;
+    let exists = err.chain().any(|cause| {
+        matches!(cause.downcast_ref(), Some(OutputExists { .. }))
+            || matches!(
+                cause.downcast_ref(),
+                Some(taco_planners::PlanError::Write(OutputExists { .. }))
+            )
+    });
+    if exists {
+        anyhow::anyhow!("{err} (use --force to overwrite)")
+    } else {
+        err
+    }
+}
+
+/// The (device, inode) of a local input, which extraction must never replace.
+pub fn input_ids(input: Option<&Path>) -> Vec<(u64, u64)> {
+    input
+        .and_then(FileId::of_path)
+        .map(|id| (id.dev, id.ino))
+        .into_iter()
+        .collect()
+}
+
+/// A failed write to standard output, named as such.
+pub fn stdout_error(source: io::Error) -> ReadError {
+    ReadError::Output {
+        path: "<standard output>".into(),
+        source,
+    }
+}

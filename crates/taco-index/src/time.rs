@@ -1,0 +1,318 @@
+//! Calendar times as the index records them, and a user's time selection.
+
+use crate::IndexError;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+
+/// A date and time in some calendar, to the second. Orders chronologically. Written as
+/// `YYYY-MM-DDTHH:MM:SS` (years outside 0..=9999 keep their sign and digits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CivilTime {
+    /// Year (astronomical numbering).
+    pub year: i64,
+    /// Month, 1–12.
+    pub month: u32,
+    /// Day of the month.
+    pub day: u32,
+    /// Hour, 0–23.
+    pub hour: u32,
+    /// Minute, 0–59.
+    pub minute: u32,
+    /// Second, 0–59.
+    pub second: u32,
+}
+
+impl fmt::Display for CivilTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+}
+
+impl FromStr for CivilTime {
+    type Err = IndexError;
+
+    /// Reads back exactly what [`fmt::Display`] writes; anything else is an error. Day 30 of
+    /// February is accepted: 360-day calendars have one.
+    fn from_str(text: &str) -> Result<CivilTime, IndexError> {
+        let bad = || IndexError::BadTime {
+            text: text.to_string(),
+        };
+        let (negative, unsigned) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (date, clock) = unsigned.split_once('T').ok_or_else(bad)?;
+        let number = |s: &str, min_width: usize| -> Result<u64, IndexError> {
+            if s.len() >= min_width && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()) {
+                s.parse().map_err(|_| bad())
+            } else {
+                Err(bad())
+            }
+        };
+        let [y, mo, d] = date.split('-').collect::<Vec<_>>()[..] else {
+            return Err(bad());
+        };
+        let [h, mi, s] = clock.split(':').collect::<Vec<_>>()[..] else {
+            return Err(bad());
+        };
+        let small = |s: &str| -> Result<u32, IndexError> {
+            if s.len() == 2 {
+                Ok(u32::try_from(number(s, 2)?).map_err(|_| bad())?)
+            } else {
+                Err(bad())
+            }
+        };
+        // `{:04}` counts the sign: year -1 is written "-001".
+        let year = i64::try_from(number(y, if negative { 3 } else { 4 })?).map_err(|_| bad())?;
+        let time = CivilTime {
+            year: if negative { -year } else { year },
+            month: small(mo)?,
+            day: small(d)?,
+            hour: small(h)?,
+            minute: small(mi)?,
+            second: small(s)?,
+        };
+        let valid = (1..=12).contains(&time.month)
+            && (1..=31).contains(&time.day)
+            && time.hour < 24
+            && time.minute < 60
+            && time.second < 60;
+        if valid {
+            Ok(time)
+        } else {
+            Err(bad())
+        }
+    }
+}
+
+impl Serialize for CivilTime {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for CivilTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<CivilTime, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A user's time selection (`2024`, `2024-01`, `2024-01-15`, `2024-01-15T06:00[:00]`) as the
+/// first instant it covers and, for periods, the first instant after it.
+///
+/// ```
+/// use taco_index::parse_period;
+/// let (start, next) = parse_period("2024-12").unwrap();
+/// assert_eq!(start.to_string(), "2024-12-01T00:00:00");
+/// assert_eq!(next.unwrap().to_string(), "2025-01-01T00:00:00");
+/// ```
+///
+/// # Errors
+/// [`IndexError::BadSelection`] when the text is none of those forms.
+pub fn parse_period(text: &str) -> Result<(CivilTime, Option<CivilTime>), IndexError> {
+    let bad = || IndexError::BadSelection {
+        text: text.to_string(),
+    };
+    // Fixed-width decimal fields only: "24-01" or "2024-1" are refused rather than guessed.
+    let field = |s: &str, width: usize| -> Result<u32, IndexError> {
+        if s.len() == width && s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse().map_err(|_| bad())
+        } else {
+            Err(bad())
+        }
+    };
+    let (date, clock) = match text.split_once('T') {
+        Some((d, c)) => (d, Some(c)),
+        None => (text, None),
+    };
+    let fields: Vec<&str> = date.split('-').collect();
+    let at = |year: u32, month, day, hour, minute, second| CivilTime {
+        year: i64::from(year),
+        month,
+        day,
+        hour,
+        minute,
+        second,
+    };
+    let (year, month, day) = match fields.as_slice() {
+        [y] if clock.is_none() => {
+            let y = field(y, 4)?;
+            return Ok((at(y, 1, 1, 0, 0, 0), Some(at(y + 1, 1, 1, 0, 0, 0))));
+        }
+        [y, m] if clock.is_none() => {
+            let (y, m) = (field(y, 4)?, field(m, 2)?);
+            if !(1..=12).contains(&m) {
+                return Err(bad());
+            }
+            let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+            return Ok((at(y, m, 1, 0, 0, 0), Some(at(ny, nm, 1, 0, 0, 0))));
+        }
+        [y, m, d] => (field(y, 4)?, field(m, 2)?, field(d, 2)?),
+        _ => return Err(bad()),
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return Err(bad());
+    }
+    let Some(clock) = clock else {
+        // The next day loosely as day + 1: only an exclusive bound, so "January 32" still sorts
+        // after every instant of January 31 and before February 1.
+        return Ok((
+            at(year, month, day, 0, 0, 0),
+            Some(at(year, month, day + 1, 0, 0, 0)),
+        ));
+    };
+    let parts: Vec<&str> = clock.split(':').collect();
+    let (hour, minute, second) = match parts.as_slice() {
+        [h, mi] => (field(h, 2)?, field(mi, 2)?, 0),
+        [h, mi, s] => (field(h, 2)?, field(mi, 2)?, field(s, 2)?),
+        _ => return Err(bad()),
+    };
+    if hour > 23 || minute > 59 || second > 59 {
+        return Err(bad());
+    }
+    Ok((at(year, month, day, hour, minute, second), None))
+}
+
+/// Which times a query keeps: from `begin` (inclusive) to `end` (inclusive for an instant,
+/// exclusive for the end of a period); an open side keeps everything that way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeSelection {
+    /// First instant kept.
+    pub begin: Option<CivilTime>,
+    /// Last instant kept, or the first one no longer kept when `end_exclusive`.
+    pub end: Option<CivilTime>,
+    /// Whether `end` itself is outside the selection.
+    pub end_exclusive: bool,
+}
+
+impl TimeSelection {
+    /// The selection `taco query` takes: either `time` (one instant or period) or `from` and/or
+    /// `to` (each an instant or a period: `--to 2024-01` keeps all of January).
+    ///
+    /// ```
+    /// use taco_index::TimeSelection;
+    /// let january = TimeSelection::parse(Some("2024-01"), None, None).unwrap();
+    /// let t = |s: &str| s.parse().unwrap();
+    /// assert!(january.overlaps(t("2023-12-31T00:00:00"), t("2024-01-01T00:00:00")));
+    /// assert!(!january.overlaps(t("2024-02-01T00:00:00"), t("2024-02-02T00:00:00")));
+    /// assert!(TimeSelection::parse(None, Some("2025"), Some("2024")).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`IndexError::BadSelection`] for text that is no time; [`IndexError::EmptySelection`]
+    /// when `from` is after `to`.
+    pub fn parse(
+        time: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<TimeSelection, IndexError> {
+        let period = |text: Option<&str>| text.map(parse_period).transpose();
+        let (time, from, to) = (period(time)?, period(from)?, period(to)?);
+        let selection = match time {
+            Some((start, next)) => TimeSelection {
+                begin: Some(start),
+                end: Some(next.unwrap_or(start)),
+                end_exclusive: next.is_some(),
+            },
+            None => TimeSelection {
+                begin: from.map(|(start, _)| start),
+                end: to.map(|(start, next)| next.unwrap_or(start)),
+                end_exclusive: to.is_some_and(|(_, next)| next.is_some()),
+            },
+        };
+        if let (Some(b), Some(e)) = (selection.begin, selection.end) {
+            if b > e || (selection.end_exclusive && b == e) {
+                return Err(IndexError::EmptySelection);
+            }
+        }
+        Ok(selection)
+    }
+
+    /// Whether anything from `start` to `stop` (both inclusive) lies in the selection.
+    pub fn overlaps(&self, start: CivilTime, stop: CivilTime) -> bool {
+        let after_begin = self.begin.is_none_or(|b| stop >= b);
+        let before_end = self.end.is_none_or(|e| {
+            if self.end_exclusive {
+                start < e
+            } else {
+                start <= e
+            }
+        });
+        after_begin && before_end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_back_what_they_write() {
+        for text in [
+            "2024-01-15T06:00:00",
+            "1860-02-30T12:00:00",
+            "-001-01-01T00:00:00",
+            "12345-12-31T23:59:59",
+        ] {
+            let time: CivilTime = text.parse().unwrap();
+            assert_eq!(time.to_string(), text);
+        }
+        for bad in [
+            "2024-01-15",
+            "2024-01-15T06:00",
+            "2024-13-01T00:00:00",
+            "2024-01-15T24:00:00",
+            "2024-1-15T06:00:00",
+            "+2024-01-15T06:00:00",
+            "",
+        ] {
+            assert!(bad.parse::<CivilTime>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn periods_cover_what_they_name() {
+        let (a, b) = parse_period("2024-12").unwrap();
+        assert_eq!(a.to_string(), "2024-12-01T00:00:00");
+        assert_eq!(b.unwrap().to_string(), "2025-01-01T00:00:00");
+        let (a, b) = parse_period("2024-01-15T06:00").unwrap();
+        assert_eq!(
+            (a.to_string(), b),
+            ("2024-01-15T06:00:00".to_string(), None)
+        );
+        for bad in [
+            "yesterday",
+            "24-01",
+            "2024-1",
+            "2024-01-15T6:00",
+            "2024-01-15T06:00:00.5",
+        ] {
+            assert!(parse_period(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn selections_keep_their_bounds() {
+        let t = |s: &str| s.parse::<CivilTime>().unwrap();
+        let instant = TimeSelection::parse(Some("2024-01-15T06:00"), None, None).unwrap();
+        assert!(instant.overlaps(t("2024-01-15T06:00:00"), t("2024-01-15T06:00:00")));
+        assert!(!instant.overlaps(t("2024-01-15T06:00:01"), t("2024-01-16T00:00:00")));
+        let to_january = TimeSelection::parse(None, None, Some("2024-01")).unwrap();
+        assert!(to_january.overlaps(t("2024-01-31T23:59:59"), t("2024-03-01T00:00:00")));
+        assert!(!to_january.overlaps(t("2024-02-01T00:00:00"), t("2024-03-01T00:00:00")));
+        let from = TimeSelection::parse(None, Some("2024-02-01T00:00"), None).unwrap();
+        assert!(from.overlaps(t("2024-01-01T00:00:00"), t("2024-02-01T00:00:00")));
+        assert!(!from.overlaps(t("2024-01-01T00:00:00"), t("2024-01-31T23:59:59")));
+        assert!(matches!(
+            TimeSelection::parse(None, Some("2024-02"), Some("2024-01-31T00:00")),
+            Err(IndexError::EmptySelection)
+        ));
+        assert!(TimeSelection::parse(None, Some("2024-01-31T00:00"), Some("2024-01")).is_ok());
+    }
+}

@@ -1,0 +1,281 @@
+//! `TacoArchive` end to end over one archive with a planner's index: entries, members, tiles,
+//! time queries, coalesced range reads and extraction, through a buffer, a file and a source
+//! that counts its requests (each read or opened range one request, as remotely).
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::borrow::Cow;
+use std::io::{Cursor, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use taco_format::Entry;
+use taco_index::{
+    EntryFields, EntryKind, EntryRecord, Index, MemberFields, MemberRecord, TimeSelection,
+    INDEX_FORMAT, INDEX_MEMBER, INDEX_VERSION,
+};
+use taco_reader::{
+    ErrorClass, ExtractOptions, LocalFile, ReadAt, ReadError, Selection, TacoArchive,
+};
+use taco_writer::{ArchiveWriter, MemberSpan, WriterOptions};
+
+/// Tiles 0/0/0 and 1/0/0..1/1/1 (`z/x/y.png`, five bytes each, distinct), a NetCDF-like
+/// time range on each, and the index; entry 0 = zoom 0 (data), entry 1 = zoom 1 (span).
+fn tiles_archive(index_planner: &str) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
+    tiles_archive_with(index_planner, |_| {})
+}
+
+/// As [`tiles_archive`], with `edit` applied to the index before it is written.
+fn tiles_archive_with(
+    index_planner: &str,
+    edit: impl FnOnce(&mut Index),
+) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
+    let tiles = [(0, 0, 0), (1, 0, 0), (1, 0, 1), (1, 1, 1), (1, 1, 0)];
+    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    let mut files = Vec::new();
+    let mut records = Vec::new();
+    let mut spans: Vec<MemberSpan> = Vec::new();
+    for (i, &(z, x, y)) in tiles.iter().enumerate() {
+        let name = format!("{z}/{x}/{y}.png");
+        let body = format!("tile{i}").into_bytes();
+        let span = w.add_bytes(&name, &body, None).unwrap();
+        let month = i + 1;
+        records.push(MemberRecord {
+            name: Cow::Owned(name.clone()),
+            data_offset: span.data_offset,
+            length: span.data_len,
+            crc32: span.crc32,
+            fields: Cow::Owned(MemberFields {
+                z: Some(z),
+                x: Some(x),
+                y: Some(y),
+                start: Some(format!("2024-{month:02}-01T00:00:00").parse().unwrap()),
+                end: Some(format!("2024-{month:02}-20T00:00:00").parse().unwrap()),
+                ..MemberFields::default()
+            }),
+        });
+        files.push((name, body));
+        spans.push(span);
+    }
+    let entries = [
+        spans[0].data_entry(),
+        MemberSpan::span_entry(&spans[1], &spans[4]),
+    ];
+    let mut index = Index {
+        format: INDEX_FORMAT.into(),
+        version: INDEX_VERSION,
+        planner: index_planner.into(),
+        entries: entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| EntryRecord {
+                index: i,
+                label: format!("zoom {i}"),
+                kind: if i == 0 {
+                    EntryKind::Data
+                } else {
+                    EntryKind::Span
+                },
+                offset: e.offset,
+                length: e.length,
+                fields: EntryFields::default(),
+            })
+            .collect(),
+        members: records,
+        sections: serde_json::Map::new(),
+    };
+    edit(&mut index);
+    let json = serde_json::to_vec(&index).unwrap();
+    w.add_bytes(INDEX_MEMBER, &json, None).unwrap();
+    (w.finish(&entries).unwrap().0.into_inner(), files)
+}
+
+/// Bytes where every read and every opened range counts as one request.
+struct Counting {
+    bytes: Vec<u8>,
+    requests: AtomicU64,
+}
+
+impl ReadAt for Counting {
+    fn size(&self) -> Result<u64, ReadError> {
+        Ok(self.bytes.len() as u64)
+    }
+
+    fn label(&self) -> String {
+        "counting".into()
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.bytes.read_exact_at(buf, offset)
+    }
+
+    fn reads_are_requests(&self) -> bool {
+        true
+    }
+
+    fn open_range(&self, range: Entry) -> Result<Box<dyn Read + '_>, ReadError> {
+        let mut buf = vec![0u8; range.length as usize];
+        self.read_exact_at(&mut buf, range.offset)?;
+        Ok(Box::new(Cursor::new(buf)))
+    }
+}
+
+fn counting(bytes: &[u8]) -> Counting {
+    Counting {
+        bytes: bytes.to_vec(),
+        requests: AtomicU64::new(0),
+    }
+}
+
+/// Runs `check` over a buffer, a file and the counting source.
+fn through_every_source(bytes: &[u8], check: impl Fn(TacoArchive<Box<dyn ReadAt + Send + Sync>>)) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.taco");
+    std::fs::write(&path, bytes).unwrap();
+    let sources: Vec<Box<dyn ReadAt + Send + Sync>> = vec![
+        Box::new(bytes.to_vec()),
+        Box::new(LocalFile::open(&path).unwrap()),
+        Box::new(counting(bytes)),
+    ];
+    for source in sources {
+        check(TacoArchive::from_source(source).unwrap());
+    }
+}
+
+#[test]
+fn tiles_and_times_come_from_the_index_and_are_crc_checked() {
+    let (bytes, files) = tiles_archive("tiles");
+    through_every_source(&bytes, |archive| {
+        let tile = archive.tile(1, 1, 1).unwrap();
+        assert_eq!(tile.name, "1/1/1.png");
+        let mut got = Vec::new();
+        archive
+            .open_located(&tile)
+            .unwrap()
+            .read_to_end(&mut got)
+            .unwrap();
+        assert_eq!(got, files[3].1);
+        let missing = archive.tile(2, 0, 0).unwrap_err();
+        assert_eq!(missing.kind().name(), "NoSuchTile");
+        assert_eq!(missing.kind().class(), ErrorClass::Archive);
+        assert!(missing.to_string().contains("no tile 2/0/0 in the index"));
+        // A tiles index is no NetCDF index.
+        let wrong = archive.query_time(&TimeSelection::default()).unwrap_err();
+        assert!(
+            wrong.to_string().contains("not a netcdf archive"),
+            "{wrong}"
+        );
+    });
+    let netcdf = tiles_archive("netcdf").0;
+    through_every_source(&netcdf, |archive| {
+        let march = TimeSelection::parse(Some("2024-03"), None, None).unwrap();
+        let found = archive.query_time(&march).unwrap();
+        let names: Vec<&str> = found.iter().map(|m| &*m.member.name).collect();
+        assert_eq!(names, ["1/0/1.png"]);
+        assert_eq!(found[0].entry, Some(1), "inside the zoom-1 span");
+        assert!(
+            archive.tile(0, 0, 0).is_err(),
+            "a netcdf index has no tiles"
+        );
+    });
+}
+
+#[test]
+fn a_tile_costs_two_requests_and_no_central_directory() {
+    let (bytes, _) = tiles_archive("tiles");
+    let archive = TacoArchive::from_source_lazy(counting(&bytes));
+    let tile = archive.tile(0, 0, 0).unwrap();
+    archive
+        .open_located(&tile)
+        .unwrap()
+        .read_to_end(&mut Vec::new())
+        .unwrap();
+    // The tail (end records, the index's central record and, in a small archive, the index
+    // itself), then the tile.
+    assert_eq!(archive.source().requests.load(Ordering::Relaxed), 2);
+}
+
+#[test]
+fn an_index_placing_data_past_the_members_is_refused() {
+    // The first tile placed on the central directory: inside the file, outside member data.
+    let (good, _) = tiles_archive("tiles");
+    let (bad, _) = tiles_archive_with("tiles", |index| {
+        index.members[0].data_offset = good.len() as u64 - 30;
+    });
+    let archive = TacoArchive::from_source_lazy(counting(&bad));
+    let err = archive.tile(0, 0, 0).unwrap_err();
+    assert_eq!(err.kind().name(), "IndexOutside", "{err}");
+    assert!(err.to_string().contains("past the member data"), "{err}");
+    assert_eq!(
+        archive.source().requests.load(Ordering::Relaxed),
+        1,
+        "refused before any read of the tile"
+    );
+    let (wrapped, _) = tiles_archive_with("tiles", |index| {
+        index.members[0].data_offset = u64::MAX - 2;
+    });
+    let archive = TacoArchive::from_source_lazy(wrapped);
+    assert_eq!(
+        archive.tile(0, 0, 0).unwrap_err().kind().name(),
+        "IndexOutside"
+    );
+}
+
+#[test]
+fn read_ranges_hands_each_range_its_bytes_with_one_request_for_neighbours() {
+    let (bytes, files) = tiles_archive("tiles");
+    let archive = TacoArchive::from_source_lazy(counting(&bytes));
+    let ranges: Vec<Entry> = archive.members().unwrap()[1..6]
+        .iter()
+        .map(|m| archive.directory().unwrap().data_range(m).unwrap())
+        .collect();
+    let before = archive.source().requests.load(Ordering::Relaxed);
+    let got = Mutex::new(vec![Vec::new(); ranges.len()]);
+    archive
+        .read_ranges(&ranges, 4, |i, reader| {
+            let mut buf = Vec::new();
+            reader.read_to_end(&mut buf).map_err(|e| ReadError::Io {
+                source_label: "test".into(),
+                offset: 0,
+                len: 0,
+                source: e,
+            })?;
+            got.lock().unwrap()[i] = buf;
+            Ok::<_, ReadError>(())
+        })
+        .unwrap();
+    let got = got.into_inner().unwrap();
+    for (i, (_, body)) in files.iter().enumerate() {
+        assert_eq!(&got[i], body);
+    }
+    assert_eq!(
+        archive.source().requests.load(Ordering::Relaxed) - before,
+        1,
+        "five tiles side by side: one request"
+    );
+}
+
+#[test]
+fn extracting_an_entry_writes_exactly_its_members() {
+    let (bytes, files) = tiles_archive("tiles");
+    through_every_source(&bytes, |archive| {
+        let dir = tempfile::tempdir().unwrap();
+        let report = archive
+            .extract(dir.path(), Selection::Entry(1), &ExtractOptions::default())
+            .unwrap();
+        let mut names: Vec<String> = report
+            .files
+            .iter()
+            .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["1/0/0.png", "1/0/1.png", "1/1/0.png", "1/1/1.png"]);
+        for (name, body) in &files[1..] {
+            assert_eq!(&std::fs::read(dir.path().join(name)).unwrap(), body);
+        }
+        let none = archive
+            .extract(dir.path(), Selection::Entry(7), &ExtractOptions::default())
+            .unwrap_err();
+        assert_eq!(none.kind().name(), "NoSuchEntry");
+    });
+}
