@@ -44,6 +44,10 @@ pub use extract::{
     extract_all, extract_entry, extract_listed_span, extract_members, extract_span,
     write_named_file, ExtractOptions, ExtractReport,
 };
+/// The `object_store` crate the remote sources are built on, for callers that hand in a store
+/// of their own ([`RemoteSource::from_store`]).
+#[cfg(feature = "remote")]
+pub use object_store;
 pub use ranges::{coalesce, read_ranges, run_jobs, COALESCE_GAP, COALESCE_MAX};
 #[cfg(feature = "remote")]
 pub use remote::RemoteSource;
@@ -52,4 +56,7 @@ pub use source::{LocalFile, ReadAt, Source};
 pub use stream::{copy_exact, stream_range, CrcReader, RangeReader};
 pub use taco_archive::{Located, Selection, TacoArchive};
 pub use taco_index::{Index, IndexError, TimeMatch, TimeSelection};
+/// The tokio runtime handle [`RemoteSource::open_in`] and [`RemoteSource::from_store`] take.
+#[cfg(feature = "remote")]
+pub use tokio::runtime::Handle as RuntimeHandle;
 pub use validate::{validate, ArchiveIdentity, Level, ValidationReport};

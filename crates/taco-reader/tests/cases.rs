@@ -57,8 +57,8 @@ impl ReadAt for AsRequests {
     }
 }
 
-/// Runs `check` on the bytes as a buffer, as a file on disk, and as a source whose reads are
-/// requests (which validation batches differently).
+/// Runs `check` on the bytes as a buffer, as a file on disk, as a source whose reads are
+/// requests (which validation batches differently), and as an in-memory object store's object.
 fn through_every_source(bytes: &[u8], mut check: impl FnMut(&dyn ReadAt, &str)) {
     check(&bytes.to_vec(), "memory");
     check(&AsRequests(bytes.to_vec()), "requests");
@@ -66,6 +66,33 @@ fn through_every_source(bytes: &[u8], mut check: impl FnMut(&dyn ReadAt, &str)) 
     let path = dir.path().join("a.taco");
     std::fs::write(&path, bytes).unwrap();
     check(&LocalFile::open(&path).unwrap(), "file");
+    #[cfg(feature = "remote")]
+    check(&in_memory_object(bytes), "object store");
+}
+
+/// The bytes as an object of `object_store`'s `InMemory` store, read through the remote
+/// source with all its checks (ETag, exact ranges, answer lengths).
+#[cfg(feature = "remote")]
+fn in_memory_object(bytes: &[u8]) -> taco_reader::RemoteSource {
+    use std::future::Future;
+    use std::sync::Arc;
+    use taco_reader::object_store::{memory::InMemory, path::Path, ObjectStore, PutPayload};
+    let store = InMemory::new();
+    let location = Path::from("case.taco");
+    {
+        // InMemory completes a put on its first poll: no runtime needed to drive it.
+        let mut put = std::pin::pin!(store.put_opts(
+            &location,
+            PutPayload::from(bytes.to_vec()),
+            Default::default(),
+        ));
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match put.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(result) => drop(result.unwrap()),
+            std::task::Poll::Pending => panic!("InMemory put did not complete at once"),
+        }
+    }
+    taco_reader::RemoteSource::from_store(Arc::new(store), "case.taco", None).unwrap()
 }
 
 fn kind_at(bytes: &[u8], level: Level) -> Result<(), &'static str> {

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use taco_format::Entry;
-use tokio::runtime::Runtime;
+use tokio::runtime::{Handle, Runtime};
 use tokio::sync::mpsc;
 
 /// Without `timeout`, failed requests are retried only within this window after the first
@@ -180,10 +180,55 @@ pub struct RemoteSource {
     bucket: Option<String>,
     store: Arc<dyn ObjectStore>,
     path: ObjectPath,
-    runtime: Runtime,
+    runner: Runner,
     identity: Mutex<Option<Identity>>,
     observed: Arc<Observed>,
+    /// Whether requests and bytes are counted here rather than by the HTTP connector (a
+    /// caller's own store, whose HTTP layer is not ours to wrap).
+    counts_here: bool,
     retries: usize,
+}
+
+/// Where a remote source's requests run: a small runtime of its own, or the caller's.
+#[derive(Debug)]
+enum Runner {
+    Owned(Runtime),
+    Shared(Handle),
+}
+
+impl Runner {
+    fn own(url: &str) -> Result<Runner, ReadError> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("taco-remote")
+            .enable_all()
+            .build()
+            .map(Runner::Owned)
+            .map_err(|e| ReadError::Remote {
+                url: url.to_string(),
+                problem: RemoteError::BadUrl {
+                    reason: format!("starting the network runtime: {e}"),
+                },
+            })
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        match self {
+            Runner::Owned(runtime) => runtime.block_on(future),
+            Runner::Shared(handle) => handle.block_on(future),
+        }
+    }
+
+    fn spawn<F>(&self, future: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        // The task ends with its stream; nothing waits for its handle.
+        drop(match self {
+            Runner::Owned(runtime) => runtime.spawn(future),
+            Runner::Shared(handle) => handle.spawn(future),
+        });
+    }
 }
 
 impl RemoteSource {
@@ -198,6 +243,66 @@ impl RemoteSource {
     /// # Errors
     /// [`RemoteError::BadUrl`] for a malformed URL or a client that cannot be set up.
     pub fn open(url: &str, options: &RemoteOptions) -> Result<RemoteSource, ReadError> {
+        RemoteSource::open_with(url, options, None)
+    }
+
+    /// As [`RemoteSource::open`], running requests on the caller's tokio runtime instead of a
+    /// runtime of its own: for async programs, which call the blocking [`ReadAt`] methods from
+    /// `tokio::task::spawn_blocking` (never from an async task itself).
+    ///
+    /// # Errors
+    /// As [`RemoteSource::open`].
+    pub fn open_in(
+        url: &str,
+        options: &RemoteOptions,
+        runtime: Handle,
+    ) -> Result<RemoteSource, ReadError> {
+        RemoteSource::open_with(url, options, Some(runtime))
+    }
+
+    /// Reads object `location` of a store the caller configured (credentials, endpoint,
+    /// retries, any `object_store` backend, or `object_store::memory::InMemory` in tests),
+    /// with every check of a URL source: ETag and size compared across answers, `If-Match`
+    /// on later requests, answers exactly as long as asked. Requests and bytes are counted as
+    /// they are made and received here (retries inside the store are not seen). Requests run
+    /// on `runtime` if given, else on a runtime of the source's own.
+    ///
+    /// # Errors
+    /// [`RemoteError::BadUrl`] for a location that is no valid object path.
+    pub fn from_store(
+        store: Arc<dyn ObjectStore>,
+        location: &str,
+        runtime: Option<Handle>,
+    ) -> Result<RemoteSource, ReadError> {
+        let label = format!("{store}/{location}");
+        let path = ObjectPath::parse(location).map_err(|e| ReadError::Remote {
+            url: label.clone(),
+            problem: RemoteError::BadUrl {
+                reason: error_chain(&e),
+            },
+        })?;
+        let runner = match runtime {
+            Some(handle) => Runner::Shared(handle),
+            None => Runner::own(&label)?,
+        };
+        Ok(RemoteSource {
+            url: label,
+            bucket: None,
+            store,
+            path,
+            runner,
+            identity: Mutex::new(None),
+            observed: Arc::new(Observed::default()),
+            counts_here: true,
+            retries: 0,
+        })
+    }
+
+    fn open_with(
+        url: &str,
+        options: &RemoteOptions,
+        runtime: Option<Handle>,
+    ) -> Result<RemoteSource, ReadError> {
         let bad = |reason: String| ReadError::Remote {
             url: url.to_string(),
             problem: RemoteError::BadUrl { reason },
@@ -282,20 +387,19 @@ impl RemoteSource {
             } else {
                 return Err(bad("expected http://, https:// or s3://".to_string()));
             };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("taco-remote")
-            .enable_all()
-            .build()
-            .map_err(|e| bad(format!("starting the network runtime: {e}")))?;
+        let runner = match runtime {
+            Some(handle) => Runner::Shared(handle),
+            None => Runner::own(url)?,
+        };
         Ok(RemoteSource {
             url: url.to_string(),
             bucket,
             store,
             path,
-            runtime,
+            runner,
             identity: Mutex::new(None),
             observed,
+            counts_here: false,
             retries: options.retries,
         })
     }
@@ -442,31 +546,86 @@ impl RemoteSource {
     /// and that it covers exactly the bytes asked for (fewer only when the range was clipped at
     /// the end of the object, which the caller decides about).
     async fn get(&self, range: GetRange) -> Result<GetResult, ReadError> {
+        let asked = range.clone();
         let options = GetOptions {
             range: Some(range),
             if_match: self.known().and_then(|k| k.etag),
             ..GetOptions::default()
         };
+        self.count_request();
         let result = self
             .store
             .get_opts(&self.path, options)
             .await
             .map_err(|e| self.explain(&e))?;
         self.check_identity(result.meta.size, result.meta.e_tag.as_deref())?;
-        Ok(result)
+        let (got, size) = (&result.range, result.meta.size);
+        let covers = match &asked {
+            GetRange::Bounded(want) => got.start == want.start && got.end <= want.end,
+            GetRange::Suffix(n) => got.end == size && got.end - got.start <= *n,
+            GetRange::Offset(start) => got.start == *start && got.end == size,
+        };
+        if covers && got.start <= got.end {
+            return Ok(result);
+        }
+        // Never read on: an answer of other bytes may be the whole (huge) object.
+        Err(self.fail(if *got == (0..size) {
+            RemoteError::RangeIgnored
+        } else {
+            RemoteError::Failed {
+                message: format!(
+                    "asked for bytes {asked:?}, the answer holds bytes {}..{}",
+                    got.start, got.end
+                ),
+            }
+        }))
     }
 
     /// One request for `start..end`, failing if the object ends before `end`.
     async fn get_exact(&self, start: u64, end: u64) -> Result<GetResult, ReadError> {
         let result = self.get(GetRange::Bounded(start..end)).await?;
-        if result.range != (start..end) {
-            return Err(self.fail(RemoteError::PastEnd {
-                start,
-                end,
-                size: result.meta.size,
-            }));
+        // `get` refused anything but these bytes, or fewer when the object ends first.
+        if result.range == (start..end) {
+            return Ok(result);
         }
-        Ok(result)
+        Err(self.fail(RemoteError::PastEnd {
+            start,
+            end,
+            size: result.meta.size,
+        }))
+    }
+
+    /// Whether a failed first read met an empty object: no range of it can be answered (HTTP
+    /// 416, or a store's own range error), yet it is a file of 0 bytes like any other, which
+    /// the format checks then name. Costs one more request, only on that failure.
+    async fn is_empty_object(&self, error: &ReadError) -> bool {
+        let ranged_failure = matches!(
+            error,
+            ReadError::Remote {
+                problem: RemoteError::Failed { .. },
+                ..
+            }
+        );
+        if !ranged_failure {
+            return false;
+        }
+        self.count_request();
+        match self.store.head(&self.path).await {
+            Ok(meta) if meta.size == 0 => self.check_identity(0, meta.e_tag.as_deref()).is_ok(),
+            _ => false,
+        }
+    }
+
+    fn count_request(&self) {
+        if self.counts_here {
+            self.observed.requests.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn count_bytes(&self, len: usize) {
+        if self.counts_here {
+            self.observed.bytes.fetch_add(len as u64, Ordering::Relaxed);
+        }
     }
 
     /// Collects a whole (small) answer, checking that exactly `expected` bytes came.
@@ -476,6 +635,7 @@ impl RemoteSource {
         let mut stream = result.into_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| self.explain_body(&e))?;
+            self.count_bytes(chunk.len());
             // A server that keeps sending is not read past what was asked for.
             if out.len() as u64 + chunk.len() as u64 > expected {
                 return Err(self.fail(RemoteError::LongBody { expected }));
@@ -499,8 +659,11 @@ impl ReadAt for RemoteSource {
         }
         // Only reached when no read came first; every command starts with one.
         let meta = self
-            .runtime
-            .block_on(self.store.head(&self.path))
+            .runner
+            .block_on(async {
+                self.count_request();
+                self.store.head(&self.path).await
+            })
             .map_err(|e| self.explain(&e))?;
         self.check_identity(meta.size, meta.e_tag.as_deref())?;
         Ok(meta.size)
@@ -521,7 +684,7 @@ impl ReadAt for RemoteSource {
                 size: self.known().map_or(0, |k| k.size),
             })
         })?;
-        let bytes = self.runtime.block_on(async {
+        let bytes = self.runner.block_on(async {
             let result = self.get_exact(offset, end).await?;
             self.collect(result).await
         })?;
@@ -534,17 +697,25 @@ impl ReadAt for RemoteSource {
     }
 
     fn read_head(&self, len: usize) -> Result<Vec<u8>, ReadError> {
-        self.runtime.block_on(async {
-            let result = self.get(GetRange::Bounded(0..len as u64)).await?;
-            self.collect(result).await
+        self.runner.block_on(async {
+            match self.get(GetRange::Bounded(0..len as u64)).await {
+                Ok(result) => self.collect(result).await,
+                Err(e) if self.is_empty_object(&e).await => Ok(Vec::new()),
+                Err(e) => Err(e),
+            }
         })
     }
 
     fn read_tail(&self, len: u64) -> Result<(u64, Vec<u8>), ReadError> {
-        self.runtime.block_on(async {
-            let result = self.get(GetRange::Suffix(len)).await?;
-            let offset = result.range.start;
-            Ok((offset, self.collect(result).await?))
+        self.runner.block_on(async {
+            match self.get(GetRange::Suffix(len)).await {
+                Ok(result) => {
+                    let offset = result.range.start;
+                    Ok((offset, self.collect(result).await?))
+                }
+                Err(e) if self.is_empty_object(&e).await => Ok((0, Vec::new())),
+                Err(e) => Err(e),
+            }
         })
     }
 
@@ -559,11 +730,11 @@ impl ReadAt for RemoteSource {
         if range.length == 0 {
             return Ok(Box::new(io::empty()));
         }
-        let result = self.runtime.block_on(self.get_exact(range.offset, end))?;
+        let result = self.runner.block_on(self.get_exact(range.offset, end))?;
         let (sender, receiver) = mpsc::channel(STREAM_QUEUE);
         let mut stream = result.into_stream();
         // The body is pulled by a task so the next bytes arrive while the caller writes.
-        self.runtime.spawn(async move {
+        self.runner.spawn(async move {
             while let Some(chunk) = stream.next().await {
                 let failed = chunk.is_err();
                 if sender.send(chunk).await.is_err() || failed {
@@ -597,7 +768,10 @@ impl io::Read for RemoteRangeReader<'_> {
                 return Ok(0);
             }
             match self.receiver.blocking_recv() {
-                Some(Ok(chunk)) => self.current = chunk,
+                Some(Ok(chunk)) => {
+                    self.source.count_bytes(chunk.len());
+                    self.current = chunk;
+                }
                 Some(Err(e)) => return Err(io::Error::other(self.source.explain_body(&e))),
                 None => {
                     return Err(io::Error::other(self.source.fail(RemoteError::ShortBody {

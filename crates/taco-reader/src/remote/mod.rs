@@ -26,6 +26,8 @@ use thiserror::Error;
 mod http;
 #[cfg(feature = "remote")]
 pub use http::RemoteSource;
+#[cfg(all(test, feature = "remote"))]
+mod store_tests;
 
 /// True when `text` names a remote object (`http://`, `https://` or `s3://`).
 pub fn is_remote(text: &str) -> bool {
