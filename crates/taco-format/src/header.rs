@@ -286,7 +286,16 @@ mod tests {
 
     #[test]
     fn each_broken_field_is_named() {
-        let cases: [(usize, u8); 6] = [(0, b'X'), (8, 8), (18, 1), (30, b't'), (41, 8), (43, 1)];
+        let cases: [(usize, u8); 8] = [
+            (0, b'X'),
+            (8, 8),
+            (18, 1),
+            (30, b't'),
+            (41, 8),
+            (42, 1),
+            (43, 1),
+            (44, 0x80),
+        ];
         for (at, value) in cases {
             let mut h = sample();
             h[at] = value;

@@ -314,3 +314,69 @@ fn pieces_join_bytes_and_file_ranges_into_one_member() {
         Err(WriteError::SourceShrank { .. })
     ));
 }
+
+/// The DOS time and date of the first member after `TACO_HEADER` (local header bytes 10–13).
+fn first_member_dos_time(bytes: &[u8]) -> [u8; 4] {
+    let at = taco_format::HEADER_LEN + 10;
+    [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]
+}
+
+#[test]
+fn a_fixed_time_wins_over_the_source_files_mtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.txt");
+    std::fs::write(&path, b"from 2001").unwrap();
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let write = |fixed_time: Option<i64>| {
+        let options = WriterOptions {
+            fixed_time,
+            ..WriterOptions::default()
+        };
+        let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), options).unwrap();
+        w.add_path("old.txt", &path).unwrap();
+        w.finish(&[]).unwrap().0.into_inner()
+    };
+    let fixed = write(Some(1_700_000_000));
+    let from_mtime = write(None);
+    let dos = |unix| taco_format::DosDateTime::from_unix(unix);
+    let expected = |d: taco_format::DosDateTime| {
+        let [t0, t1] = d.time.to_le_bytes();
+        let [d0, d1] = d.date.to_le_bytes();
+        [t0, t1, d0, d1]
+    };
+    assert_eq!(first_member_dos_time(&fixed), expected(dos(1_700_000_000)));
+    assert_eq!(
+        first_member_dos_time(&from_mtime),
+        expected(dos(1_000_000_000))
+    );
+}
+
+#[test]
+fn entries_outside_the_file_need_allow_outside_and_a_refusal_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.taco");
+    let before = build(&sample_members(), |s| vec![s[0].data_entry()]);
+    std::fs::write(&path, &before).unwrap();
+    let len = before.len() as u64;
+    // One byte past the end is outside; ending exactly at the end is inside.
+    let err = update_header(&path, &[Entry::new(len - 10, 11)], false).unwrap_err();
+    assert!(matches!(err, WriteError::EntryOutside { .. }), "{err}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "a refusal rewrote the file"
+    );
+    update_header(&path, &[Entry::new(len - 10, 10)], false).unwrap();
+    update_header(&path, &[Entry::new(len - 10, 11)], true).unwrap();
+    let after = std::fs::read(&path).unwrap();
+    assert_eq!(
+        parse_header(&after, CrcPolicy::Strict).unwrap().entries,
+        [Entry::new(len - 10, 11)]
+    );
+}

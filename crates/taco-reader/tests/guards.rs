@@ -1,0 +1,146 @@
+//! The checks that guard data, each broken the way a mutation (or an attacker) would: a member
+//! one byte into the central directory, member data whose CRC does not match on every path
+//! that writes or returns it, and a span whose local sizes lie.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::io::{Cursor, Read};
+use taco_reader::{validate, Archive, ExtractOptions, Level, ReadError, Selection, TacoArchive};
+use taco_writer::{ArchiveWriter, MemberSpan, WriterOptions};
+
+struct Sample {
+    bytes: Vec<u8>,
+    spans: Vec<MemberSpan>,
+}
+
+/// `a.txt` (11 bytes), `dir/b.bin` (300 bytes), `dir/c` (1 byte), the last one ending exactly
+/// where the central directory begins; entry 0 = a's data, entry 1 = span of b and c.
+fn sample() -> Sample {
+    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    let spans = vec![
+        w.add_bytes("a.txt", b"alpha alpha", None).unwrap(),
+        w.add_bytes("dir/b.bin", &[9u8; 300], None).unwrap(),
+        w.add_bytes("dir/c", b"c", None).unwrap(),
+    ];
+    let entries = [
+        spans[0].data_entry(),
+        MemberSpan::span_entry(&spans[1], &spans[2]),
+    ];
+    let bytes = w.finish(&entries).unwrap().0.into_inner();
+    Sample { bytes, spans }
+}
+
+/// Offset of the central record of `name`.
+fn central_record(bytes: &[u8], name: &[u8]) -> usize {
+    (0..bytes.len() - 46)
+        .find(|&i| {
+            bytes[i..i + 4] == *b"PK\x01\x02" && {
+                let len = usize::from(u16::from_le_bytes([bytes[i + 28], bytes[i + 29]]));
+                bytes.get(i + 46..i + 46 + len) == Some(name)
+            }
+        })
+        .unwrap()
+}
+
+fn set_u32(bytes: &mut [u8], at: usize, value: u32) {
+    bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+}
+
+/// The sample with `dir/c` claiming `size` bytes in its local header and central record (both
+/// sizes, and the CRC of that many bytes as they lie in the file), so only the bounds say no.
+fn c_claiming(size: u32) -> Vec<u8> {
+    let s = sample();
+    let mut b = s.bytes.clone();
+    let c = s.spans[2];
+    let data = c.data_offset as usize;
+    let crc = crc32fast::hash(&b[data..data + size as usize]);
+    let local = c.header_offset as usize;
+    let central = central_record(&b, b"dir/c");
+    for (crc_at, sizes_at) in [(local + 14, local + 18), (central + 16, central + 20)] {
+        set_u32(&mut b, crc_at, crc);
+        set_u32(&mut b, sizes_at, size);
+        set_u32(&mut b, sizes_at + 4, size);
+    }
+    b
+}
+
+#[test]
+fn a_member_one_byte_into_the_central_directory_is_refused_everywhere() {
+    // Control: the same edit keeping the true size passes.
+    let exact = c_claiming(1);
+    validate(&exact, Level::Deep).unwrap();
+
+    let over = c_claiming(2);
+    let kind = |e: ReadError| e.kind().name();
+    assert_eq!(
+        kind(validate(&over, Level::Normal).unwrap_err()),
+        "MemberOutOfBounds"
+    );
+    let refused_on_open = Archive::open(&over).err().map(kind);
+    let archive = TacoArchive::from_source(over.clone()).unwrap();
+    let read = archive.read_member("dir/c").map(drop).map_err(kind);
+    let dir = tempfile::tempdir().unwrap();
+    let extracted = archive
+        .extract(dir.path(), Selection::All, &ExtractOptions::default())
+        .map(drop)
+        .map_err(kind);
+    // Opening may accept it (only the directory is read); nothing may read it.
+    assert!(
+        matches!(refused_on_open, None | Some("MemberOutOfBounds")),
+        "{refused_on_open:?}"
+    );
+    assert_eq!(read, Err("MemberOutOfBounds"), "read_member");
+    assert_eq!(extracted, Err("MemberOutOfBounds"), "extract");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "something was written"
+    );
+}
+
+#[test]
+fn a_wrong_crc_is_refused_on_every_path_that_returns_or_writes_member_data() {
+    let s = sample();
+    let b = s.spans[1];
+    let mut bad = s.bytes.clone();
+    bad[b.data_offset as usize + 150] ^= 0x01;
+    let archive = TacoArchive::from_source(bad.clone()).unwrap();
+    let kind = |e: ReadError| e.kind().name();
+
+    assert_eq!(
+        kind(archive.read_member("dir/b.bin").unwrap_err()),
+        "CrcMismatch"
+    );
+    let (_, mut reader) = archive.open_member("dir/b.bin").unwrap();
+    let streamed = reader.read_to_end(&mut Vec::new()).unwrap_err();
+    let inner = streamed
+        .into_inner()
+        .unwrap()
+        .downcast::<ReadError>()
+        .unwrap();
+    assert_eq!(kind(*inner), "CrcMismatch");
+    assert_eq!(
+        kind(validate(&bad, Level::Deep).unwrap_err()),
+        "CrcMismatch"
+    );
+
+    for selection in [Selection::All, Selection::Entry(1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let err = archive
+            .extract(dir.path(), selection, &ExtractOptions::default())
+            .unwrap_err();
+        assert_eq!(kind(err), "CrcMismatch", "{selection:?}");
+        assert!(
+            !dir.path().join("dir/b.bin").exists(),
+            "{selection:?}: the corrupt member was written"
+        );
+    }
+    // A span cut from the archive, extracted on its own, checks every local CRC too.
+    let span = archive.entry(1).unwrap();
+    let bytes = &bad[span.offset as usize..(span.offset + span.length) as usize];
+    let dir = tempfile::tempdir().unwrap();
+    let err = taco_reader::extract_span(bytes, "span", dir.path(), &ExtractOptions::default())
+        .unwrap_err();
+    assert_eq!(kind(err), "CrcMismatch");
+    assert!(!dir.path().join("dir/b.bin").exists());
+}
