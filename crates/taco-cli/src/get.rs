@@ -193,19 +193,27 @@ fn write_named(
     options: &ExtractOptions,
     bar: &ProgressBar,
 ) -> Result<(), ReadError> {
-    taco_reader::write_named_file(dir, &want.name, label, options, want.crc, |file| {
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        let path = dir.join(&want.name);
-        let output = |source| ReadError::Output {
-            path: path.clone(),
-            source,
-        };
-        let crc = copy_exact(reader, label, want.range, |c| {
-            bar.inc(c.len() as u64);
-            out.write_all(c).map_err(output)
-        })?;
-        out.flush().map_err(output)?;
-        Ok(crc)
-    })
+    taco_reader::write_named_file(
+        dir,
+        &want.name,
+        label,
+        options,
+        want.range.offset,
+        want.crc,
+        |file| {
+            let mut out = BufWriter::with_capacity(1 << 20, file);
+            let path = dir.join(&want.name);
+            let output = |source| ReadError::Output {
+                path: path.clone(),
+                source,
+            };
+            let crc = copy_exact(reader, label, want.range, |c| {
+                bar.inc(c.len() as u64);
+                out.write_all(c).map_err(output)
+            })?;
+            out.flush().map_err(output)?;
+            Ok(crc)
+        },
+    )
     .map(drop)
 }

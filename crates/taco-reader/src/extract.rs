@@ -62,7 +62,8 @@ fn extraction_name(name: &str, offset: u64) -> Result<Option<&str>, ArchiveError
 /// name (relative, `/`-separated, no `..`), directories are created without following
 /// symlinks, and `fill` streams the bytes into a temporary file and returns their CRC-32,
 /// which must equal `expected_crc` when given. Only then is the file renamed into place, so a
-/// failure leaves nothing under the final name.
+/// failure leaves nothing under the final name. `offset` is where the bytes lie in the
+/// archive, for errors.
 ///
 /// # Errors
 /// [`ArchiveError::BadName`] (labelled `label`), [`ArchiveError::CrcMismatch`],
@@ -73,6 +74,7 @@ pub fn write_named_file(
     name: &str,
     label: &str,
     options: &ExtractOptions,
+    offset: u64,
     expected_crc: Option<u32>,
     fill: impl FnOnce(&mut fs::File) -> Result<u32, ReadError>,
 ) -> Result<PathBuf, ReadError> {
@@ -80,13 +82,13 @@ pub fn write_named_file(
         source_label: label.to_string(),
         problem,
     };
-    let checked = extraction_name(name, 0)
+    let checked = extraction_name(name, offset)
         .map_err(fail)?
         .filter(|n| !n.ends_with('/'))
         .ok_or_else(|| {
             fail(ArchiveError::BadName {
                 name: name.to_string(),
-                offset: 0,
+                offset,
                 problem: if name.ends_with('/') {
                     taco_format::NameProblem::EmptyComponent
                 } else {
@@ -94,16 +96,23 @@ pub fn write_named_file(
                 },
             })
         })?;
-    let verify = |computed: u32| match expected_crc {
-        Some(stored) if stored != computed => Err(fail(ArchiveError::CrcMismatch {
-            name: name.to_string(),
-            offset: 0,
-            stored,
-            computed,
-        })),
-        _ => Ok(()),
-    };
-    ConfinedDir::open(dir)?.write_file(checked, options, fill, verify)
+    let target = ConfinedDir::open(dir)?;
+    match expected_crc {
+        Some(stored) => target.write_file(
+            checked,
+            options,
+            fill,
+            crc_check(stored, |computed| {
+                fail(ArchiveError::CrcMismatch {
+                    name: name.to_string(),
+                    offset,
+                    stored,
+                    computed,
+                })
+            }),
+        ),
+        None => target.write_file(checked, options, fill, |_| Ok(())),
+    }
 }
 
 /// Accepts `computed` when it equals `stored`, else the CRC error `mismatch` builds.

@@ -144,3 +144,57 @@ fn a_wrong_crc_is_refused_on_every_path_that_returns_or_writes_member_data() {
     assert_eq!(kind(err), "CrcMismatch");
     assert!(!dir.path().join("dir/b.bin").exists());
 }
+
+#[test]
+fn a_named_file_with_the_wrong_crc_is_never_renamed_into_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ExtractOptions::default();
+    let body = b"tile bytes";
+    let fill = |file: &mut std::fs::File| {
+        std::io::Write::write_all(file, body).unwrap();
+        Ok(crc32fast::hash(body))
+    };
+    let wrong = crc32fast::hash(body) ^ 1;
+    let err = taco_reader::write_named_file(
+        dir.path(),
+        "z/x.png",
+        "src",
+        &options,
+        4242,
+        Some(wrong),
+        fill,
+    )
+    .unwrap_err();
+    assert_eq!(err.kind().name(), "CrcMismatch");
+    assert!(err.to_string().contains("4242"), "names the offset: {err}");
+    let left: Vec<_> = walk(dir.path());
+    assert!(
+        left.iter().all(|p| p.is_dir()),
+        "files left behind: {left:?}"
+    );
+    let right = crc32fast::hash(body);
+    let path = taco_reader::write_named_file(
+        dir.path(),
+        "z/x.png",
+        "src",
+        &options,
+        4242,
+        Some(right),
+        fill,
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), body);
+}
+
+/// Everything below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        }
+        found.push(path);
+    }
+    found
+}
