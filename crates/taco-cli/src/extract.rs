@@ -7,7 +7,7 @@ use serde_json::json;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
-use taco_reader::{ExtractOptions, ExtractReport, Selection};
+use taco_reader::{ExtractOptions, ExtractReport};
 
 pub fn extract(args: &ExtractArgs) -> Result<()> {
     let input = args.range.as_deref().or(args.src.as_deref().map(Path::new));
@@ -24,7 +24,7 @@ pub fn extract(args: &ExtractArgs) -> Result<()> {
             .src
             .as_deref()
             .context("an archive or --range FILE is required")?;
-        let selection = args.entry.map_or(Selection::All, Selection::Entry);
+        let selection = args.selection();
         with_archive(src, &args.remote, |archive| {
             Ok(archive.extract(&args.dir, selection, &options)?)
         })?

@@ -1,13 +1,13 @@
 //! The commands that describe an archive: header, update-header, ls, validate.
 
-use crate::cli::{HeaderArgs, LevelArg, LsArgs, UpdateHeaderArgs, ValidateArgs};
-use crate::output::{entries_json, print_json, print_stats, remote_options, with_archive};
+use crate::cli::{HeaderArgs, LsArgs, UpdateHeaderArgs, ValidateArgs};
+use crate::output::{entries_json, print_json, print_stats, with_archive};
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 use taco_format::CrcPolicy;
-use taco_reader::{read_header, Level, ReadAt, Source, TacoArchive};
+use taco_reader::{read_header, ReadAt, Source, TacoArchive};
 
 pub fn header(args: &HeaderArgs) -> Result<()> {
     if args.src == "-" {
@@ -116,25 +116,20 @@ fn list(archive: &TacoArchive, json_output: bool) -> Result<()> {
 }
 
 pub fn validate(args: &ValidateArgs) -> Result<()> {
-    let (level, level_name) = match args.level {
-        LevelArg::Quick => (Level::Quick, "quick"),
-        LevelArg::Normal => (Level::Normal, "normal"),
-        LevelArg::Deep => (Level::Deep, "deep"),
-    };
-    let result =
-        TacoArchive::open_lazy(&args.src, &remote_options(&args.remote)).and_then(|archive| {
-            let report = archive.validate(level);
-            print_stats(archive.source(), &args.remote);
-            let report = report?;
-            if let (Source::Local(_), Some(identity)) = (archive.source(), report.identity) {
-                // A sidecar beside a local archive must describe this archive.
-                let sidecar = taco_planners::meta_path(Path::new(&args.src));
-                if let Ok(text) = std::fs::read_to_string(&sidecar) {
-                    identity.check_sidecar(&text, &sidecar.display().to_string())?;
-                }
+    let (level, level_name) = args.level.level();
+    let result = TacoArchive::open_lazy(&args.src, &args.remote.options()).and_then(|archive| {
+        let report = archive.validate(level);
+        print_stats(archive.source(), &args.remote);
+        let report = report?;
+        if let (Source::Local(_), Some(identity)) = (archive.source(), report.identity) {
+            // A sidecar beside a local archive must describe this archive.
+            let sidecar = taco_planners::meta_path(Path::new(&args.src));
+            if let Ok(text) = std::fs::read_to_string(&sidecar) {
+                identity.check_sidecar(&text, &sidecar.display().to_string())?;
             }
-            Ok(report)
-        });
+        }
+        Ok(report)
+    });
     if args.json {
         print_json(&match &result {
             Ok(report) => json!({

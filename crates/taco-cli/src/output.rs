@@ -8,7 +8,7 @@ use serde_json::json;
 use std::io::{self, Write};
 use std::path::Path;
 use taco_format::Entry;
-use taco_reader::{ReadError, RemoteOptions, Source, TacoArchive};
+use taco_reader::{ReadError, Source, TacoArchive};
 use taco_writer::FileId;
 
 /// Opens SRC (path or URL) without reading it yet, runs `work` on it, and prints `--stats`
@@ -18,20 +18,10 @@ pub fn with_archive<T>(
     remote: &RemoteArgs,
     work: impl FnOnce(&TacoArchive) -> Result<T>,
 ) -> Result<T> {
-    let archive = TacoArchive::open_lazy(src, &remote_options(remote))?;
+    let archive = TacoArchive::open_lazy(src, &remote.options())?;
     let result = work(&archive);
     print_stats(archive.source(), remote);
     result
-}
-
-/// The library's remote settings from the command line's.
-pub fn remote_options(remote: &RemoteArgs) -> RemoteOptions {
-    RemoteOptions {
-        retries: remote.retries,
-        timeout: remote.timeout,
-        connect_timeout: remote.connect_timeout,
-        ..RemoteOptions::default()
-    }
 }
 
 /// `--stats`: requests sent and bytes received, on stderr.

@@ -5,14 +5,9 @@ use crate::output::{print_json, with_archive};
 use anyhow::Result;
 use serde_json::json;
 use std::io::{self, Write};
-use taco_reader::TimeSelection;
 
 pub fn query(args: &QueryArgs) -> Result<()> {
-    let selection = TimeSelection::parse(
-        args.time.as_deref(),
-        args.from.as_deref(),
-        args.to.as_deref(),
-    )?;
+    let selection = args.selection()?;
     with_archive(&args.src, &args.remote, |archive| {
         let matches = archive.query_time(&selection)?;
         if args.json {

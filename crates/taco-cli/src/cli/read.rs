@@ -1,0 +1,263 @@
+//! Arguments of the commands that read archives, and their conversion into library values.
+
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use taco_format::Entry;
+use taco_reader::{Level, RemoteOptions, Selection, TimeSelection};
+
+use super::parse_entry;
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("when").required(true).multiple(true).args(["time", "from", "to"])))]
+pub struct QueryArgs {
+    /// Archive made by `taco pack-netcdf`: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    pub src: String,
+    /// A year (2024), month (2024-01), day (2024-01-15) or instant (2024-01-15T06:00).
+    #[arg(long, value_name = "T", conflicts_with_all = ["from", "to"])]
+    pub time: Option<String>,
+    /// Start of the range: the beginning of this year/month/day/instant.
+    #[arg(long, value_name = "T")]
+    pub from: Option<String>,
+    /// End of the range: the end of this year/month/day, or this instant.
+    #[arg(long, value_name = "T")]
+    pub to: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Options of every command that reads an archive, which may be remote.
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
+    /// Print the HTTP requests made and body bytes received on stderr when done.
+    #[arg(long)]
+    pub stats: bool,
+    /// Retries of a remote request after a transient failure (connection error, timeout,
+    /// HTTP 5xx or 429), with exponential backoff; a body cut short resumes where it stopped.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub retries: usize,
+    /// The longest one remote request may take, connecting, retries and resumptions
+    /// included [default: no limit while bytes keep arriving; a transfer stalled for 15 s
+    /// fails, and retries stop 30 s after the first attempt].
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<std::time::Duration>,
+    /// The longest wait for a connection to a remote server.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, default_value = "5")]
+    pub connect_timeout: std::time::Duration,
+}
+
+/// Parses a positive number of seconds (fractions allowed).
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("{text:?} is not a number of seconds: {e}"))?;
+    if !(seconds > 0.0 && seconds <= 86_400.0) {
+        return Err(format!(
+            "{text:?}: give a number of seconds between 0 and 86400"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
+#[derive(Debug, Args)]
+pub struct HeaderArgs {
+    /// Archive: a path, http(s)://HOST/PATH, s3://BUCKET/KEY, or - to read the first 157 bytes
+    /// from standard input.
+    pub src: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Report a header CRC mismatch as a warning instead of failing (forensics).
+    #[arg(long)]
+    pub lenient: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateHeaderArgs {
+    /// Archive to modify in place.
+    pub archive: PathBuf,
+    /// New entry OFFSET:LENGTH (repeat, at most 7); replaces all existing entries.
+    #[arg(long = "entry", value_name = "OFF:LEN", value_parser = parse_entry, required_unless_present = "clear")]
+    pub entries: Vec<Entry>,
+    /// Remove all entries.
+    #[arg(long, conflicts_with = "entries")]
+    pub clear: bool,
+    /// Accept entries that lie outside the archive.
+    #[arg(long)]
+    pub allow_outside: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    pub src: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LevelArg {
+    /// Header only (one 157-byte read).
+    Quick,
+    /// Header, end records, central directory, local headers, names, entries.
+    Normal,
+    /// Normal plus the CRC-32 of every member (reads everything).
+    Deep,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    pub src: String,
+    /// How much to check.
+    #[arg(long, value_enum, default_value = "normal")]
+    pub level: LevelArg,
+    /// Print JSON (the exit code still says whether the archive is valid).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExtractArgs {
+    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY (not used with --range).
+    #[arg(required_unless_present = "range")]
+    pub src: Option<String>,
+    /// Directory to extract into (created if missing).
+    #[arg(
+        short = 'C',
+        long = "directory",
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub dir: PathBuf,
+    /// Extract only the members inside entry N's range.
+    #[arg(long, value_name = "N", conflicts_with = "range")]
+    pub entry: Option<usize>,
+    /// Extract a span file: bytes cut from an archive holding complete local entries.
+    #[arg(long, value_name = "FILE", conflicts_with = "src")]
+    pub range: Option<PathBuf>,
+    /// Overwrite existing files.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["entry", "member", "tile"])))]
+pub struct GetArgs {
+    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    pub src: String,
+    /// Entry number(s) N (0-based), e.g. 3 or 0,2,5: the exact byte range of the archive.
+    #[arg(long, value_name = "N", value_delimiter = ',')]
+    pub entry: Vec<usize>,
+    /// Member NAME (repeatable): its data, CRC-checked.
+    #[arg(long, value_name = "NAME")]
+    pub member: Vec<String>,
+    /// Tile z/x/y of a `pack-tiles` archive (repeatable), found through its index;
+    /// CRC-checked. The index is read once for all tiles.
+    #[arg(long, value_name = "Z/X/Y", value_parser = parse_tile)]
+    pub tile: Vec<Tile>,
+    /// Write to FILE (atomically; an existing FIFO or device is written to, never replaced)
+    /// instead of standard output (also `-o -`); with several entries, members or tiles, DIR
+    /// (created if missing) receives entry-N files or the members' own names.
+    #[arg(short, long, value_name = "FILE|DIR", conflicts_with = "extract_to")]
+    pub output: Option<PathBuf>,
+    /// Extract the files in the entries (spans) into DIR instead of writing their bytes.
+    #[arg(long, value_name = "DIR", requires = "entry", conflicts_with_all = ["member", "tile"])]
+    pub extract_to: Option<PathBuf>,
+    /// Overwrite existing output files.
+    #[arg(short, long)]
+    pub force: bool,
+    /// At most N ranges fetched at once when several are asked for.
+    #[arg(short, long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// A tile coordinate given as `Z/X/Y`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tile {
+    pub z: u32,
+    pub x: u32,
+    pub y: u32,
+}
+
+impl std::fmt::Display for Tile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.z, self.x, self.y)
+    }
+}
+
+fn parse_tile(text: &str) -> Result<Tile, String> {
+    let numbers: Vec<u32> = text
+        .split('/')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{text:?}: expected Z/X/Y, three numbers"))?;
+    match numbers[..] {
+        [z, x, y] => Ok(Tile { z, x, y }),
+        _ => Err(format!("{text:?}: expected Z/X/Y, three numbers")),
+    }
+}
+
+impl RemoteArgs {
+    /// The library's remote settings.
+    pub fn options(&self) -> RemoteOptions {
+        RemoteOptions {
+            retries: self.retries,
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            ..RemoteOptions::default()
+        }
+    }
+}
+
+impl LevelArg {
+    /// The library's level, and its name as printed.
+    pub fn level(self) -> (Level, &'static str) {
+        match self {
+            LevelArg::Quick => (Level::Quick, "quick"),
+            LevelArg::Normal => (Level::Normal, "normal"),
+            LevelArg::Deep => (Level::Deep, "deep"),
+        }
+    }
+}
+
+impl ExtractArgs {
+    /// Which members to extract from an archive.
+    pub fn selection(&self) -> Selection {
+        self.entry.map_or(Selection::All, Selection::Entry)
+    }
+}
+
+impl QueryArgs {
+    /// The time selection `--time`, `--from` and `--to` make.
+    ///
+    /// # Errors
+    /// A time that is none of the accepted forms, or `--from` after `--to`.
+    pub fn selection(&self) -> Result<TimeSelection, taco_reader::IndexError> {
+        TimeSelection::parse(
+            self.time.as_deref(),
+            self.from.as_deref(),
+            self.to.as_deref(),
+        )
+    }
+}
