@@ -41,21 +41,34 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes on one line. Library errors already spell out their cause in their
-/// own message (so they read well on their own); a cause whose text is already there is skipped.
+/// The error and its causes on one line, each printed once. Contexts added here come first;
+/// the libraries' errors spell out their own cause in their message (so they read whole on
+/// their own, and `source()` is there for typed access), so the walk stops at the first one.
 fn one_line(err: &anyhow::Error) -> String {
-    let mut message = String::new();
+    let mut parts = Vec::new();
     for cause in err.chain() {
-        let text = cause.to_string();
-        if message.contains(&text) {
-            continue;
+        parts.push(cause.to_string());
+        if is_library_error(cause) {
+            break;
         }
-        if !message.is_empty() {
-            message.push_str(": ");
-        }
-        message.push_str(&text);
     }
-    one_line_text(&message)
+    one_line_text(&parts.join(": "))
+}
+
+/// Whether `cause` is one of the libraries' errors, whose message already holds its causes.
+fn is_library_error(cause: &(dyn std::error::Error + 'static)) -> bool {
+    cause.is::<taco_reader::ReadError>()
+        || cause.is::<taco_reader::ArchiveError>()
+        || cause.is::<taco_reader::RemoteError>()
+        || cause.is::<taco_reader::IndexError>()
+        || cause.is::<taco_writer::WriteError>()
+        || cause.is::<taco_planners::PlanError>()
+        || cause.is::<taco_format::FormatError>()
+        // A library error carried through a reader's `io::Error`.
+        || cause
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+            .is_some_and(|inner| inner.is::<taco_reader::ReadError>())
 }
 
 /// The message as one line a terminal shows as it is: line breaks become spaces and any other
