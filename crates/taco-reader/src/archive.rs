@@ -1,3 +1,4 @@
+use crate::local::{read_local_header, LocalError, LocalRead};
 use crate::{copy_exact, stream_range, ArchiveError, ReadAt, ReadError};
 use std::io::{self, BufRead, Read};
 use taco_format::{
@@ -418,16 +419,23 @@ impl<S: ReadAt> ArchiveTail<S> {
             .saturating_add(data);
         let mut buf = vec![0u8; guess.min(available) as usize];
         self.read_at(&mut buf, offset)?;
-        let needed =
-            LocalHeader::len_from_fixed(&buf, offset).map_err(|e| invalid(&self.source, e))?;
-        if needed > buf.len() {
-            if needed as u64 > available {
-                return Err(self.out_of_bounds(member));
+        // A header longer than guessed continues with one more read of exactly what is missing.
+        let after = offset + buf.len() as u64;
+        let rest = crate::RangeReader::new(
+            &self.source,
+            Entry::new(after, available - buf.len() as u64),
+        )?;
+        let mut reader = io::Cursor::new(&buf[..]).chain(rest);
+        let label = self.source.label();
+        let local = match read_local_header(&mut reader, offset, false) {
+            Ok(LocalRead::Header(local)) => local,
+            // It needs more bytes than there are before the central directory.
+            Ok(LocalRead::End) | Err(LocalError::Truncated) => {
+                return Err(self.out_of_bounds(member))
             }
-            buf = vec![0u8; needed];
-            self.read_at(&mut buf, offset)?;
-        }
-        let local = LocalHeader::parse(&buf, offset).map_err(|e| invalid(&self.source, e))?;
+            Err(LocalError::Read(e)) => return Err(read_failed(&label, after, 0)(e)),
+            Err(LocalError::Format(e)) => return Err(invalid(&self.source, e)),
+        };
         self.check_local(member, &local)?;
         Ok((local, buf))
     }
@@ -562,19 +570,22 @@ impl<S: ReadAt> ArchiveTail<S> {
     ) -> Result<LocalHeader, ReadError> {
         let offset = member.header_offset();
         let label = self.source.label();
-        let read_error = read_failed(&label, offset, LOCAL_FIXED_LEN as u64);
-        let mut head = vec![0u8; LOCAL_FIXED_LEN];
-        reader.read_exact(&mut head).map_err(read_error)?;
-        let needed =
-            LocalHeader::len_from_fixed(&head, offset).map_err(|e| invalid(&self.source, e))?;
-        if (needed as u64).saturating_add(offset) > self.end.cd_offset {
+        let local = match read_local_header(reader, offset, false) {
+            Ok(LocalRead::Header(local)) => local,
+            // Not allowed to end: only a header can come back.
+            Ok(LocalRead::End) | Err(LocalError::Truncated) => {
+                return Err(read_failed(&label, offset, LOCAL_FIXED_LEN as u64)(
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "source ended early"),
+                ))
+            }
+            Err(LocalError::Read(e)) => {
+                return Err(read_failed(&label, offset, LOCAL_FIXED_LEN as u64)(e))
+            }
+            Err(LocalError::Format(e)) => return Err(invalid(&self.source, e)),
+        };
+        if offset.saturating_add(local.header_len) > self.end.cd_offset {
             return Err(self.out_of_bounds(member));
         }
-        head.resize(needed, 0);
-        reader
-            .read_exact(&mut head[LOCAL_FIXED_LEN..])
-            .map_err(read_error)?;
-        let local = LocalHeader::parse(&head, offset).map_err(|e| invalid(&self.source, e))?;
         self.check_local(member, &local)?;
         Ok(local)
     }

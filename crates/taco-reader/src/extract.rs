@@ -1,13 +1,14 @@
 use crate::archive::{invalid, run_end, RUN_GAP, STREAM_CHUNK};
 use crate::confined::ConfinedDir;
+use crate::local::{read_local_header, LocalError, LocalRead};
 use crate::{copy_exact, Archive, ArchiveError, Member, ReadAt, ReadError};
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use taco_format::{
-    check_member_name, Entry, FormatError, LocalHeader, FLAG_DATA_DESCRIPTOR, HEADER_NAME,
-    LOCAL_FIXED_LEN, METHOD_STORED, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL, SIG_ZIP64_EOCD,
+    check_member_name, Entry, FormatError, FLAG_DATA_DESCRIPTOR, HEADER_NAME, LOCAL_FIXED_LEN,
+    METHOD_STORED,
 };
 
 /// Settings for extraction.
@@ -291,20 +292,6 @@ fn write_members<S: ReadAt>(
     Ok(report)
 }
 
-/// Reads until `buf` is full or the reader ends; returns the bytes read.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
 /// Extracts a span (DESIGN §3): a run of complete local entries cut from an archive, read as a
 /// stream with constant memory. Every member is checked (STORED, no data descriptor, safe name,
 /// CRC); `TACO_HEADER` is skipped; reading stops cleanly at the end of the stream or at a central
@@ -474,41 +461,13 @@ fn write_span(
                 complete,
             })
         };
-        let mut fixed = [0u8; LOCAL_FIXED_LEN];
-        let got = read_full(&mut reader, &mut fixed[..4]).map_err(read_error(offset, 4))?;
-        if got == 0 {
-            break;
-        }
-        if got < 4 {
-            return Err(truncated("<local header>".into(), complete));
-        }
-        let sig = u32::from_le_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]);
-        if [SIG_CENTRAL, SIG_ZIP64_EOCD, SIG_EOCD].contains(&sig) {
-            break;
-        }
-        if sig != SIG_LOCAL {
-            return Err(fail(
-                FormatError::BadSignature {
-                    what: "local file header",
-                    offset,
-                    found: sig,
-                }
-                .into(),
-            ));
-        }
-        let got = read_full(&mut reader, &mut fixed[4..]).map_err(read_error(offset, 30))?;
-        if got < LOCAL_FIXED_LEN - 4 {
-            return Err(truncated("<local header>".into(), complete));
-        }
-        let header_len = LocalHeader::len_from_fixed(&fixed, offset).map_err(|e| fail(e.into()))?;
-        let mut header = fixed.to_vec();
-        header.resize(header_len, 0);
-        let got = read_full(&mut reader, &mut header[LOCAL_FIXED_LEN..])
-            .map_err(read_error(offset, header_len as u64))?;
-        if got < header_len - LOCAL_FIXED_LEN {
-            return Err(truncated("<local header>".into(), complete));
-        }
-        let local = LocalHeader::parse(&header, offset).map_err(|e| fail(e.into()))?;
+        let local = match read_local_header(&mut reader, offset, true) {
+            Ok(LocalRead::Header(local)) => local,
+            Ok(LocalRead::End) => break,
+            Err(LocalError::Truncated) => return Err(truncated("<local header>".into(), complete)),
+            Err(LocalError::Read(e)) => return Err(read_error(offset, LOCAL_FIXED_LEN as u64)(e)),
+            Err(LocalError::Format(e)) => return Err(fail(e.into())),
+        };
         let display_name = local.text_name();
         if local.flags & FLAG_DATA_DESCRIPTOR != 0 {
             return Err(fail(ArchiveError::DataDescriptor { name: display_name }));
@@ -538,7 +497,7 @@ fn write_span(
                 }));
             }
         }
-        let data_offset = offset + header_len as u64;
+        let data_offset = offset + local.header_len;
         let len = local.compressed_size;
         let text = local.strict_name().map_err(|e| fail(e.into()))?;
         let name = extraction_name(&text, offset).map_err(fail)?;

@@ -31,6 +31,7 @@ mod archive;
 mod confined;
 mod error;
 mod extract;
+mod local;
 mod ranges;
 mod remote;
 mod source;
