@@ -47,15 +47,33 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
+def skip_or_fail(msg: str, *, allow_module_level: bool = False):
+    """The one way a test gives up for a missing prerequisite (tool, package, data, disk space):
+    a skip locally, a failure under CI=true (CI must never silently drop an oracle)."""
+    if in_ci():
+        pytest.fail(msg)
+    pytest.skip(msg, allow_module_level=allow_module_level)
+
+
 def require_tool(name: str) -> str:
     """Return the path of an external tool; skip (or fail under CI=true) when it is missing."""
     path = shutil.which(name)
     if path:
         return path
-    msg = f"required tool {name!r} is not installed (run scripts/setup.sh)"
-    if in_ci():
-        pytest.fail(msg)
-    pytest.skip(msg)
+    skip_or_fail(f"required tool {name!r} is not installed (run scripts/setup.sh)")
+
+
+def free_bytes(path) -> int:
+    """Bytes available to us on the file system holding `path`."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def require_free_space(path, need: int) -> None:
+    """Skip (fail under CI=true) unless `need` bytes are free where `path` lives."""
+    have = free_bytes(path)
+    if have < need:
+        skip_or_fail(f"need {need / 2**30:.1f} GiB free in {path}, have {have / 2**30:.1f} GiB")
 
 
 def run_tool(*args, cwd=None, timeout=600, check=False) -> subprocess.CompletedProcess:
@@ -134,12 +152,19 @@ def work(tmp_path) -> Path:
 # assertions
 
 
+# What a Rust panic or an error printed through Debug leaves on stderr.
+PANIC_MARKERS = ("panicked at", "RUST_BACKTRACE", "stack backtrace", "Os { code")
+
+
 def assert_taco_error(cp: subprocess.CompletedProcess, *needles: str) -> str:
-    """A failed command: non-zero exit, stderr exactly one line starting `taco: `.
+    """A failed command: non-zero exit, stderr exactly one line starting `taco: `, no panic.
 
     Each needle must appear in that line (case-insensitive). Returns the line.
+    (assert_fails_cleanly is the stricter form: exit 1, empty stdout, nothing left behind.)
     """
     assert cp.returncode != 0, f"expected failure, got exit 0; stdout={cp.stdout!r}"
+    for marker in PANIC_MARKERS:
+        assert marker not in cp.stderr, f"panic / debug output ({marker!r}): {cp.stderr!r}"
     lines = cp.stderr.splitlines()
     assert len(lines) == 1, f"stderr must be exactly one line, got {len(lines)}: {cp.stderr!r}"
     line = lines[0]
@@ -161,6 +186,28 @@ def listing(d: Path) -> set[str]:
         for n in dirs + files:
             out.add(os.path.relpath(os.path.join(root, n), d))
     return out
+
+
+def assert_fails_cleanly(cp: subprocess.CompletedProcess, *needles: str,
+                         workdir: Path | None = None, before: set[str] | None = None) -> str:
+    """A runtime failure done right (DESIGN §8): exit status 1 (not 2, which is for usage, nor a
+    signal), nothing on stdout, stderr exactly one `taco: ` line holding every needle
+    (case-insensitive) and no panic text. With `workdir` and `before` (a `listing(workdir)`
+    taken before the command), the directory must be exactly as it was: no OUT, no temp file
+    (`.NAME.*.tmp`, `.taco-*`), nothing removed. Returns the error line."""
+    assert (workdir is None) == (before is None), "give both workdir and before, or neither"
+    assert cp.returncode == 1, f"expected exit 1, got {cp.returncode}; stderr={cp.stderr!r}"
+    out = cp.stdout
+    assert out in ("", b""), f"a failed command printed on stdout: {out[:300]!r}"
+    line = assert_taco_error(cp, *needles)
+    if workdir is not None:
+        after = listing(workdir)
+        added, removed = sorted(after - before), sorted(before - after)
+        temps = [p for p in added if os.path.basename(p).startswith(".") or p.endswith(".tmp")]
+        assert not temps, f"temporary files left behind in {workdir}: {temps}"
+        assert not added, f"left behind in {workdir}: {added}"
+        assert not removed, f"removed from {workdir}: {removed}"
+    return line
 
 
 def tree_files(d: Path) -> dict[str, bytes]:

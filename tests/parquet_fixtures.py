@@ -14,9 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
-from conftest import REPO, in_ci
+from conftest import REPO, skip_or_fail
 
 SHARED_PARQUET = REPO.parent / "shared" / "testdata" / "parquet"
 
@@ -30,10 +28,8 @@ def require_module(name: str):
     try:
         return importlib.import_module(name)
     except ImportError:
-        msg = f"Python package {name!r} is not installed (run scripts/setup.sh)"
-        if in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg, allow_module_level=True)
+        skip_or_fail(f"Python package {name!r} is not installed (run scripts/setup.sh)",
+                     allow_module_level=True)
 
 
 def shared_parquet_files() -> list[Path]:
@@ -44,10 +40,7 @@ def shared_parquet_files() -> list[Path]:
 
 
 def require_shared_parquet() -> None:
-    msg = f"shared Parquet test data not found at {SHARED_PARQUET}"
-    if in_ci():
-        pytest.fail(msg)
-    pytest.skip(msg)
+    skip_or_fail(f"shared Parquet test data not found at {SHARED_PARQUET}")
 
 
 # ---------------------------------------------------------------------------

@@ -514,16 +514,11 @@ class MotoServer:
 
 
 def _require_modules(*names: str) -> None:
-    import pytest
-
-    from conftest import in_ci
+    from conftest import skip_or_fail
 
     missing = [n for n in names if importlib.util.find_spec(n) is None]
     if missing:
-        msg = f"Python package(s) {', '.join(missing)} not installed (run scripts/setup.sh)"
-        if in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
+        skip_or_fail(f"Python package(s) {', '.join(missing)} not installed (run scripts/setup.sh)")
 
 
 def _moto_child(request_log: str, port_file: str) -> None:

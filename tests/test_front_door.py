@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, in_ci, parse_taco_header, read_range, run_tool
+from conftest import REPO, parse_taco_header, read_range, run_tool, skip_or_fail
 
 EXAMPLE = Path(os.environ.get("TACO_FRONT_DOOR", REPO / "target/release/examples/front_door"))
 
@@ -17,10 +17,8 @@ EXAMPLE = Path(os.environ.get("TACO_FRONT_DOOR", REPO / "target/release/examples
 @pytest.fixture(scope="module")
 def front_door() -> Path:
     if not EXAMPLE.is_file():
-        msg = f"{EXAMPLE} missing: cargo build --release -p taco-examples --example front_door"
-        if in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
+        skip_or_fail(f"{EXAMPLE} missing: "
+                     "cargo build --release -p taco-examples --example front_door")
     return EXAMPLE
 
 

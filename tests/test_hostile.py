@@ -15,6 +15,7 @@ import pytest
 
 from conftest import (
     HEADER_SIZE,
+    assert_fails_cleanly,
     assert_taco_error,
     central_dir_offset,
     check_unzip,
@@ -49,9 +50,8 @@ def pack_fails(taco, outdir, *args, needles=(), timeout=120, prefix=()):
     out = outdir / "x.taco"
     before = listing(outdir)
     cp = taco("pack", out, *args, timeout=timeout, prefix=prefix)
-    line = assert_taco_error(cp, *needles)
+    line = assert_fails_cleanly(cp, *needles, workdir=outdir, before=before)
     assert not out.exists(), "OUT must not be created on failure"
-    assert listing(outdir) == before, f"stray files left: {listing(outdir) - before}"
     return line
 
 
@@ -165,17 +165,17 @@ def test_out_exists_without_force(taco, src, outdir):
     out = outdir / "x.taco"
     out.write_bytes(b"precious")
     cp = taco("pack", out, src)
-    assert_taco_error(cp)
+    assert_fails_cleanly(cp, "x.taco", "already exists", workdir=outdir, before={"x.taco"})
     assert out.read_bytes() == b"precious"
-    assert os.listdir(outdir) == ["x.taco"]
     taco("pack", out, src, "--force", check=True)
     assert zip_members(out)[0].name == "TACO_HEADER"
     assert os.listdir(outdir) == ["x.taco"]
 
 
 def test_out_in_missing_directory(taco, src, tmp_path):
+    before = listing(tmp_path)
     cp = taco("pack", tmp_path / "nope" / "x.taco", src)
-    assert_taco_error(cp)
+    assert_fails_cleanly(cp, "nope", workdir=tmp_path, before=before)
     assert not (tmp_path / "nope").exists()
 
 

@@ -19,6 +19,7 @@ from conftest import (
     find_eocd,
     parse_taco_header,
     read_range,
+    require_free_space,
     run_tool,
     zip_members,
 )
@@ -27,11 +28,6 @@ pytestmark = pytest.mark.zip64
 
 BIG = int(4.5 * 2**30)
 MARKS = {0: b"START-OF-BIG-FILE", BIG // 2: b"MIDDLE", 2**32 - 3: b"ACROSS-4GiB", BIG - 3: b"END"}
-
-
-def free_bytes(p) -> int:
-    st = os.statvfs(p)
-    return st.f_bavail * st.f_frsize
 
 
 def assert_zip64_trailer(path):
@@ -49,8 +45,7 @@ def assert_zip64_trailer(path):
 
 @pytest.fixture
 def big_dir(tmp_path):
-    if free_bytes(tmp_path) < BIG + 2 * 2**30:
-        pytest.skip(f"need ~{(BIG >> 30) + 2} GiB free in {tmp_path}")
+    require_free_space(tmp_path, BIG + 2 * 2**30)
     d = tmp_path / "big"
     d.mkdir()
     yield d

@@ -28,9 +28,9 @@ import pytest
 from conftest import (
     assert_taco_error,
     build_taco_payload,
-    in_ci,
     payload,
     run_tool,
+    skip_or_fail,
     stored_info,
     write_tree,
 )
@@ -245,10 +245,8 @@ GO_ZIPS = sorted(p.name for p in GO_ZIP_TESTDATA.glob("*.zip")) or ["(missing)"]
 @pytest.mark.parametrize("name", GO_ZIPS)
 def test_ls_matches_zipfile_on_archives_from_other_tools(taco, name):
     if not GO_ZIP_TESTDATA.is_dir():
-        msg = f"{GO_ZIP_TESTDATA} not found (Debian package golang-1.19-src; run scripts/setup.sh)"
-        if in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
+        skip_or_fail(f"{GO_ZIP_TESTDATA} not found "
+                     "(Debian package golang-1.19-src; run scripts/setup.sh)")
     path = GO_ZIP_TESTDATA / name
     want = zipfile_listing(path)
     cp = taco("ls", path, "--json")
@@ -267,10 +265,7 @@ def test_archives_from_other_tools_are_mostly_listed(taco):
     """Refusing is allowed case by case, but most of these ordinary archives must list (else
     the comparison above would prove nothing)."""
     if not GO_ZIP_TESTDATA.is_dir():
-        msg = f"{GO_ZIP_TESTDATA} not found (Debian package golang-1.19-src)"
-        if in_ci():
-            pytest.fail(msg)
-        pytest.skip(msg)
+        skip_or_fail(f"{GO_ZIP_TESTDATA} not found (Debian package golang-1.19-src)")
     listed = [n for n in GO_ZIPS if taco("ls", GO_ZIP_TESTDATA / n, "--json").returncode == 0]
     assert len(listed) >= len(GO_ZIPS) // 2, f"only {listed} of {GO_ZIPS} listed"
 

@@ -19,12 +19,10 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
 from conftest import (
     HEADER_SIZE,
     MAX_ENTRIES,
-    assert_taco_error,
+    assert_fails_cleanly,
     check_7z,
     check_sidecar,
     check_unzip,
@@ -35,6 +33,7 @@ from conftest import (
     payload,
     require_tool,
     run_tool,
+    skip_or_fail,
     tree_files,
     write_tree,
     zip_members,
@@ -329,13 +328,11 @@ def assert_zip64_trailer(path: Path, members: int) -> None:
 
 
 def fails_cleanly(taco, work: Path, *args, needles=(), timeout=60, prefix=()) -> str:
-    """Run taco ARGS with cwd=work; expect exit 1, one `taco: ` line, nothing new in work."""
+    """Run taco ARGS with cwd=work; conftest.assert_fails_cleanly (exit 1, one `taco: ` line,
+    empty stdout, nothing new in work)."""
     before = listing(work)
     cp = taco(*args, cwd=work, timeout=timeout, prefix=prefix)
-    assert cp.returncode == 1, f"exit {cp.returncode}, stderr {cp.stderr!r}"
-    line = assert_taco_error(cp, *needles)
-    assert listing(work) == before, f"left behind: {sorted(listing(work) - before)}"
-    return line
+    return assert_fails_cleanly(cp, *needles, workdir=work, before=before)
 
 
 def pack_dir_fails(taco, work: Path, subcommand: str, src: Path, *args, needles=(), **kw) -> str:
@@ -380,7 +377,7 @@ def unprivileged_workspace(taco_bin: Path):
             prefix = (require_tool("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups")
             probe = subprocess.run([*prefix, str(taco_bin), "--help"], capture_output=True)
             if probe.returncode != 0:
-                pytest.skip(f"user nobody cannot run {taco_bin}: {probe.stderr[:200]!r}")
+                skip_or_fail(f"user nobody cannot run {taco_bin}: {probe.stderr[:200]!r}")
         yield work, prefix
     finally:
         for root, dirs, _files in os.walk(work):

@@ -34,8 +34,10 @@ fn print_header(source: &(impl ReadAt + ?Sized), label: &str, args: &HeaderArgs)
     let header = read_header(source, policy)?;
     if !header.crc_ok {
         eprintln!(
-            "taco: warning: {label}: header CRC mismatch (stored 0x{:08x}); entries may be wrong",
-            header.stored_crc
+            "taco: warning: {label}: header CRC mismatch (stored 0x{:08x}, computed 0x{:08x}); \
+             entries may be wrong",
+            header.stored_crc,
+            taco_format::crc32(&header_payload(source)?),
         );
     }
     for (slot, e) in &header.ignored_slots {
@@ -63,6 +65,13 @@ fn print_header(source: &(impl ReadAt + ?Sized), label: &str, args: &HeaderArgs)
         writeln!(out, "{i:>5}  {:>14}  {:>14}", e.offset, e.length)?;
     }
     Ok(())
+}
+
+/// The header's 116-byte payload, as read again for the lenient warning.
+fn header_payload(source: &(impl ReadAt + ?Sized)) -> Result<Vec<u8>> {
+    let mut payload = vec![0u8; taco_format::PAYLOAD_LEN];
+    source.read_exact_at(&mut payload, taco_format::PAYLOAD_OFFSET as u64)?;
+    Ok(payload)
 }
 
 pub fn update_header(args: &UpdateHeaderArgs) -> Result<()> {

@@ -35,11 +35,12 @@ pub fn print_stats(source: &Source, remote: &RemoteArgs) {
     }
 }
 
-/// `value` as pretty JSON on stdout.
+/// `value` as pretty JSON on stdout. Encoded first and then written, so a closed pipe comes
+/// back as the `io::Error` it is (serde_json's own error would hide it from `is_broken_pipe`).
 pub fn print_json(value: &serde_json::Value) -> Result<()> {
-    let mut out = io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
 }
 
