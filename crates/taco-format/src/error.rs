@@ -77,6 +77,9 @@ pub enum FormatError {
         length: u64,
         place: &'static str,
     },
+    /// The lookup directory (index v2) is malformed.
+    #[error("lookup directory at offset {offset}: {what}")]
+    BadLookup { what: &'static str, offset: u64 },
     /// A number from the file does not fit where it must go.
     #[error("{what} at offset {offset}: value {value} out of range")]
     OutOfRange {
@@ -100,6 +103,7 @@ impl FormatError {
             FormatError::BadZip64Extra { .. } => FormatErrorKind::BadZip64Extra,
             FormatError::BadName { .. } => FormatErrorKind::BadName,
             FormatError::OutOfRange { .. } => FormatErrorKind::OutOfRange,
+            FormatError::BadLookup { .. } => FormatErrorKind::BadLookup,
             FormatError::StoredSizeMismatch { .. } => FormatErrorKind::StoredSizeMismatch,
             FormatError::UnsupportedFeature { .. } => FormatErrorKind::UnsupportedFeature,
             FormatError::AmbiguousEnd { .. } => FormatErrorKind::AmbiguousEnd,
@@ -124,6 +128,7 @@ pub enum FormatErrorKind {
     BadZip64Extra,
     BadName,
     OutOfRange,
+    BadLookup,
     StoredSizeMismatch,
     UnsupportedFeature,
     AmbiguousEnd,
@@ -145,6 +150,7 @@ impl FormatErrorKind {
             FormatErrorKind::BadZip64Extra => "BadZip64Extra",
             FormatErrorKind::BadName => "BadName",
             FormatErrorKind::OutOfRange => "OutOfRange",
+            FormatErrorKind::BadLookup => "BadLookup",
             FormatErrorKind::StoredSizeMismatch => "StoredSizeMismatch",
             FormatErrorKind::UnsupportedFeature => "UnsupportedFeature",
             FormatErrorKind::AmbiguousEnd => "AmbiguousEnd",

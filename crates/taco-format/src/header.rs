@@ -316,10 +316,16 @@ mod tests {
         assert_eq!(Entry::new(10, 5).end(), Some(15));
         assert_eq!(Entry::new(u64::MAX, 0).end(), Some(u64::MAX));
         assert_eq!(Entry::new(u64::MAX, 1).end(), None);
-        assert!(Entry::new(10, 5).fits_in(15), "ending at the last byte fits");
+        assert!(
+            Entry::new(10, 5).fits_in(15),
+            "ending at the last byte fits"
+        );
         assert!(!Entry::new(10, 6).fits_in(15), "one byte past does not");
         assert!(Entry::new(15, 0).fits_in(15));
-        assert!(!Entry::new(u64::MAX, 2).fits_in(u64::MAX), "overflow is outside");
+        assert!(
+            !Entry::new(u64::MAX, 2).fits_in(u64::MAX),
+            "overflow is outside"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod directory;
 mod dostime;
 mod error;
 mod header;
+mod lookup;
 mod name_text;
 mod names;
 mod records;
@@ -32,6 +33,11 @@ pub use error::{FormatError, FormatErrorKind};
 pub use header::{
     encode_header, encode_payload, parse_header, CrcPolicy, Entry, ParsedHeader, HEADER_CRC_OFFSET,
     HEADER_LEN, HEADER_NAME, MAX_ENTRIES, PAYLOAD_LEN, PAYLOAD_OFFSET,
+};
+pub use lookup::{
+    encode_lookup, hilbert_index, name_key, tile_key, BlockRef, KeyKind, LookupEntry, LookupRoot,
+    HEAD_LEN, LOOKUP_MAGIC, LOOKUP_MEMBER, LOOKUP_VERSION, MAX_BLOCK_LEN, MAX_ROOT_LEN,
+    ROOT_FIXED_LEN,
 };
 pub use name_text::{
     decode_cp437, decode_name, decode_name_strict, escape_name, is_bidi_control, unicode_path,

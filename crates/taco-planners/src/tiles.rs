@@ -12,36 +12,7 @@ use taco_index::{EntryFields, MemberFields};
 /// Deepest zoom accepted: 2^30 tiles a side is beyond any real pyramid and keeps x, y in u32.
 pub const MAX_ZOOM: u32 = 30;
 
-/// Position of (x, y) along the Hilbert curve filling a 2^z × 2^z grid. Consecutive positions
-/// are grid neighbours, so tiles stored in this order keep nearby tiles nearby in the file.
-///
-/// ```
-/// use taco_planners::hilbert_index;
-/// // The order-1 curve visits (0,0), (0,1), (1,1), (1,0).
-/// let order: Vec<u64> = [(0, 0), (0, 1), (1, 1), (1, 0)].iter().map(|&(x, y)| hilbert_index(1, x, y)).collect();
-/// assert_eq!(order, [0, 1, 2, 3]);
-/// ```
-pub fn hilbert_index(z: u32, x: u32, y: u32) -> u64 {
-    let n = 1u64 << z;
-    let (mut x, mut y) = (u64::from(x), u64::from(y));
-    let mut d = 0u64;
-    let mut s = n / 2;
-    while s > 0 {
-        let rx = u64::from(x & s > 0);
-        let ry = u64::from(y & s > 0);
-        d += s * s * ((3 * rx) ^ ry);
-        // Rotate the quadrant so the sub-curve has the canonical orientation.
-        if ry == 0 {
-            if rx == 1 {
-                x = n - 1 - x;
-                y = n - 1 - y;
-            }
-            std::mem::swap(&mut x, &mut y);
-        }
-        s /= 2;
-    }
-    d
-}
+pub use taco_format::hilbert_index;
 
 /// One tile found on disk.
 #[derive(Debug, Clone)]
