@@ -53,6 +53,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     let mut tile_bytes = Vec::new();
     archive
         .open_located(&located)?
+        .1
         .read_to_end(&mut tile_bytes)?;
     println!(
         "tile {z}/{x}/{y}: {} {} bytes sha256 {}",

@@ -27,6 +27,7 @@ from conftest import (
     parse_taco_header,
     zip_members,
 )
+from tree_fixtures import check_lookup_directory
 from parquet_fixtures import (
     UNDECODABLE,
     chunk_range,
@@ -93,8 +94,10 @@ def check_archive(taco, archive, meta_path) -> dict:
 
     # index members agree with zipfile's view (local header offset -> data offset, CRC, size)
     zms = zip_members(archive)
+    check_lookup_directory(archive, zms)
     by_name = {m.name: m for m in zms}
-    stored = [m.name for m in zms if m.name not in ("TACO_HEADER", "TACO_INDEX.json")]
+    stored = [m.name for m in zms
+              if m.name not in ("TACO_HEADER", "TACO_DIRECTORY", "TACO_INDEX.json")]
     assert [m["name"] for m in index["members"]] == stored, "index members != archive members"
     for m in index["members"]:
         zm = by_name[m["name"]]

@@ -163,9 +163,10 @@ def note_lines(stderr: str) -> list[str]:
 
 
 def check_index_member(archive: Path) -> tuple[bytes, list]:
-    """The archive and OUT.meta.json exist, TACO_HEADER is first at offset 0, TACO_INDEX.json is
-    the last member (once) and OUT.meta.json is that index plus the archive's identity
-    (conftest.check_sidecar). Returns (sidecar bytes, members)."""
+    """The archive and OUT.meta.json exist, TACO_HEADER is first at offset 0, TACO_DIRECTORY
+    second (check_lookup_directory), TACO_INDEX.json is the last member (once) and OUT.meta.json
+    is that index plus the archive's identity (conftest.check_sidecar). Returns (sidecar bytes,
+    members without TACO_DIRECTORY)."""
     meta = meta_path(archive)
     assert archive.is_file(), f"{archive} not written"
     assert meta.is_file(), f"{meta.name} not written beside the archive"
@@ -176,7 +177,29 @@ def check_index_member(archive: Path) -> tuple[bytes, list]:
     assert names[-1] == INDEX_MEMBER, f"last member is {names[-1]!r}"
     assert names.count(INDEX_MEMBER) == 1
     check_sidecar(archive, meta_bytes)
-    return meta_bytes, zms
+    check_lookup_directory(archive, zms)
+    return meta_bytes, [zms[0], *zms[2:]]
+
+
+def check_lookup_directory(archive: Path, zms: list) -> None:
+    """TACO_DIRECTORY is the second member, at offset 157, and decodes (with the independent
+    tests/lookup_decoder.py) to exactly the members between it and TACO_INDEX.json: each key
+    is the member's name key (or tile key for z/x/y.ext names) and each entry its local header
+    offset and data length as zipfile sees them."""
+    from lookup_decoder import name_key, read_lookup, tile_key
+
+    assert zms[1].name == "TACO_DIRECTORY" and zms[1].header_offset == 157, zms[1]
+    kind, entries, _ = read_lookup(archive.read_bytes())
+    body = zms[2:-1]
+
+    def key(m) -> int:
+        if kind == 0:
+            return name_key(m.name)
+        z, x, rest = m.name.split("/")
+        return tile_key(int(z), int(x), int(rest.split(".")[0]))
+
+    want = sorted((key(m), m.header_offset, m.size) for m in body)
+    assert sorted(entries) == want, "the lookup directory does not list the archive's members"
 
 
 def check_common(taco, archive: Path, planner: str, tacozip) -> tuple[dict, list]:

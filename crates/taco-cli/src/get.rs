@@ -9,7 +9,8 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 use taco_format::Entry;
 use taco_reader::{
-    copy_exact, CrcReader, ExtractOptions, ExtractReport, ReadAt, ReadError, TacoArchive,
+    copy_exact, CrcReader, ExtractOptions, ExtractReport, Located, Place, ReadAt, ReadError,
+    TacoArchive,
 };
 use taco_writer::{FileId, Output};
 
@@ -59,17 +60,69 @@ fn resolve(archive: &TacoArchive, args: &GetArgs) -> Result<Vec<Want>> {
             })
             .collect();
     }
+    // Tiles of a v1 archive: the index gave every range and CRC.
     args.tile
         .iter()
         .map(|t| {
             let tile = archive.tile(t.z, t.x, t.y)?;
-            Ok(Want {
-                name: tile.name,
-                range: tile.range,
-                crc: Some(tile.crc32),
-            })
+            match tile.place {
+                Place::Data { range, crc32 } => Ok(Want {
+                    name: tile.name,
+                    range,
+                    crc: Some(crc32),
+                }),
+                _ => bail!("tile {t} is not in the index"),
+            }
         })
         .collect()
+}
+
+/// Tiles found through the lookup directory: each read with its local header in one request,
+/// which names it and carries its CRC.
+fn get_tiles(archive: &TacoArchive, located: &[Located], args: &GetArgs) -> Result<()> {
+    let label = archive.source().label();
+    let total = located
+        .iter()
+        .map(|l| match l.place {
+            Place::Tile { data_len, .. } | Place::LocalEntry { data_len, .. } => data_len,
+            Place::Data { range, .. } => range.length,
+        })
+        .sum();
+    let bar = progress_bar(total, args.quiet);
+    if let [one] = located {
+        let (range, mut reader) = archive.open_located(one)?;
+        write_one(&mut reader, range, &label, args, &bar)?;
+        bar.finish_and_clear();
+        return Ok(());
+    }
+    let dir = output_dir(located.len(), args)?;
+    let options = ExtractOptions {
+        overwrite: args.force,
+        inputs: input_ids(Some(Path::new(&args.src))),
+    };
+    taco_reader::run_jobs(located.len(), usize::from(args.jobs), |i| {
+        let (range, mut reader) = archive.open_located(&located[i])?;
+        let want = Want {
+            name: reader.name().to_string(),
+            range,
+            // The reader checks the local header's CRC itself.
+            crc: None,
+        };
+        write_named(&mut reader, &want, dir, &label, &options, &bar)
+    })?;
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// The directory `-o DIR` several items go to.
+fn output_dir(count: usize, args: &GetArgs) -> Result<&Path> {
+    match &args.output {
+        None => bail!("{count} items asked for: give -o DIR to write each to its own file"),
+        Some(dash) if dash.as_os_str() == "-" => bail!(
+            "{count} items asked for: standard output takes one; give -o DIR to write each to its own file"
+        ),
+        Some(dir) => Ok(dir),
+    }
 }
 
 fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
@@ -81,6 +134,19 @@ fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
         write_one(&mut reader, range, &label, args, &bar)?;
         bar.finish_and_clear();
         return Ok(());
+    }
+    if !args.tile.is_empty() {
+        let located = args
+            .tile
+            .iter()
+            .map(|t| archive.tile(t.z, t.x, t.y))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !located
+            .iter()
+            .all(|l| matches!(l.place, Place::Data { .. }))
+        {
+            return get_tiles(archive, &located, args);
+        }
     }
     let wants = resolve(archive, args)?;
     let options = ExtractOptions {
@@ -130,15 +196,8 @@ fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
             };
             write_one(&mut reader, want.range, &label, args, &bar)?;
         }
-        (None, _) => bail!(
-            "{} items asked for: give -o DIR to write each to its own file",
-            wants.len()
-        ),
-        (Some(dash), _) if dash.as_os_str() == "-" => bail!(
-            "{} items asked for: standard output takes one; give -o DIR to write each to its own file",
-            wants.len()
-        ),
-        (Some(dir), _) => {
+        (_, _) => {
+            let dir = output_dir(wants.len(), args)?;
             let ranges: Vec<Entry> = wants.iter().map(|w| w.range).collect();
             archive.read_ranges(&ranges, jobs, |i, reader| {
                 let want = &wants[i];

@@ -230,14 +230,11 @@ fn decode_entries(
         return Err(cursor.bad("entry count larger than the block"));
     }
     let (mut key, mut end) = (0u64, 0u64);
-    for i in 0..count {
+    for _ in 0..count {
         let delta = cursor.varint()?;
         key = key
             .checked_add(delta)
             .ok_or_else(|| cursor.bad("key past 2^64"))?;
-        if i > 0 && delta == 0 && kind == KeyKind::Tile {
-            return Err(cursor.bad("two tiles with one id"));
-        }
         let (header_offset, data_len) = match kind {
             KeyKind::Name => (cursor.varint()?, cursor.varint()?),
             KeyKind::Tile => {
@@ -270,18 +267,15 @@ fn seal(body: &[u8]) -> Vec<u8> {
     block
 }
 
-/// Encodes a lookup directory of `entries` (any order; sorted here). Name keys may repeat
-/// (hash collisions); tile keys may not.
+/// Encodes a lookup directory of `entries` (any order; sorted here). Keys may repeat: names
+/// whose hashes collide, a tile stored in two formats.
 ///
 /// # Errors
-/// [`FormatError::BadLookup`] when tile keys repeat or the entries need more leaves than the
-/// root can list (over about 10^8 members).
+/// [`FormatError::BadLookup`] when the entries need more leaves than the root can list (over
+/// about 10^8 members).
 pub fn encode_lookup(kind: KeyKind, entries: &mut [LookupEntry]) -> Result<Vec<u8>, FormatError> {
     entries.sort_unstable();
     let too_big = |what| FormatError::BadLookup { what, offset: 0 };
-    if kind == KeyKind::Tile && entries.windows(2).any(|w| w[0].key == w[1].key) {
-        return Err(too_big("two tiles with one id"));
-    }
     let mut inline = Vec::new();
     encode_entries(kind, entries, &mut inline);
     if ROOT_FIXED_LEN + inline.len() <= MAX_ROOT_LEN {
@@ -370,6 +364,10 @@ fn tile_leaves(entries: &[LookupEntry]) -> Vec<(u64, Vec<u8>)> {
             size += one.len();
             previous_end = e.header_offset + e.data_len;
             end += 1;
+        }
+        // Tiles sharing an id (z/x/y in two formats) stay in one leaf, which the root finds.
+        while end < entries.len() && end > start + 1 && entries[end].key == entries[end - 1].key {
+            end -= 1;
         }
         let mut body = Vec::new();
         encode_entries(KeyKind::Tile, &entries[start..end], &mut body);

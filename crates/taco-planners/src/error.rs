@@ -78,6 +78,16 @@ pub enum PlanError {
     /// A group refers to members that do not exist, or a slice outside its member.
     #[error("group {label:?} refers to members or bytes outside the plan")]
     BadGroup { label: String },
+    /// A member did not land where the plan put it: its source changed size after planning.
+    #[error("{name}: planned at offset {planned}, written at {actual} (a source changed size after planning)")]
+    PlannedOffset {
+        name: String,
+        planned: u64,
+        actual: u64,
+    },
+    /// The lookup directory could not be built.
+    #[error("building the lookup directory: {0}")]
+    Lookup(#[from] taco_format::FormatError),
     /// Writing the archive failed.
     #[error(transparent)]
     Write(#[from] taco_writer::WriteError),

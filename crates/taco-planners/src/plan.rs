@@ -4,7 +4,10 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use taco_format::{Entry, MAX_ENTRIES};
+use taco_format::{
+    encode_lookup, name_key, tile_key, Entry, KeyKind, LookupEntry, StoredMember, HEADER_LEN,
+    LOOKUP_MEMBER, MAX_ENTRIES,
+};
 use taco_index::{
     EntryFields, EntryKind, EntryRecord, Index, MemberFields, MemberRecord, SerializeIter, Sidecar,
     SidecarIdentity, INDEX_FORMAT, INDEX_VERSION,
@@ -201,6 +204,7 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         })
         .collect();
     check_not_input(dest, &assembled)?;
+    let (lookup, planned) = plan_lookup(&plan)?;
     let mut writer = ArchiveWriter::create(dest, options.overwrite, writer_options)?;
     let meta = meta_path(dest);
     let mut meta_file = AtomicFile::create(&meta, options.overwrite)?;
@@ -208,8 +212,9 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         writer.set_progress(progress);
     }
 
+    writer.add_bytes(LOOKUP_MEMBER, &lookup, None)?;
     let mut spans = Vec::with_capacity(plan.members.len());
-    for member in &plan.members {
+    for (member, &planned) in plan.members.iter().zip(&planned) {
         let span = match &member.source {
             MemberSource::Path(path) => writer.add_path(&member.name, path)?,
             MemberSource::Assembled {
@@ -235,6 +240,13 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
                 writer.add_pieces(&member.name, &pieces, modified)?
             }
         };
+        if span.header_offset != planned {
+            return Err(PlanError::PlannedOffset {
+                name: member.name.clone(),
+                planned,
+                actual: span.header_offset,
+            });
+        }
         spans.push(span);
     }
 
@@ -308,4 +320,78 @@ fn member_record<'a>((member, span): (&'a PlannedMember, &MemberSpan)) -> Member
         crc32: span.crc32,
         fields: Cow::Borrowed(&member.fields),
     }
+}
+
+impl MemberSource {
+    /// The number of bytes the member will hold, as the sources are now.
+    fn planned_size(&self) -> Result<u64, PlanError> {
+        match self {
+            MemberSource::Path(path) => Ok(std::fs::metadata(path).map_err(io_error(path))?.len()),
+            MemberSource::Assembled {
+                prefix,
+                len,
+                suffix,
+                ..
+            } => Ok(prefix.len() as u64 + len + suffix.len() as u64),
+        }
+    }
+}
+
+/// The lookup directory of `plan` (`docs/FORMAT.md` §4) and every member's planned local header
+/// offset. The directory comes first, so the offsets depend on its length and its length on the
+/// offsets (varints): encoded again until the length settles, which takes two or three rounds.
+fn plan_lookup(plan: &Plan) -> Result<(Vec<u8>, Vec<u64>), PlanError> {
+    let kind = if plan.planner == "tiles" {
+        KeyKind::Tile
+    } else {
+        KeyKind::Name
+    };
+    let mut keyed = Vec::with_capacity(plan.members.len());
+    for member in &plan.members {
+        let key = match kind {
+            KeyKind::Name => name_key(member.name.as_bytes()),
+            KeyKind::Tile => {
+                let f = &member.fields;
+                f.z.zip(f.x)
+                    .zip(f.y)
+                    .and_then(|((z, x), y)| tile_key(z, x, y))
+                    .ok_or_else(|| PlanError::BadGroup {
+                        label: format!("tile {} has no z/x/y", member.name),
+                    })?
+            }
+        };
+        keyed.push((key, member.source.planned_size()?, member.name.len()));
+    }
+    let mut directory_len = 0usize;
+    for _ in 0..8 {
+        let directory = StoredMember {
+            name: LOOKUP_MEMBER.as_bytes().to_vec(),
+            crc32: 0,
+            size: directory_len as u64,
+            modified: Default::default(),
+            header_offset: HEADER_LEN as u64,
+        };
+        let mut at = directory.data_offset() + directory_len as u64;
+        let mut planned = Vec::with_capacity(keyed.len());
+        let mut entries = Vec::with_capacity(keyed.len());
+        for &(key, size, name_len) in &keyed {
+            planned.push(at);
+            entries.push(LookupEntry {
+                key,
+                header_offset: at,
+                data_len: size,
+            });
+            let zip64_extra = if size >= u64::from(u32::MAX) { 20 } else { 0 };
+            at += 30 + name_len as u64 + zip64_extra + size;
+        }
+        let bytes = encode_lookup(kind, &mut entries)?;
+        if bytes.len() == directory_len {
+            return Ok((bytes, planned));
+        }
+        directory_len = bytes.len();
+    }
+    Err(PlanError::Lookup(taco_format::FormatError::BadLookup {
+        what: "its length does not settle",
+        offset: HEADER_LEN as u64,
+    }))
 }

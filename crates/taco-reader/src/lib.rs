@@ -32,6 +32,7 @@ mod confined;
 mod error;
 mod extract;
 mod local;
+mod located;
 mod ranges;
 mod remote;
 mod source;
@@ -45,6 +46,7 @@ pub use extract::{
     extract_all, extract_entry, extract_listed_span, extract_members, extract_span,
     write_named_file, ExtractOptions, ExtractReport,
 };
+pub use located::{Located, Place};
 /// The `object_store` crate the remote sources are built on, for callers that hand in a store
 /// of their own ([`RemoteSource::from_store`]).
 #[cfg(feature = "remote")]
@@ -55,7 +57,7 @@ pub use remote::RemoteSource;
 pub use remote::{is_remote, RemoteError, RemoteOptions, TransferStats};
 pub use source::{LocalFile, ReadAt, Source};
 pub use stream::{copy_exact, stream_range, CrcReader, RangeReader};
-pub use taco_archive::{Located, Selection, TacoArchive};
+pub use taco_archive::{Selection, TacoArchive};
 pub use taco_index::{Index, IndexError, TimeMatch, TimeSelection};
 /// The tokio runtime handle [`RemoteSource::open_in`] and [`RemoteSource::from_store`] take.
 #[cfg(feature = "remote")]

@@ -193,6 +193,11 @@ impl<'a> CrcReader<'a> {
         }
     }
 
+    /// The member's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     fn fail(&self, problem: ArchiveError) -> io::Error {
         io::Error::other(ReadError::Invalid {
             source_label: self.label.clone(),

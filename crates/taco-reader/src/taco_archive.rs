@@ -37,11 +37,16 @@ use taco_index::{Index, TimeMatch, TimeSelection, INDEX_MEMBER};
 /// ```
 #[derive(Debug)]
 pub struct TacoArchive<S: ReadAt = Source> {
-    source: Arc<S>,
+    pub(crate) source: Arc<S>,
     header: OnceLock<ParsedHeader>,
     directory: OnceLock<Archive<Arc<S>>>,
     /// The index and the offset where member data ends (the central directory's start).
     index: OnceLock<(Index, u64)>,
+    /// The first [`taco_format::HEAD_LEN`] bytes and the lookup directory root in them.
+    pub(crate) head: OnceLock<crate::located::Head>,
+    /// Lookup directory leaves fetched so far, by offset: a command looking up several members
+    /// reads each block once.
+    pub(crate) leaves: crate::located::LeafCache,
 }
 
 /// Which members [`TacoArchive::extract`] writes.
@@ -52,17 +57,6 @@ pub enum Selection {
     All,
     /// The members entry `i` holds.
     Entry(usize),
-}
-
-/// A member found through the index: its name, data range and CRC-32.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Located {
-    /// The member's name.
-    pub name: String,
-    /// Its data's absolute range, checked to end before the central directory.
-    pub range: Entry,
-    /// The CRC-32 its data must have.
-    pub crc32: u32,
 }
 
 impl TacoArchive<Source> {
@@ -105,6 +99,8 @@ impl<S: ReadAt> TacoArchive<S> {
             header: OnceLock::new(),
             directory: OnceLock::new(),
             index: OnceLock::new(),
+            head: OnceLock::new(),
+            leaves: Default::default(),
         }
     }
 
@@ -122,7 +118,12 @@ impl<S: ReadAt> TacoArchive<S> {
         if let Some(header) = self.header.get() {
             return Ok(header);
         }
-        let header = read_header(&*self.source, CrcPolicy::Strict)?;
+        // The head, when already read, holds the header: no second request.
+        let header = match self.head.get() {
+            Some(head) => taco_format::parse_header(&head.bytes, CrcPolicy::Strict)
+                .map_err(|e| invalid_archive(&*self.source, e))?,
+            None => read_header(&*self.source, CrcPolicy::Strict)?,
+        };
         Ok(self.header.get_or_init(|| header))
     }
 
@@ -303,60 +304,12 @@ impl<S: ReadAt> TacoArchive<S> {
     }
 
     /// The index, checked to come from `planner`.
-    fn index_of(&self, planner: &'static str) -> Result<(&Index, u64), ReadError> {
+    pub(crate) fn index_of(&self, planner: &'static str) -> Result<(&Index, u64), ReadError> {
         let (index, limit) = self.index_and_limit()?;
         index
             .expect_planner(planner)
             .map_err(|e| invalid_archive(&*self.source, e))?;
         Ok((index, *limit))
-    }
-
-    /// Tile `z/x/y` of an archive written by `taco pack-tiles`, found through the index (no
-    /// central directory needed); read it with [`TacoArchive::open_located`].
-    ///
-    /// # Errors
-    /// [`ArchiveError::NoSuchTile`]; [`ArchiveError::IndexOutside`] when the index places the
-    /// tile past the member data; as [`TacoArchive::index`], and [`ArchiveError::Index`] for
-    /// an index from another planner.
-    pub fn tile(&self, z: u32, x: u32, y: u32) -> Result<Located, ReadError> {
-        let (index, limit) = self.index_of("tiles")?;
-        let record = index
-            .tile(z, x, y)
-            .ok_or_else(|| invalid_archive(&*self.source, ArchiveError::NoSuchTile { z, x, y }))?;
-        let range = Entry::new(record.data_offset, record.length);
-        // The index is data like any other: member data can only lie before the directory.
-        if range.end().is_none_or(|end| end > limit) {
-            return Err(invalid_archive(
-                &*self.source,
-                ArchiveError::IndexOutside {
-                    name: record.name.to_string(),
-                    offset: range.offset,
-                    length: range.length,
-                    limit,
-                },
-            ));
-        }
-        Ok(Located {
-            name: record.name.to_string(),
-            range,
-            crc32: record.crc32,
-        })
-    }
-
-    /// A reader of a member found through the index ([`TacoArchive::tile`]) that checks its
-    /// CRC-32 as the last byte arrives; one request remotely, no central directory needed.
-    ///
-    /// # Errors
-    /// [`ArchiveError::RangeOutside`] when the range is not inside the archive; read errors.
-    pub fn open_located(&self, located: &Located) -> Result<CrcReader<'_>, ReadError> {
-        let reader = self.source.open_range(located.range)?;
-        Ok(CrcReader::new(
-            reader,
-            located.name.clone(),
-            located.crc32,
-            located.range,
-            self.source.label(),
-        ))
     }
 
     /// The files of an archive written by `taco pack-netcdf` whose times overlap

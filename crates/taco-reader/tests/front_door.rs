@@ -152,6 +152,7 @@ fn tiles_and_times_come_from_the_index_and_are_crc_checked() {
         archive
             .open_located(&tile)
             .unwrap()
+            .1
             .read_to_end(&mut got)
             .unwrap();
         assert_eq!(got, files[3].1);
@@ -188,6 +189,7 @@ fn a_tile_costs_two_requests_and_no_central_directory() {
     archive
         .open_located(&tile)
         .unwrap()
+        .1
         .read_to_end(&mut Vec::new())
         .unwrap();
     // The tail (end records, the index's central record and, in a small archive, the index

@@ -1,0 +1,353 @@
+//! Finding one member without the central directory: through the lookup directory at the
+//! front of an index-v2 archive (`docs/FORMAT.md` §4) — one request of the first 64 KiB, at
+//! most one of a block, then the member's local header and data together — or through the v1
+//! index of older planned archives.
+
+use crate::archive::invalid as invalid_archive;
+use crate::local::{read_local_header, LocalError, LocalRead};
+use crate::{ArchiveError, CrcReader, ReadAt, ReadError, TacoArchive};
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::{Arc, Mutex, PoisonError};
+use taco_format::{
+    name_key, tile_key, BlockRef, Entry, KeyKind, LocalHeader, LookupEntry, LookupRoot, HEADER_LEN,
+    HEAD_LEN, LOCAL_FIXED_LEN, LOOKUP_MEMBER, SIG_LOCAL,
+};
+
+/// The first bytes of an archive and the lookup directory root they hold (if any).
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub(crate) bytes: Vec<u8>,
+    /// The root and the absolute offset of the directory's first data byte.
+    lookup: Option<(LookupRoot, u64)>,
+}
+
+/// Leaves fetched so far, by their offset in the directory.
+pub(crate) type LeafCache = Mutex<HashMap<u64, Arc<Vec<u8>>>>;
+
+/// A member found without the central directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The member's name (for a tile found through the lookup directory: `z/x/y`, whose
+    /// extension its local header tells).
+    pub name: String,
+    /// Where its bytes are.
+    pub place: Place,
+}
+
+/// Where a [`Located`] member's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// Its data, with the CRC-32 an index recorded.
+    Data {
+        /// The data's absolute range, checked to end before the central directory.
+        range: Entry,
+        /// The CRC-32 the data must have.
+        crc32: u32,
+    },
+    /// Its local header and data, read together: the header names the member (checked
+    /// against the name looked up) and carries the CRC-32.
+    LocalEntry {
+        /// Absolute offset of the local header.
+        header_offset: u64,
+        /// Data length.
+        data_len: u64,
+    },
+    /// A tile's local header and data, read together: the header's name must be the tile's
+    /// `z/x/y` and an extension.
+    Tile {
+        /// Absolute offset of the local header.
+        header_offset: u64,
+        /// Data length.
+        data_len: u64,
+    },
+}
+
+/// Room read after a local header's fixed part and the name looked up: a tile's extension
+/// and a ZIP64 extra field, so the member comes with one request.
+const LOCAL_SLACK: u64 = 16 + 20;
+
+impl<S: ReadAt> TacoArchive<S> {
+    /// The first 64 KiB (one request), with the lookup directory root when the archive has one.
+    fn head(&self) -> Result<&Head, ReadError> {
+        if let Some(head) = self.head.get() {
+            return Ok(head);
+        }
+        let bytes = self.source.read_head(HEAD_LEN)?;
+        let lookup = lookup_root(&bytes).map_err(|e| invalid_archive(&*self.source, e))?;
+        Ok(self.head.get_or_init(|| Head { bytes, lookup }))
+    }
+
+    /// The lookup directory's root, if the archive has one (read with the first 64 KiB).
+    ///
+    /// # Errors
+    /// [`ArchiveError::Format`] for a malformed root; read errors.
+    pub fn lookup(&self) -> Result<Option<&LookupRoot>, ReadError> {
+        Ok(self.head()?.lookup.as_ref().map(|(root, _)| root))
+    }
+
+    /// The entries the lookup directory holds for `key` (none without a directory of `kind`).
+    fn lookup_entries(&self, kind: KeyKind, key: u64) -> Result<Vec<LookupEntry>, ReadError> {
+        let Some((root, base)) = self.head()?.lookup.as_ref() else {
+            return Ok(Vec::new());
+        };
+        if root.kind != kind {
+            return Ok(Vec::new());
+        }
+        let invalid = |e| invalid_archive(&*self.source, e);
+        match root.block_of(key) {
+            BlockRef::Absent => Ok(Vec::new()),
+            BlockRef::Root => root.find(key, None).map_err(invalid),
+            BlockRef::Leaf { offset, len } => {
+                let leaf = self.leaf(base + offset, len)?;
+                root.find(key, Some((&leaf, offset))).map_err(invalid)
+            }
+        }
+    }
+
+    /// The leaf at absolute `offset`, fetched once per archive.
+    fn leaf(&self, offset: u64, len: u64) -> Result<Arc<Vec<u8>>, ReadError> {
+        let cached = self
+            .leaves
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&offset)
+            .cloned();
+        if let Some(leaf) = cached {
+            return Ok(leaf);
+        }
+        // At most 64 KiB: the root's table stores lengths in 16 bits.
+        let mut bytes = vec![0u8; len.min(u64::from(u16::MAX)) as usize];
+        self.source.read_exact_at(&mut bytes, offset)?;
+        let leaf = Arc::new(bytes);
+        self.leaves
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(offset, Arc::clone(&leaf));
+        Ok(leaf)
+    }
+
+    /// Member `name`, through the lookup directory (no central directory read); `None` when
+    /// the archive has no name directory. Every candidate with the name's key is returned; the
+    /// local header read with the data tells which is the member.
+    ///
+    /// # Errors
+    /// [`ArchiveError::NoSuchMember`] when the directory does not list it; as
+    /// [`TacoArchive::lookup`].
+    pub fn locate(&self, name: &str) -> Result<Option<Vec<Located>>, ReadError> {
+        if self.lookup()?.is_none_or(|root| root.kind != KeyKind::Name) {
+            return Ok(None);
+        }
+        let found = self.lookup_entries(KeyKind::Name, name_key(name.as_bytes()))?;
+        if found.is_empty() {
+            return Err(invalid_archive(
+                &*self.source,
+                ArchiveError::NoSuchMember {
+                    name: name.to_string(),
+                },
+            ));
+        }
+        Ok(Some(
+            found
+                .into_iter()
+                .map(|e| Located {
+                    name: name.to_string(),
+                    place: Place::LocalEntry {
+                        header_offset: e.header_offset,
+                        data_len: e.data_len,
+                    },
+                })
+                .collect(),
+        ))
+    }
+
+    /// Tile `z/x/y` of an archive written by `taco pack-tiles`: through its lookup directory
+    /// (index v2) or its index (v1); no central directory needed. Read it with
+    /// [`TacoArchive::open_located`].
+    ///
+    /// # Errors
+    /// [`ArchiveError::NoSuchTile`]; [`ArchiveError::IndexOutside`] when a v1 index places the
+    /// tile past the member data; as [`TacoArchive::index`] for v1 archives.
+    pub fn tile(&self, z: u32, x: u32, y: u32) -> Result<Located, ReadError> {
+        let no_tile = || invalid_archive(&*self.source, ArchiveError::NoSuchTile { z, x, y });
+        if self
+            .lookup()?
+            .is_some_and(|root| root.kind == KeyKind::Tile)
+        {
+            let key = tile_key(z, x, y).ok_or_else(no_tile)?;
+            let found = self.lookup_entries(KeyKind::Tile, key)?;
+            let first = found.first().ok_or_else(no_tile)?;
+            return Ok(Located {
+                name: format!("{z}/{x}/{y}"),
+                place: Place::Tile {
+                    header_offset: first.header_offset,
+                    data_len: first.data_len,
+                },
+            });
+        }
+        let (index, limit) = self.index_of("tiles")?;
+        let record = index.tile(z, x, y).ok_or_else(no_tile)?;
+        let range = Entry::new(record.data_offset, record.length);
+        // The index is data like any other: member data can only lie before the directory.
+        if range.end().is_none_or(|end| end > limit) {
+            return Err(invalid_archive(
+                &*self.source,
+                ArchiveError::IndexOutside {
+                    name: record.name.to_string(),
+                    offset: range.offset,
+                    length: range.length,
+                    limit,
+                },
+            ));
+        }
+        Ok(Located {
+            name: record.name.to_string(),
+            place: Place::Data {
+                range,
+                crc32: record.crc32,
+            },
+        })
+    }
+
+    /// A reader of a located member's data that checks its CRC-32 as the last byte arrives,
+    /// and the data's absolute range; one request (a member found through the lookup directory
+    /// comes with its local header, whose name must be the one looked up — for a tile,
+    /// `z/x/y.` and an extension — and whose sizes must agree with the directory).
+    ///
+    /// # Errors
+    /// [`ArchiveError::LocalHeaderMismatch`] when the local header names another member or
+    /// size; [`ArchiveError::RangeOutside`] for a range outside the archive; read errors.
+    pub fn open_located(&self, located: &Located) -> Result<(Entry, CrcReader<'_>), ReadError> {
+        let label = self.source.label();
+        let (header_offset, data_len, tile) = match located.place {
+            Place::Data { range, crc32 } => {
+                let reader = self.source.open_range(range)?;
+                let name = located.name.clone();
+                return Ok((range, CrcReader::new(reader, name, crc32, range, label)));
+            }
+            Place::LocalEntry {
+                header_offset,
+                data_len,
+            } => (header_offset, data_len, false),
+            Place::Tile {
+                header_offset,
+                data_len,
+            } => (header_offset, data_len, true),
+        };
+        let size = self.source.size()?;
+        let wanted = (LOCAL_FIXED_LEN + located.name.len()) as u64 + LOCAL_SLACK;
+        let end = header_offset
+            .checked_add(wanted)
+            .and_then(|e| e.checked_add(data_len))
+            .map_or(size, |e| e.min(size));
+        if end <= header_offset {
+            return Err(invalid_archive(
+                &*self.source,
+                ArchiveError::RangeOutside {
+                    offset: header_offset,
+                    length: data_len,
+                    file_len: size,
+                },
+            ));
+        }
+        let mut reader = self
+            .source
+            .open_range(Entry::new(header_offset, end - header_offset))?;
+        let local = match read_local_header(&mut reader, header_offset, false) {
+            Ok(LocalRead::Header(local)) => local,
+            Ok(LocalRead::End) | Err(LocalError::Truncated) => {
+                return Err(mismatch(
+                    self,
+                    located,
+                    header_offset,
+                    "local header",
+                    "cut short",
+                    "",
+                ))
+            }
+            Err(LocalError::Read(e)) => {
+                return Err(ReadError::Io {
+                    source_label: label,
+                    offset: header_offset,
+                    len: LOCAL_FIXED_LEN as u64,
+                    source: e,
+                })
+            }
+            Err(LocalError::Format(e)) => return Err(invalid_archive(&*self.source, e)),
+        };
+        let names_it = if tile {
+            // `z/x/y.` followed by an extension.
+            local
+                .name
+                .strip_prefix(format!("{}.", located.name).as_bytes())
+                .is_some_and(|ext| !ext.is_empty() && !ext.contains(&b'/'))
+        } else {
+            local.name == located.name.as_bytes()
+        };
+        if !names_it {
+            return Err(mismatch(
+                self,
+                located,
+                header_offset,
+                "name",
+                &local.text_name(),
+                &located.name,
+            ));
+        }
+        if local.compressed_size != data_len || local.uncompressed_size != data_len {
+            return Err(mismatch(
+                self,
+                located,
+                header_offset,
+                "size",
+                &local.compressed_size.to_string(),
+                &data_len.to_string(),
+            ));
+        }
+        let data = Entry::new(header_offset + local.header_len, data_len);
+        let name = local.text_name();
+        let reader: Box<dyn Read + '_> = Box::new(reader.take(data_len));
+        Ok((data, CrcReader::new(reader, name, local.crc32, data, label)))
+    }
+}
+
+/// A local header that does not say what the lookup directory said.
+fn mismatch<S: ReadAt>(
+    archive: &TacoArchive<S>,
+    located: &Located,
+    offset: u64,
+    field: &'static str,
+    local: &str,
+    directory: &str,
+) -> ReadError {
+    invalid_archive(
+        &*archive.source,
+        ArchiveError::LocalHeaderMismatch {
+            name: located.name.clone(),
+            offset,
+            field,
+            local: local.to_string(),
+            central: format!("{directory} (lookup directory)"),
+        },
+    )
+}
+
+/// The lookup directory root in `head` (the archive's first bytes), if the member after
+/// `TACO_HEADER` is `TACO_DIRECTORY`.
+fn lookup_root(head: &[u8]) -> Result<Option<(LookupRoot, u64)>, taco_format::FormatError> {
+    let Some(after_header) = head.get(HEADER_LEN..) else {
+        return Ok(None);
+    };
+    if after_header.get(..4) != Some(&SIG_LOCAL.to_le_bytes()[..]) {
+        return Ok(None);
+    }
+    let Ok(local) = LocalHeader::parse(after_header, HEADER_LEN as u64) else {
+        return Ok(None);
+    };
+    if local.name != LOOKUP_MEMBER.as_bytes() {
+        return Ok(None);
+    }
+    let base = HEADER_LEN as u64 + local.header_len;
+    let root = LookupRoot::parse(&after_header[local.header_len as usize..], base)?;
+    Ok(Some((root, base)))
+}

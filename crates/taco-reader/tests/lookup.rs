@@ -1,0 +1,182 @@
+//! Index v2 through `TacoArchive`: archives written by the planners carry a lookup directory
+//! after `TACO_HEADER`, and a tile or member is found with the head (first 64 KiB), at most one
+//! directory block and the member's local entry — counted here as requests.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::io::{Cursor, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use taco_format::Entry;
+use taco_reader::{Place, ReadAt, ReadError, TacoArchive};
+
+/// Bytes where every read and every opened range counts as one request.
+struct Counting {
+    bytes: Vec<u8>,
+    requests: AtomicU64,
+    read: AtomicU64,
+}
+
+impl ReadAt for Counting {
+    fn size(&self) -> Result<u64, ReadError> {
+        Ok(self.bytes.len() as u64)
+    }
+
+    fn label(&self) -> String {
+        "counting".into()
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        self.bytes.read_exact_at(buf, offset)
+    }
+
+    fn reads_are_requests(&self) -> bool {
+        true
+    }
+
+    fn open_range(&self, range: Entry) -> Result<Box<dyn Read + '_>, ReadError> {
+        let mut buf = vec![0u8; range.length as usize];
+        self.read_exact_at(&mut buf, range.offset)?;
+        Ok(Box::new(Cursor::new(buf)))
+    }
+}
+
+fn counting(path: &Path) -> TacoArchive<Counting> {
+    TacoArchive::from_source_lazy(Counting {
+        bytes: std::fs::read(path).unwrap(),
+        requests: AtomicU64::new(0),
+        read: AtomicU64::new(0),
+    })
+}
+
+fn tile_body(z: u32, x: u32, y: u32) -> Vec<u8> {
+    format!("tile {z}/{x}/{y}").into_bytes()
+}
+
+/// A full pyramid of zooms `0..=max_zoom` packed by the tiles planner.
+fn pyramid(dir: &Path, max_zoom: u32) -> std::path::PathBuf {
+    let src = dir.join("tiles");
+    for z in 0..=max_zoom {
+        for x in 0..1u32 << z {
+            let column = src.join(format!("{z}/{x}"));
+            std::fs::create_dir_all(&column).unwrap();
+            for y in 0..1u32 << z {
+                std::fs::write(column.join(format!("{y}.png")), tile_body(z, x, y)).unwrap();
+            }
+        }
+    }
+    let out = dir.join("tiles.taco");
+    let plan = taco_planners::plan_tiles(&src).unwrap();
+    taco_planners::execute(plan, &out, Default::default()).unwrap();
+    out
+}
+
+fn read_tile(archive: &TacoArchive<Counting>, z: u32, x: u32, y: u32) -> Vec<u8> {
+    let located = archive.tile(z, x, y).unwrap();
+    assert!(matches!(located.place, Place::Tile { .. }), "{located:?}");
+    let (_, mut reader) = archive.open_located(&located).unwrap();
+    let mut got = Vec::new();
+    reader.read_to_end(&mut got).unwrap();
+    got
+}
+
+#[test]
+fn a_tile_of_a_small_pyramid_is_two_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = counting(&pyramid(dir.path(), 4));
+    assert_eq!(read_tile(&archive, 4, 9, 13), tile_body(4, 9, 13));
+    assert_eq!(archive.source().requests.load(Ordering::Relaxed), 2);
+    // The first read is the head, 64 KiB at most.
+    let root = archive.lookup().unwrap().unwrap();
+    assert_eq!(root.members, (0..=4).map(|z| 1u64 << (2 * z)).sum::<u64>());
+    let err = archive.tile(4, 16, 0).unwrap_err();
+    assert_eq!(err.kind().name(), "NoSuchTile");
+    let err = archive.tile(5, 0, 0).unwrap_err();
+    assert_eq!(err.kind().name(), "NoSuchTile");
+}
+
+#[test]
+fn a_tile_of_a_pyramid_with_leaves_is_three_requests_and_blocks_are_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = counting(&pyramid(dir.path(), 7));
+    let root = archive.lookup().unwrap().unwrap();
+    assert!(
+        root.root_len < 65_536 && root.total_len() > 65_536,
+        "{root:?}"
+    );
+    assert_eq!(read_tile(&archive, 7, 100, 3), tile_body(7, 100, 3));
+    let requests = archive.source().requests.load(Ordering::Relaxed);
+    assert_eq!(requests, 3, "head, one leaf, the tile");
+    assert!(archive.source().read.load(Ordering::Relaxed) <= 2 * 65_536 + 200);
+    // Its neighbour lies in the same leaf: one more request, for the tile only.
+    assert_eq!(read_tile(&archive, 7, 100, 2), tile_body(7, 100, 2));
+    assert_eq!(
+        archive.source().requests.load(Ordering::Relaxed),
+        requests + 1
+    );
+}
+
+#[test]
+fn members_are_found_by_name_and_checked_against_their_local_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("ml");
+    for split in ["train", "val"] {
+        std::fs::create_dir_all(src.join(split)).unwrap();
+        for i in 0..50 {
+            std::fs::write(
+                src.join(format!("{split}/s{i}.bin")),
+                format!("{split} {i}"),
+            )
+            .unwrap();
+        }
+    }
+    let out = dir.path().join("ml.taco");
+    let plan = taco_planners::plan_splits(&src, &Default::default()).unwrap();
+    taco_planners::execute(plan, &out, Default::default()).unwrap();
+    let archive = counting(&out);
+    let found = archive.locate("val/s7.bin").unwrap().unwrap();
+    let (_, mut reader) = archive.open_located(&found[0]).unwrap();
+    let mut got = String::new();
+    reader.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "val 7");
+    assert_eq!(archive.source().requests.load(Ordering::Relaxed), 2);
+    let err = archive.locate("val/s50.bin").unwrap_err();
+    assert_eq!(err.kind().name(), "NoSuchMember");
+
+    // A directory entry pointing at another member's local entry is refused by name.
+    let mut wrong = found[0].clone();
+    let other = archive.locate("train/s3.bin").unwrap().unwrap();
+    wrong.place = other[0].place;
+    let err = archive.open_located(&wrong).unwrap_err();
+    assert_eq!(err.kind().name(), "LocalHeaderMismatch", "{err}");
+}
+
+#[test]
+fn the_lookup_directory_lists_exactly_what_the_central_directory_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = pyramid(dir.path(), 7);
+    let bytes = std::fs::read(&path).unwrap();
+    let archive = TacoArchive::from_source(bytes.clone()).unwrap();
+    let root = archive.lookup().unwrap().unwrap();
+    let base = 157 + 30 + taco_format::LOOKUP_MEMBER.len();
+    let leaves = &bytes[base + root.root_len..base + root.total_len() as usize];
+    let listed = root.all_entries(leaves).unwrap();
+    let directory = archive.directory().unwrap();
+    let mut central: Vec<(u64, u64)> = archive
+        .members()
+        .unwrap()
+        .iter()
+        .filter(|m| m.name_lossy().ends_with(".png"))
+        .map(|m| (m.header_offset(), directory.data_range(m).unwrap().length))
+        .collect();
+    central.sort_unstable();
+    let mut from_lookup: Vec<(u64, u64)> = listed
+        .iter()
+        .map(|e| (e.header_offset, e.data_len))
+        .collect();
+    from_lookup.sort_unstable();
+    assert_eq!(from_lookup, central);
+    archive.validate(taco_reader::Level::Deep).unwrap();
+}
