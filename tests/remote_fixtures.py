@@ -32,6 +32,11 @@ HEADER_RANGE = "bytes=0-156"
 # plus 97 bytes of room for the end records
 TAIL = 65633
 TAIL_RANGE = f"bytes=-{TAIL}"
+# index v2: `get --tile` on a planned archive starts with the head, the first 64 KiB, which holds
+# the header and the lookup directory's root; a tile then comes with its local header
+HEAD_RANGE = "bytes=0-65535"
+# room read after a tile's local header fixed part and "z/x/y": its extension and a ZIP64 extra
+LOCAL_SLACK = 36
 # coalescing rule of `taco get` with several items: gaps up to 64 KiB, groups up to 8 MiB
 COALESCE_GAP = 64 * 1024
 
@@ -73,6 +78,23 @@ def remote_error(cp, *needles: str) -> tuple[str, tuple[int, int] | None]:
 
 def byte_range(off: int, length: int) -> str:
     return f"bytes={off}-{off + length - 1}"
+
+
+def tile_header_offset(t: dict) -> int:
+    """Local header offset of index record `t` of a tile (no ZIP64 extra in these fixtures)."""
+    return t["data_offset"] - 30 - len(t["name"])
+
+
+def assert_tile_entry_request(rec, tiles: list[dict]) -> None:
+    """`rec` fetched the local entries of `tiles` (in archive order) in one request: from the
+    first one's local header through the last one's data, plus at most LOCAL_SLACK bytes."""
+    first, last = map(int, rec.range[len("bytes="):].split("-"))
+    start = tile_header_offset(tiles[0])
+    end = tiles[-1]["data_offset"] + tiles[-1]["length"]
+    assert first == start, (rec.range, start)
+    z, x, y = tiles[-1]["name"].split(".")[0].split("/")
+    slack = len(tiles[-1]["name"]) - len(f"{z}/{x}/{y}")
+    assert end - 1 <= last <= end - 1 + LOCAL_SLACK - slack, (rec.range, end)
 
 
 def summary(recs) -> list[tuple]:

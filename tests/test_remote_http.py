@@ -13,14 +13,17 @@ import pytest
 from conftest import listing, tree_files, zip_members
 from remote_fixtures import (
     COALESCE_GAP,
+    HEAD_RANGE,
     HEADER_RANGE,
     TAIL,
     TAIL_RANGE,
     build_many,
     build_plain,
+    assert_tile_entry_request,
     build_tiles,
     byte_range,
     ok_stats,
+    tile_header_offset,
     ranges,
     remote_error,
     summary,
@@ -321,50 +324,28 @@ def test_get_member_big_directory(taco, nginx_server, served, tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# get --tile: at most 3 (tail, index member, tile data), +1 per further far-away tile
+# get --tile (index v2): the head (header + lookup directory root), at most one directory
+# block, then the tile with its local header; +1 per further far-away tile
 
 
-def test_get_tile_index_outside_tail_is_three(taco, nginx_server, served, tmp_path):
-    a, url = served["mid"]
-    idx = index_member(a)
-    assert idx.name == "TACO_INDEX.json"
-    assert idx.header_offset < a.size - TAIL, "fixture: index must start before the tail"
-    assert a.cd_offset >= a.size - TAIL, "fixture: directory inside the tail"
+@pytest.mark.parametrize("which", ["mid", "large"])
+def test_get_tile_is_head_then_tile(taco, nginx_server, served, tmp_path, which):
+    """~980 and 5461 tiles: the whole lookup directory fits in the head's root, so a tile is
+    two requests whatever the index and central directory sizes (v1 needed the tail and the
+    index, 3)."""
+    a, url = served[which]
     t = far_tiles(a, 3)[-1]  # a tile far from the start of the archive and from the tail
     out = tmp_path / "tile"
     cp, recs = run_logged(taco, nginx_server, "get", url, "--tile", tile_arg(t), "-o", out,
-                          "--stats", count=3)
+                          "--stats", count=2)
     assert out.read_bytes() == a.files[t["name"]]
     assert out.read_bytes() == taco("get", a.path, "--tile", tile_arg(t), binary=True,
                                     check=True).stdout
-    assert len(recs) == 3, summary(recs)
-    assert recs[0].range == TAIL_RANGE
-    # the index request covers the index member's data (its local header may come with it)
-    first, last = map(int, recs[1].range[len("bytes="):].split("-"))
-    assert first <= idx.data_offset and last == idx.data_end - 1, recs[1].range
-    assert first >= idx.header_offset
-    assert recs[2].range == byte_range(t["data_offset"], t["length"])
-    assert [r.status for r in recs] == [206] * 3
-    assert ok_stats(cp) == (3, sum(r.body_bytes for r in recs))
-
-
-def test_get_tile_thousands_of_tiles_at_most_three(taco, nginx_server, served, tmp_path):
-    """5461 tiles: both the directory and the index start before the tail. The contract's
-    budget is still tail + index + tile data."""
-    a, url = served["large"]
-    assert index_member(a).header_offset < a.size - TAIL
-    t = a.tile(6, 10, 20)
-    out = tmp_path / "tile"
-    cp, recs = run_logged(taco, nginx_server, "get", url, "--tile", "6/10/20", "-o", out,
-                          "--stats")
-    assert cp.returncode == 0, cp.stderr
-    assert out.read_bytes() == a.files[t["name"]]
-    assert out.read_bytes() == taco("get", a.path, "--tile", "6/10/20", binary=True,
-                                    check=True).stdout
-    assert recs[0].range == TAIL_RANGE
-    assert recs[-1].range == byte_range(t["data_offset"], t["length"])
-    assert ok_stats(cp) == (len(recs), sum(r.body_bytes for r in recs))
-    assert len(recs) <= 3, f"get --tile made {len(recs)} requests: {summary(recs)}"
+    assert len(recs) == 2, summary(recs)
+    assert recs[0].range == HEAD_RANGE
+    assert_tile_entry_request(recs[1], [t])
+    assert [r.status for r in recs] == [206] * 2
+    assert ok_stats(cp) == (2, sum(r.body_bytes for r in recs))
 
 
 @pytest.mark.parametrize("which", ["mid", "large"])
@@ -384,9 +365,10 @@ def test_each_further_far_tile_adds_one_request(taco, nginx_server, served, tmp_
         cp, recs = run_logged(taco, nginx_server, "get", url, *args, "--stats")
         assert ok_stats(cp) == (len(recs), sum(r.body_bytes for r in recs))
         counts.append(len(recs))
-        # the last k requests are exactly the k tiles' data ranges (any order)
-        want = {byte_range(t["data_offset"], t["length"]) for t in tiles[:k]}
-        assert set(ranges(recs[-k:])) == want, summary(recs)
+        # the last k requests are the k tiles' local entries (any order)
+        by_start = {int(r.range[len("bytes="):].split("-")[0]): r for r in recs[-k:]}
+        for t in tiles[:k]:
+            assert_tile_entry_request(by_start[tile_header_offset(t)], [t])
         if k == 1:
             assert (out / "one").read_bytes() == a.files[tiles[0]["name"]]
         else:
@@ -401,6 +383,8 @@ def test_near_tiles_one_coalesced_request(taco, nginx_server, served, tmp_path):
     near = z5[100:105]  # five neighbours along the Hilbert curve, a few hundred bytes apart
     start, end = near[0]["data_offset"], near[-1]["data_offset"] + near[-1]["length"]
     assert end - start < COALESCE_GAP
+    assert [tile_header_offset(b) for b in near[1:]] == [
+        m["data_offset"] + m["length"] for m in near[:-1]], "fixture: neighbours in the archive"
     single_cp, single = run_logged(taco, nginx_server, "get", url, "--tile", tile_arg(near[0]),
                                    "-o", tmp_path / "single")
     assert single_cp.returncode == 0, single_cp.stderr
@@ -409,7 +393,7 @@ def test_near_tiles_one_coalesced_request(taco, nginx_server, served, tmp_path):
     cp, recs = run_logged(taco, nginx_server, "get", url, *args, "-o", out, "--stats")
     assert ok_stats(cp) == (len(recs), sum(r.body_bytes for r in recs))
     assert len(recs) == len(single), f"{summary(recs)} vs one tile {summary(single)}"
-    assert recs[-1].range == f"bytes={start}-{end - 1}"
+    assert_tile_entry_request(recs[-1], near)
     assert tree_files(out) == {t["name"]: a.files[t["name"]] for t in near}
 
 
@@ -481,7 +465,7 @@ def test_range_ignored_refused(taco, nginx_server, served, work, cmd):
     assert stats == (1, 0), "nothing of the 200 body may be taken"
     recs = nginx_server.requests_since(mark, count=1)
     assert [(r.status, r.extra["content_range"]) for r in recs] == [(200, None)]
-    assert recs[0].range in (HEADER_RANGE, TAIL_RANGE)
+    assert recs[0].range in (HEADER_RANGE, TAIL_RANGE, HEAD_RANGE)
 
 
 @pytest.mark.parametrize("cmd", sorted(COMMANDS))

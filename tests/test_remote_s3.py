@@ -14,10 +14,12 @@ import pytest
 from conftest import listing
 from parquet_fixtures import require_module
 from remote_fixtures import (
+    HEAD_RANGE,
     HEADER_RANGE,
     LazyArchives,
     TAIL,
     TAIL_RANGE,
+    assert_tile_entry_request,
     build_parquet,
     build_plain,
     build_tiles,
@@ -100,15 +102,15 @@ def test_ls_one_request(taco, s3_env, s3_server, uploaded, which):
 
 
 def test_get_tile_small_pyramid_two_requests(taco, s3_env, s3_server, uploaded, tmp_path):
-    """Index inside the tail: the tail, then the tile's data."""
+    """Index v2: the head (header and lookup directory root), then the tile's local entry."""
     a, uri, _key = uploaded["tiles"]
     t = a.tile(3, 5, 6)
     out = tmp_path / "t"
     cp, recs = run_logged(taco, s3_server, "get", uri, "--tile", "3/5/6", "-o", out, "--stats",
                           count=2)
     assert ok_stats(cp) == (2, sum(r.body_bytes for r in recs))
-    assert summary(recs) == [("GET", TAIL_RANGE, 206, min(TAIL, a.size)),
-                             ("GET", byte_range(t["data_offset"], t["length"]), 206, t["length"])]
+    assert summary(recs)[0] == ("GET", HEAD_RANGE, 206, min(65_536, a.size))
+    assert_tile_entry_request(recs[1], [t])
     assert out.read_bytes() == a.files["3/5/6.png"]
 
 

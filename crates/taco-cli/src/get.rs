@@ -100,15 +100,14 @@ fn get_tiles(archive: &TacoArchive, located: &[Located], args: &GetArgs) -> Resu
         overwrite: args.force,
         inputs: input_ids(Some(Path::new(&args.src))),
     };
-    taco_reader::run_jobs(located.len(), usize::from(args.jobs), |i| {
-        let (range, mut reader) = archive.open_located(&located[i])?;
+    archive.read_located(located, usize::from(args.jobs), |_, name, range, reader| {
         let want = Want {
-            name: reader.name().to_string(),
+            name: name.to_string(),
             range,
-            // The reader checks the local header's CRC itself.
+            // The reader checks the CRC itself.
             crc: None,
         };
-        write_named(&mut reader, &want, dir, &label, &options, &bar)
+        write_named(reader, &want, dir, &label, &options, &bar)
     })?;
     bar.finish_and_clear();
     Ok(())

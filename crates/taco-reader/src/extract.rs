@@ -37,11 +37,12 @@ fn output_error(path: &Path) -> impl Fn(io::Error) -> ReadError + '_ {
     }
 }
 
-/// Checks a member name (as decoded text) for extraction: `TACO_HEADER` is skipped
+/// Checks a member name (as decoded text) for extraction: `TACO_HEADER` and the lookup
+/// directory `TACO_DIRECTORY` (the format's own machinery, not the user's files) are skipped
 /// (`Ok(None)`), directory entries keep their trailing `/`, everything else must pass
 /// [`check_member_name`].
 fn extraction_name(name: &str, offset: u64) -> Result<Option<&str>, ArchiveError> {
-    if name.as_bytes() == HEADER_NAME {
+    if name.as_bytes() == HEADER_NAME || name == taco_format::LOOKUP_MEMBER {
         return Ok(None);
     }
     let (checked, is_dir) = match name.strip_suffix('/') {

@@ -218,10 +218,95 @@ impl<S: ReadAt> TacoArchive<S> {
     /// [`ArchiveError::LocalHeaderMismatch`] when the local header names another member or
     /// size; [`ArchiveError::RangeOutside`] for a range outside the archive; read errors.
     pub fn open_located(&self, located: &Located) -> Result<(Entry, CrcReader<'_>), ReadError> {
+        let size = self.source.size()?;
+        let range = self.located_range(located, size, u64::MAX)?;
+        let reader = self.source.open_range(range)?;
+        self.located_reader(located, Box::new(reader))
+    }
+
+    /// Reads several located members, handing each to `each(position, name, data range,
+    /// reader)` once; the reader yields exactly the member's data and checks its CRC-32 at the
+    /// end. Members side by side share a request and at most `jobs` requests run at once (see
+    /// [`crate::read_ranges`]); a member found through the lookup directory comes with its
+    /// local header, checked as in [`TacoArchive::open_located`].
+    ///
+    /// # Errors
+    /// The first error of a read, a check or `each`.
+    pub fn read_located<E: From<ReadError> + Send>(
+        &self,
+        located: &[Located],
+        jobs: usize,
+        each: impl Fn(usize, &str, Entry, &mut dyn Read) -> Result<(), E> + Sync,
+    ) -> Result<(), E>
+    where
+        S: Sync + Send,
+    {
+        let size = self.source.size()?;
+        // Each local entry is read up to the next one asked for at the latest, so the ranges
+        // never overlap and neighbours coalesce.
+        let mut starts: Vec<u64> = located.iter().map(|l| start_of(l.place)).collect();
+        starts.sort_unstable();
+        let ranges = located
+            .iter()
+            .map(|l| {
+                let start = start_of(l.place);
+                let next = starts[starts.partition_point(|&s| s <= start)..]
+                    .first()
+                    .copied()
+                    .unwrap_or(u64::MAX);
+                self.located_range(l, size, next)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        crate::read_ranges(&*self.source, &ranges, jobs, |i, reader| {
+            let (data, mut member) = self.located_reader(&located[i], Box::new(reader))?;
+            let name = member.name().to_string();
+            each(i, &name, data, &mut member)
+        })
+    }
+
+    /// The bytes to fetch for `located`: its data, or its local entry (header with room for
+    /// the name, an extension and a ZIP64 extra, then the data) ending at `limit` at the latest.
+    fn located_range(&self, located: &Located, size: u64, limit: u64) -> Result<Entry, ReadError> {
+        let (header_offset, data_len) = match located.place {
+            Place::Data { range, .. } => return Ok(range),
+            Place::LocalEntry {
+                header_offset,
+                data_len,
+            }
+            | Place::Tile {
+                header_offset,
+                data_len,
+            } => (header_offset, data_len),
+        };
+        let wanted = (LOCAL_FIXED_LEN + located.name.len()) as u64 + LOCAL_SLACK;
+        let end = header_offset
+            .checked_add(wanted)
+            .and_then(|e| e.checked_add(data_len))
+            .map_or(size, |e| e.min(size))
+            .min(limit);
+        if end <= header_offset {
+            return Err(invalid_archive(
+                &*self.source,
+                ArchiveError::RangeOutside {
+                    offset: header_offset,
+                    length: data_len,
+                    file_len: size,
+                },
+            ));
+        }
+        Ok(Entry::new(header_offset, end - header_offset))
+    }
+
+    /// The CRC-checking reader of `located`'s data from `reader`, which holds the bytes of
+    /// [`TacoArchive::located_range`]: for a local entry, its header is read and checked first.
+    fn located_reader<'r>(
+        &self,
+        located: &Located,
+        mut reader: Box<dyn Read + 'r>,
+    ) -> Result<(Entry, CrcReader<'r>), ReadError> {
         let label = self.source.label();
         let (header_offset, data_len, tile) = match located.place {
             Place::Data { range, crc32 } => {
-                let reader = self.source.open_range(range)?;
                 let name = located.name.clone();
                 return Ok((range, CrcReader::new(reader, name, crc32, range, label)));
             }
@@ -234,25 +319,6 @@ impl<S: ReadAt> TacoArchive<S> {
                 data_len,
             } => (header_offset, data_len, true),
         };
-        let size = self.source.size()?;
-        let wanted = (LOCAL_FIXED_LEN + located.name.len()) as u64 + LOCAL_SLACK;
-        let end = header_offset
-            .checked_add(wanted)
-            .and_then(|e| e.checked_add(data_len))
-            .map_or(size, |e| e.min(size));
-        if end <= header_offset {
-            return Err(invalid_archive(
-                &*self.source,
-                ArchiveError::RangeOutside {
-                    offset: header_offset,
-                    length: data_len,
-                    file_len: size,
-                },
-            ));
-        }
-        let mut reader = self
-            .source
-            .open_range(Entry::new(header_offset, end - header_offset))?;
         let local = match read_local_header(&mut reader, header_offset, false) {
             Ok(LocalRead::Header(local)) => local,
             Ok(LocalRead::End) | Err(LocalError::Truncated) => {
@@ -266,12 +332,12 @@ impl<S: ReadAt> TacoArchive<S> {
                 ))
             }
             Err(LocalError::Read(e)) => {
-                return Err(ReadError::Io {
-                    source_label: label,
+                return Err(ReadError::unwrap_io(e, |source| ReadError::Io {
+                    source_label: label.clone(),
                     offset: header_offset,
                     len: LOCAL_FIXED_LEN as u64,
-                    source: e,
-                })
+                    source,
+                }))
             }
             Err(LocalError::Format(e)) => return Err(invalid_archive(&*self.source, e)),
         };
@@ -306,8 +372,18 @@ impl<S: ReadAt> TacoArchive<S> {
         }
         let data = Entry::new(header_offset + local.header_len, data_len);
         let name = local.text_name();
-        let reader: Box<dyn Read + '_> = Box::new(reader.take(data_len));
+        let reader: Box<dyn Read + 'r> = Box::new(reader.take(data_len));
         Ok((data, CrcReader::new(reader, name, local.crc32, data, label)))
+    }
+}
+
+/// Where a located member's bytes start: its data, or its local header.
+fn start_of(place: Place) -> u64 {
+    match place {
+        Place::Data { range, .. } => range.offset,
+        Place::LocalEntry { header_offset, .. } | Place::Tile { header_offset, .. } => {
+            header_offset
+        }
     }
 }
 

@@ -180,3 +180,39 @@ fn the_lookup_directory_lists_exactly_what_the_central_directory_does() {
     assert_eq!(from_lookup, central);
     archive.validate(taco_reader::Level::Deep).unwrap();
 }
+
+#[test]
+fn neighbouring_tiles_share_one_request_and_each_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = counting(&pyramid(dir.path(), 7));
+    // Consecutive on the Hilbert curve: neighbours in the archive.
+    let mut cells: Vec<(u32, u32)> = (0..128u32)
+        .flat_map(|x| (0..128u32).map(move |y| (x, y)))
+        .collect();
+    cells.sort_by_key(|&(x, y)| taco_format::hilbert_index(7, x, y));
+    let wanted = &cells[500..505];
+    let located: Vec<_> = wanted
+        .iter()
+        .map(|&(x, y)| archive.tile(7, x, y).unwrap())
+        .collect();
+    let before = archive.source().requests.load(Ordering::Relaxed);
+    let got = std::sync::Mutex::new(vec![Vec::new(); located.len()]);
+    archive
+        .read_located(&located, 4, |i, name, _, reader| {
+            let mut bytes = Vec::new();
+            reader.read_to_end(&mut bytes).unwrap();
+            let (x, y) = wanted[i];
+            assert_eq!(name, format!("7/{x}/{y}.png"));
+            got.lock().unwrap()[i] = bytes;
+            Ok::<_, ReadError>(())
+        })
+        .unwrap();
+    for (i, &(x, y)) in wanted.iter().enumerate() {
+        assert_eq!(got.lock().unwrap()[i], tile_body(7, x, y));
+    }
+    assert_eq!(
+        archive.source().requests.load(Ordering::Relaxed) - before,
+        1,
+        "five neighbours, one request"
+    );
+}
