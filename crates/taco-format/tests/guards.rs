@@ -218,3 +218,104 @@ fn names_read_back_as_text_by_their_flag() {
     // ü = C3 BC and ï = C3 AF read as CP437: ├╝ and ├».
     assert_eq!(parsed.text_name(), "dir/├╝n├».bin");
 }
+
+/// A central record of `member("a", 5, 0)` with `edit` applied to its bytes.
+fn central_with(edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut central = Vec::new();
+    member("a", 5, 0).encode_central(&mut central);
+    edit(&mut central);
+    central
+}
+
+fn refused(central: &[u8]) -> Option<FormatError> {
+    match CentralRecord::parse(central, 0) {
+        Err(e) => Some(e),
+        Ok(record) => record.check_one_reading().err(),
+    }
+}
+
+#[test]
+fn encryption_patch_data_and_strong_encryption_flags_are_each_refused() {
+    assert!(refused(&central_with(|_| {})).is_none());
+    for bit in [0, 5, 6, 13] {
+        let central = central_with(|c| c[8..10].copy_from_slice(&(1u16 << bit).to_le_bytes()));
+        let err = refused(&central).map(|e| e.kind().name());
+        assert_eq!(err, Some("UnsupportedFeature"), "flag bit {bit}");
+    }
+    // Bits readers ignore (UTF-8 names, 11) stay accepted.
+    let utf8 = central_with(|c| c[8..10].copy_from_slice(&(1u16 << 11).to_le_bytes()));
+    assert!(refused(&utf8).is_none());
+}
+
+#[test]
+fn versions_needed_up_to_6_3_are_read_and_newer_ones_refused() {
+    for (version, ok) in [(20u16, true), (45, true), (63, true), (64, false), (0x0314, true)] {
+        // The host byte (high) does not count: 0x0314 is "Unix, 2.0".
+        let central = central_with(|c| c[6..8].copy_from_slice(&version.to_le_bytes()));
+        assert_eq!(refused(&central).is_none(), ok, "version {version:#x}");
+    }
+}
+
+#[test]
+fn extra_fields_whose_blocks_overrun_them_are_refused() {
+    // A 5-byte extra field: one block header claiming 8 bytes of body, or one that fits.
+    let with_extra = |extra: &[u8]| {
+        central_with(|c| {
+            c[30..32].copy_from_slice(&(extra.len() as u16).to_le_bytes());
+            c.splice(46 + 1..46 + 1, extra.iter().copied());
+        })
+    };
+    assert!(refused(&with_extra(&[0x99, 0x99, 1, 0, 7])).is_none(), "a block that fits");
+    assert!(refused(&with_extra(&[0x99, 0x99, 0, 0, 7])).is_none(), "3 trailing bytes");
+    let err = refused(&with_extra(&[0x99, 0x99, 8, 0, 7])).map(|e| e.kind().name());
+    assert_eq!(err, Some("UnsupportedFeature"));
+}
+
+#[test]
+fn stored_sizes_must_agree_and_only_stored_members_are_held_to_it() {
+    let sizes = |compressed: u32, uncompressed: u32| {
+        central_with(|c| {
+            c[20..24].copy_from_slice(&compressed.to_le_bytes());
+            c[24..28].copy_from_slice(&uncompressed.to_le_bytes());
+        })
+    };
+    assert!(refused(&sizes(5, 5)).is_none());
+    let err = refused(&sizes(5, 6)).map(|e| e.kind().name());
+    assert_eq!(err, Some("StoredSizeMismatch"));
+    assert!(taco_format::check_stored_sizes(8, 5, 6, String::new).is_ok(), "deflated");
+    assert!(taco_format::check_stored_sizes(0, 6, 6, String::new).is_ok());
+    assert!(taco_format::check_stored_sizes(0, 5, 6, String::new).is_err());
+}
+
+#[test]
+fn any_marker_in_the_end_record_means_zip64() {
+    let plain = EndOfCentralDirectory::for_directory(3, 100, 200);
+    assert!(!plain.needs_zip64());
+    let cases: [fn(&mut EndOfCentralDirectory); 4] = [
+        |e| e.entries_this_disk = 0xFFFF,
+        |e| e.total_entries = 0xFFFF,
+        |e| e.cd_size = U32_MARKER,
+        |e| e.cd_offset = U32_MARKER,
+    ];
+    for (i, mark) in cases.iter().enumerate() {
+        let mut e = plain;
+        mark(&mut e);
+        assert!(e.needs_zip64(), "field {i}");
+    }
+}
+
+#[test]
+fn the_zip64_end_record_says_made_by_unix_version_4_5() {
+    let record = Zip64Eocd::default().encode();
+    assert_eq!(u16::from_le_bytes([record[12], record[13]]), 0x032D);
+    assert_eq!(u16::from_le_bytes([record[14], record[15]]), 45);
+}
+
+#[test]
+fn central_names_read_back_as_text() {
+    let mut central = Vec::new();
+    member("dir/ünï.bin", 1, 0).encode_central(&mut central);
+    let record = CentralRecord::parse(&central, 0).unwrap();
+    assert_eq!(record.text_name(), "dir/ünï.bin");
+    assert_eq!(record.strict_name().unwrap(), "dir/ünï.bin");
+}
