@@ -380,3 +380,29 @@ fn entries_outside_the_file_need_allow_outside_and_a_refusal_changes_nothing() {
         [Entry::new(len - 10, 11)]
     );
 }
+
+#[test]
+fn update_header_refuses_a_directory_that_does_not_list_the_header_first_at_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.taco");
+    let good = build(&sample_members(), |s| vec![s[0].data_entry()]);
+    let cd_offset = {
+        let eocd = &good[good.len() - 22..];
+        u32::from_le_bytes([eocd[16], eocd[17], eocd[18], eocd[19]]) as usize
+    };
+    // TACO_HEADER first but at another offset; another name first at offset 0.
+    let mut moved = good.clone();
+    moved[cd_offset + 42..cd_offset + 46].copy_from_slice(&5u32.to_le_bytes());
+    let mut renamed = good.clone();
+    renamed[cd_offset + 46] = b'X';
+    for bad in [moved, renamed] {
+        std::fs::write(&path, &bad).unwrap();
+        let err = update_header(&path, &[Entry::new(157, 5)], false).unwrap_err();
+        assert!(matches!(err, WriteError::NotTaco { .. }), "{err}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bad,
+            "a refusal changed the file"
+        );
+    }
+}
