@@ -50,14 +50,12 @@ fn run() -> Result<(), Box<dyn Error>> {
 
     // A tile is found through the index, and its CRC-32 checked as it is read.
     let located = archive.tile(z, x, y)?;
+    let (_, mut reader) = archive.open_located(&located)?;
     let mut tile_bytes = Vec::new();
-    archive
-        .open_located(&located)?
-        .1
-        .read_to_end(&mut tile_bytes)?;
+    reader.read_to_end(&mut tile_bytes)?;
     println!(
         "tile {z}/{x}/{y}: {} {} bytes sha256 {}",
-        located.name,
+        reader.name(),
         tile_bytes.len(),
         sha256(&tile_bytes)
     );

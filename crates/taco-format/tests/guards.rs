@@ -249,7 +249,13 @@ fn encryption_patch_data_and_strong_encryption_flags_are_each_refused() {
 
 #[test]
 fn versions_needed_up_to_6_3_are_read_and_newer_ones_refused() {
-    for (version, ok) in [(20u16, true), (45, true), (63, true), (64, false), (0x0314, true)] {
+    for (version, ok) in [
+        (20u16, true),
+        (45, true),
+        (63, true),
+        (64, false),
+        (0x0314, true),
+    ] {
         // The host byte (high) does not count: 0x0314 is "Unix, 2.0".
         let central = central_with(|c| c[6..8].copy_from_slice(&version.to_le_bytes()));
         assert_eq!(refused(&central).is_none(), ok, "version {version:#x}");
@@ -265,8 +271,14 @@ fn extra_fields_whose_blocks_overrun_them_are_refused() {
             c.splice(46 + 1..46 + 1, extra.iter().copied());
         })
     };
-    assert!(refused(&with_extra(&[0x99, 0x99, 1, 0, 7])).is_none(), "a block that fits");
-    assert!(refused(&with_extra(&[0x99, 0x99, 0, 0, 7])).is_none(), "3 trailing bytes");
+    assert!(
+        refused(&with_extra(&[0x99, 0x99, 1, 0, 7])).is_none(),
+        "a block that fits"
+    );
+    assert!(
+        refused(&with_extra(&[0x99, 0x99, 0, 0, 7])).is_none(),
+        "3 trailing bytes"
+    );
     let err = refused(&with_extra(&[0x99, 0x99, 8, 0, 7])).map(|e| e.kind().name());
     assert_eq!(err, Some("UnsupportedFeature"));
 }
@@ -282,7 +294,10 @@ fn stored_sizes_must_agree_and_only_stored_members_are_held_to_it() {
     assert!(refused(&sizes(5, 5)).is_none());
     let err = refused(&sizes(5, 6)).map(|e| e.kind().name());
     assert_eq!(err, Some("StoredSizeMismatch"));
-    assert!(taco_format::check_stored_sizes(8, 5, 6, String::new).is_ok(), "deflated");
+    assert!(
+        taco_format::check_stored_sizes(8, 5, 6, String::new).is_ok(),
+        "deflated"
+    );
     assert!(taco_format::check_stored_sizes(0, 6, 6, String::new).is_ok());
     assert!(taco_format::check_stored_sizes(0, 5, 6, String::new).is_err());
 }

@@ -606,7 +606,10 @@ impl RemoteSource {
                 ..
             }
         );
-        if !ranged_failure {
+        // Over HTTP only an answer of 416 (range not satisfiable) can mean that; a caller's
+        // store reports it in its own words, so there the object's size is asked.
+        let unsatisfiable = matches!(self.observed.last_failure(), Some(Failure::Status(416)));
+        if !ranged_failure || !(unsatisfiable || self.counts_here) {
             return false;
         }
         self.count_request();
