@@ -24,6 +24,9 @@ if cargo tree -p taco-reader -e normal --prefix none | grep -qE '^(tokio|object_
   status=1
 fi
 
+echo "== cargo doc: every intra-doc link resolves"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace -j2 -q || status=1
+
 echo "== cargo test --workspace"
 cargo test --workspace -j2 || status=1
 

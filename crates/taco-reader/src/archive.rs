@@ -442,10 +442,10 @@ impl<S: ReadAt> ArchiveTail<S> {
 
     /// Reads a whole member into memory and checks its CRC-32. Costs one read for its local
     /// header and data together, and none when both lie in the tail read at open; meant for
-    /// small members such as an index (stream big ones with [`Archive::stream_range`]).
+    /// small members such as an index (stream big ones with [`ArchiveTail::stream_range`]).
     ///
     /// # Errors
-    /// As [`Archive::data_range`], plus [`ArchiveError::CrcMismatch`].
+    /// As [`ArchiveTail::data_range`], plus [`ArchiveError::CrcMismatch`].
     pub fn read_member(&self, member: &Member) -> Result<Vec<u8>, ReadError> {
         self.check_stored(member)?;
         if member.record.compressed_size > MAX_MEMBER_IN_MEMORY {
@@ -704,7 +704,7 @@ impl<S: ReadAt> ArchiveTail<S> {
     /// be STORED without a data descriptor, so the range holds exactly the file's bytes.
     ///
     /// # Errors
-    /// As [`Archive::local_header`], plus [`ArchiveError::NotStored`] and
+    /// As [`ArchiveTail::local_header`], plus [`ArchiveError::NotStored`] and
     /// [`ArchiveError::DataDescriptor`].
     pub fn data_range(&self, member: &Member) -> Result<Entry, ReadError> {
         self.check_stored(member)?;
@@ -715,7 +715,7 @@ impl<S: ReadAt> ArchiveTail<S> {
         ))
     }
 
-    /// Reads a whole range into memory; for small ranges (use [`Archive::stream_range`] for big
+    /// Reads a whole range into memory; for small ranges (use [`ArchiveTail::stream_range`] for big
     /// ones).
     ///
     /// # Errors

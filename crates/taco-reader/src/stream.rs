@@ -8,7 +8,7 @@ use std::io::{self, Read};
 use taco_format::Entry;
 
 /// Passes the bytes of `range` of `source` to `sink` in pieces of at most 1 MiB and returns
-/// their CRC-32; needs no central directory (for fetching an entry after [`read_header`]).
+/// their CRC-32; needs no central directory (for fetching an entry after [`crate::read_header`]).
 ///
 /// # Errors
 /// [`ArchiveError::RangeOutside`] when the range is not inside the source; [`ReadError::Io`]

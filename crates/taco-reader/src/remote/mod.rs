@@ -61,7 +61,7 @@ impl Default for RemoteOptions {
     }
 }
 
-/// What went wrong with a remote object; the URL is in [`ReadError::Remote`].
+/// What went wrong with a remote object; the URL is in [`crate::ReadError::Remote`].
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum RemoteError {
