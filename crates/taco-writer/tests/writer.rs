@@ -406,3 +406,64 @@ fn update_header_refuses_a_directory_that_does_not_list_the_header_first_at_zero
         );
     }
 }
+
+#[test]
+fn the_finish_summary_describes_the_archive_written() {
+    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    let a = w.add_bytes("a", b"alpha", None).unwrap();
+    w.add_bytes("b", b"beta", None).unwrap();
+    let (out, summary) = w.finish(&[a.data_entry()]).unwrap();
+    let bytes = out.into_inner();
+    assert_eq!(summary.archive_len, bytes.len() as u64);
+    assert_eq!(summary.members, 2);
+    assert!(!summary.zip64);
+    assert_eq!(summary.entries, [a.data_entry()]);
+    let header = parse_header(&bytes, CrcPolicy::Strict).unwrap();
+    assert_eq!(summary.header_crc32, header.stored_crc);
+    let eocd = &bytes[bytes.len() - 22..];
+    let cd_size = u32::from_le_bytes([eocd[12], eocd[13], eocd[14], eocd[15]]) as usize;
+    let cd_offset = u32::from_le_bytes([eocd[16], eocd[17], eocd[18], eocd[19]]) as usize;
+    assert_eq!(
+        summary.directory_crc32,
+        taco_format::crc32(&bytes[cd_offset..cd_offset + cd_size])
+    );
+}
+
+#[test]
+fn entries_may_end_exactly_at_the_end_of_the_archive_and_not_a_byte_later() {
+    let write = |extra: u64| {
+        let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+        w.add_bytes("a", b"alpha", None).unwrap();
+        // The finished length is known before finishing: header, one member, directory, end.
+        let len = (157 + 30 + 1 + 5) + (46 + 11 + 46 + 1) + 22;
+        w.finish(&[Entry::new(0, len + extra)])
+    };
+    assert!(write(0).is_ok());
+    assert!(matches!(write(1), Err(WriteError::EntryOutside { .. })));
+}
+
+#[test]
+fn a_zip64_locator_points_at_the_zip64_end_record() {
+    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    for i in 0..65_535u32 {
+        w.add_bytes(&format!("m{i}"), &[], None).unwrap();
+    }
+    let (out, summary) = w.finish(&[]).unwrap();
+    let bytes = out.into_inner();
+    assert!(summary.zip64);
+    assert_eq!(summary.archive_len, bytes.len() as u64);
+    let locator = &bytes[bytes.len() - 22 - 20..bytes.len() - 22];
+    assert_eq!(&locator[..4], b"PK\x06\x07");
+    let at = u64::from_le_bytes(locator[8..16].try_into().unwrap()) as usize;
+    assert_eq!(
+        at,
+        bytes.len() - 22 - 20 - 56,
+        "the record sits right before the locator"
+    );
+    assert_eq!(&bytes[at..at + 4], b"PK\x06\x06");
+    let total = u64::from_le_bytes(bytes[at + 32..at + 40].try_into().unwrap());
+    assert_eq!(total, 65_536, "TACO_HEADER and 65 535 members");
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+    assert_eq!(zip.len(), 65_536);
+    assert_eq!(zip.by_index(65_535).unwrap().name(), "m65534");
+}
