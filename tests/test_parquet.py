@@ -94,10 +94,12 @@ def check_archive(taco, archive, meta_path) -> dict:
 
     # index members agree with zipfile's view (local header offset -> data offset, CRC, size)
     zms = zip_members(archive)
-    check_lookup_directory(archive, zms)
+    assert zms[-2].name == "TACO_MANIFEST.parquet"
+    check_lookup_directory(archive, [*zms[:-2], zms[-1]])
     by_name = {m.name: m for m in zms}
     stored = [m.name for m in zms
-              if m.name not in ("TACO_HEADER", "TACO_DIRECTORY", "TACO_INDEX.json")]
+              if m.name not in ("TACO_HEADER", "TACO_DIRECTORY", "TACO_MANIFEST.parquet",
+                                "TACO_INDEX.json")]
     assert [m["name"] for m in index["members"]] == stored, "index members != archive members"
     for m in index["members"]:
         zm = by_name[m["name"]]

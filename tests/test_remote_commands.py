@@ -142,9 +142,10 @@ def test_extract_all(taco, backend, archives, tmp_path, which):
     got = tree_files(re_)
     assert got == tree_files(lo)
     want = dict(a.files)
-    if a.index is not None:  # planner archives end with their index member
+    if a.index is not None:  # planner archives end with their manifest and index members
         with zipfile.ZipFile(a.path) as z:
-            want["TACO_INDEX.json"] = z.read("TACO_INDEX.json")
+            for name in ("TACO_MANIFEST.parquet", "TACO_INDEX.json"):
+                want[name] = z.read(name)
     assert got == want
     assert listing(re_) == listing(lo)
 

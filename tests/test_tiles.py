@@ -418,12 +418,12 @@ def test_zooms_0_to_8_zip64(taco, tmp_path):
         out = d / "z8.taco"
         taco("pack-tiles", src, "-o", out, "-q", check=True, timeout=600)
 
-        # the tiles, TACO_HEADER, TACO_DIRECTORY and TACO_INDEX.json
-        assert_zip64_trailer(out, 87_384)
+        # the tiles, TACO_HEADER, TACO_DIRECTORY, TACO_MANIFEST.parquet and TACO_INDEX.json
+        assert_zip64_trailer(out, 87_385)
         index, body = check_common(taco, out, "tiles", tacozip)  # zipfile testzip, unzip, 7zz, deep
         with zipfile.ZipFile(out) as z:
             names = z.namelist()
-        assert len(names) == 87_384
+        assert len(names) == 87_385
         assert names[0] == "TACO_HEADER" and names[-1] == "TACO_INDEX.json"
         check_data_ranges(out, index, files)
 

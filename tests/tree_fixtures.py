@@ -164,9 +164,10 @@ def note_lines(stderr: str) -> list[str]:
 
 def check_index_member(archive: Path) -> tuple[bytes, list]:
     """The archive and OUT.meta.json exist, TACO_HEADER is first at offset 0, TACO_DIRECTORY
-    second (check_lookup_directory), TACO_INDEX.json is the last member (once) and OUT.meta.json
-    is that index plus the archive's identity (conftest.check_sidecar). Returns (sidecar bytes,
-    members without TACO_DIRECTORY)."""
+    second (check_lookup_directory), TACO_MANIFEST.parquet next to last, TACO_INDEX.json is the
+    last member (once) and OUT.meta.json is that index plus the archive's identity
+    (conftest.check_sidecar). Returns (sidecar bytes, members without TACO_DIRECTORY and
+    TACO_MANIFEST.parquet)."""
     meta = meta_path(archive)
     assert archive.is_file(), f"{archive} not written"
     assert meta.is_file(), f"{meta.name} not written beside the archive"
@@ -177,13 +178,16 @@ def check_index_member(archive: Path) -> tuple[bytes, list]:
     assert names[-1] == INDEX_MEMBER, f"last member is {names[-1]!r}"
     assert names.count(INDEX_MEMBER) == 1
     check_sidecar(archive, meta_bytes)
+    assert names[-2] == "TACO_MANIFEST.parquet", f"next to last member is {names[-2]!r}"
+    zms = [*zms[:-2], zms[-1]]
     check_lookup_directory(archive, zms)
     return meta_bytes, [zms[0], *zms[2:]]
 
 
 def check_lookup_directory(archive: Path, zms: list) -> None:
     """TACO_DIRECTORY is the second member, at offset 157, and decodes (with the independent
-    tests/lookup_decoder.py) to exactly the members between it and TACO_INDEX.json: each key
+    tests/lookup_decoder.py) to exactly the members between it and the last member of `zms`
+    (TACO_INDEX.json; TACO_MANIFEST.parquet already left out): each key
     is the member's name key (or tile key for z/x/y.ext names) and each entry its local header
     offset and data length as zipfile sees them."""
     from lookup_decoder import name_key, read_lookup, tile_key

@@ -2,8 +2,8 @@
 //! extracted.
 
 use crate::cli::GetArgs;
-use crate::output::{force_hint, input_ids, progress_bar, stdout_error, with_archive};
-use anyhow::{bail, Context, Result};
+use crate::output::{input_ids, progress_bar, with_archive, write_item, Destination};
+use anyhow::{bail, Result};
 use indicatif::ProgressBar;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
@@ -12,7 +12,6 @@ use taco_reader::{
     copy_exact, CrcReader, ExtractOptions, ExtractReport, Located, Place, ReadAt, ReadError,
     TacoArchive,
 };
-use taco_writer::{FileId, Output};
 
 /// One range `get` writes somewhere: an entry, a member or a tile.
 #[derive(Debug, Clone)]
@@ -91,7 +90,7 @@ fn get_tiles(archive: &TacoArchive, located: &[Located], args: &GetArgs) -> Resu
     let bar = progress_bar(total, args.quiet);
     if let [one] = located {
         let (range, mut reader) = archive.open_located(one)?;
-        write_one(&mut reader, range, &label, args, &bar)?;
+        write_item(&mut reader, range, &label, &destination(args), &bar)?;
         bar.finish_and_clear();
         return Ok(());
     }
@@ -130,7 +129,7 @@ fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
         // One member: its local header and data come with one request.
         let (range, mut reader) = archive.open_member(name)?;
         let bar = progress_bar(range.length, args.quiet);
-        write_one(&mut reader, range, &label, args, &bar)?;
+        write_item(&mut reader, range, &label, &destination(args), &bar)?;
         bar.finish_and_clear();
         return Ok(());
     }
@@ -193,7 +192,7 @@ fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
                 )),
                 None => raw,
             };
-            write_one(&mut reader, want.range, &label, args, &bar)?;
+            write_item(&mut reader, want.range, &label, &destination(args), &bar)?;
         }
         (_, _) => {
             let dir = output_dir(wants.len(), args)?;
@@ -205,40 +204,6 @@ fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
         }
     }
     bar.finish_and_clear();
-    Ok(())
-}
-
-/// Writes one item's bytes from `reader` to `-o FILE` (atomically, committed only when the
-/// reader, which checks a member's CRC, reached its end) or to standard output.
-fn write_one(
-    reader: &mut dyn Read,
-    range: Entry,
-    label: &str,
-    args: &GetArgs,
-    bar: &ProgressBar,
-) -> Result<()> {
-    let Some(path) = &args.output else {
-        let mut out = io::stdout().lock();
-        copy_exact(reader, label, range, |c| {
-            bar.inc(c.len() as u64);
-            out.write_all(c).map_err(stdout_error)
-        })?;
-        out.flush()?;
-        return Ok(());
-    };
-    let inputs: Vec<FileId> = FileId::of_path(Path::new(&args.src)).into_iter().collect();
-    let mut file = Output::create(path, args.force, &inputs).map_err(force_hint)?;
-    let mut out = BufWriter::with_capacity(1 << 20, &mut file);
-    copy_exact(reader, label, range, |c| {
-        bar.inc(c.len() as u64);
-        out.write_all(c).map_err(|source| ReadError::Output {
-            path: path.clone(),
-            source,
-        })
-    })?;
-    out.flush().with_context(|| path.display().to_string())?;
-    drop(out);
-    file.commit()?;
     Ok(())
 }
 
@@ -274,4 +239,13 @@ fn write_named(
         },
     )
     .map(drop)
+}
+
+/// Where a single item of `get` goes.
+fn destination(args: &GetArgs) -> Destination<'_> {
+    Destination {
+        output: args.output.as_deref(),
+        force: args.force,
+        input: &args.src,
+    }
 }

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         cli::Command::Extract(args) => extract::extract(&args),
         cli::Command::Get(args) => get::get(&args),
         cli::Command::Query(args) => query::query(&args),
+        cli::Command::Manifest(args) => query::manifest(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,14 +2,14 @@
 //! `--force` hint.
 
 use crate::cli::RemoteArgs;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 use taco_format::Entry;
-use taco_reader::{ReadError, Source, TacoArchive};
-use taco_writer::FileId;
+use taco_reader::{copy_exact, ReadError, Source, TacoArchive};
+use taco_writer::{FileId, Output};
 
 /// Opens SRC (path or URL) without reading it yet, runs `work` on it, and prints `--stats`
 /// whether or not it worked.
@@ -100,4 +100,48 @@ pub fn stdout_error(source: io::Error) -> ReadError {
         path: "<standard output>".into(),
         source,
     }
+}
+
+/// Where one item's bytes go: `-o FILE` or standard output.
+pub struct Destination<'a> {
+    /// `-o FILE` (`-` and no `-o` are standard output).
+    pub output: Option<&'a Path>,
+    /// Replace an existing FILE.
+    pub force: bool,
+    /// The command's input, which is never replaced.
+    pub input: &'a str,
+}
+
+/// Writes one item's bytes from `reader` to `-o FILE` (atomically, committed only when the
+/// reader, which checks a member's CRC, reached its end) or to standard output.
+pub fn write_item(
+    reader: &mut dyn Read,
+    range: Entry,
+    label: &str,
+    dest: &Destination<'_>,
+    bar: &ProgressBar,
+) -> Result<()> {
+    let Some(path) = dest.output else {
+        let mut out = io::stdout().lock();
+        copy_exact(reader, label, range, |c| {
+            bar.inc(c.len() as u64);
+            out.write_all(c).map_err(stdout_error)
+        })?;
+        out.flush()?;
+        return Ok(());
+    };
+    let inputs: Vec<FileId> = FileId::of_path(Path::new(dest.input)).into_iter().collect();
+    let mut file = Output::create(path, dest.force, &inputs).map_err(force_hint)?;
+    let mut out = BufWriter::with_capacity(1 << 20, &mut file);
+    copy_exact(reader, label, range, |c| {
+        bar.inc(c.len() as u64);
+        out.write_all(c).map_err(|source| ReadError::Output {
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
+    out.flush().with_context(|| path.display().to_string())?;
+    drop(out);
+    file.commit()?;
+    Ok(())
 }

@@ -1,10 +1,12 @@
-//! `taco query`: the files of a NetCDF archive whose times overlap a selection.
+//! `taco query` (the files of a NetCDF archive whose times overlap a selection) and
+//! `taco manifest` (the manifest of a planned archive).
 
-use crate::cli::QueryArgs;
-use crate::output::{print_json, with_archive};
+use crate::cli::{ManifestArgs, QueryArgs};
+use crate::output::{print_json, progress_bar, with_archive, write_item, Destination};
 use anyhow::Result;
 use serde_json::json;
 use std::io::{self, Write};
+use taco_reader::ReadAt;
 
 pub fn query(args: &QueryArgs) -> Result<()> {
     let selection = args.selection()?;
@@ -36,6 +38,30 @@ pub fn query(args: &QueryArgs) -> Result<()> {
                 m.member.length,
             )?;
         }
+        Ok(())
+    })
+}
+
+pub fn manifest(args: &ManifestArgs) -> Result<()> {
+    with_archive(&args.src, &args.remote, |archive| {
+        let name = taco_reader::MANIFEST_MEMBER;
+        let member = archive.member(name)?;
+        if args.json {
+            let range = archive.directory()?.data_range(member)?;
+            return print_json(&json!({
+                "member": name, "offset": range.offset, "length": range.length,
+                "crc32": member.record.crc32,
+            }));
+        }
+        let (range, mut reader) = archive.open_member(name)?;
+        let bar = progress_bar(range.length, args.quiet);
+        let dest = Destination {
+            output: args.output.as_deref(),
+            force: args.force,
+            input: &args.src,
+        };
+        write_item(&mut reader, range, &archive.source().label(), &dest, &bar)?;
+        bar.finish_and_clear();
         Ok(())
     })
 }

@@ -27,6 +27,8 @@ pub use time::{parse_period, CivilTime, TimeSelection};
 
 /// Name of the index member, always the last member of a planned archive.
 pub const INDEX_MEMBER: &str = "TACO_INDEX.json";
+/// Name of the manifest member (index v2), right before the index member.
+pub const MANIFEST_MEMBER: &str = "TACO_MANIFEST.parquet";
 /// Value of the index's `format` field.
 pub const INDEX_FORMAT: &str = "taco-index";
 /// Version of the index format written today; readers refuse newer ones.

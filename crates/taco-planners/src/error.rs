@@ -85,6 +85,9 @@ pub enum PlanError {
         planned: u64,
         actual: u64,
     },
+    /// The manifest could not be encoded.
+    #[error("encoding the manifest: {0}")]
+    Manifest(String),
     /// The lookup directory could not be built.
     #[error("building the lookup directory: {0}")]
     Lookup(#[from] taco_format::FormatError),

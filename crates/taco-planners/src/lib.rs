@@ -9,6 +9,7 @@
 
 pub mod cftime;
 mod error;
+mod manifest;
 mod netcdf_planner;
 mod parquet_planner;
 mod plan;

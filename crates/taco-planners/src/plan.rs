@@ -10,7 +10,7 @@ use taco_format::{
 };
 use taco_index::{
     EntryFields, EntryKind, EntryRecord, Index, MemberFields, MemberRecord, SerializeIter, Sidecar,
-    SidecarIdentity, INDEX_FORMAT, INDEX_VERSION,
+    SidecarIdentity, INDEX_FORMAT, INDEX_VERSION, MANIFEST_MEMBER,
 };
 use taco_writer::{
     check_not_input, ArchiveWriter, AtomicFile, FileId, MemberSpan, Piece, WriterOptions,
@@ -261,24 +261,29 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         entries.push(entry);
     }
     let section = (plan.section)(&spans);
+    let entry_records: Vec<EntryRecord> = plan
+        .groups
+        .iter()
+        .zip(&entries)
+        .enumerate()
+        .map(|(index, (group, entry))| EntryRecord {
+            index,
+            label: group.label.clone(),
+            kind: group.range.kind(),
+            offset: entry.offset,
+            length: entry.length,
+            fields: group.fields.clone(),
+        })
+        .collect();
+    let manifest =
+        crate::manifest::encode_manifest(plan.planner, &plan.members, &spans, &entry_records)?;
+    writer.add_bytes(MANIFEST_MEMBER, &manifest, None)?;
+    drop(manifest);
     let index = Index {
         format: INDEX_FORMAT.to_string(),
         version: INDEX_VERSION,
         planner: plan.planner.to_string(),
-        entries: plan
-            .groups
-            .iter()
-            .zip(&entries)
-            .enumerate()
-            .map(|(index, (group, entry))| EntryRecord {
-                index,
-                label: group.label.clone(),
-                kind: group.range.kind(),
-                offset: entry.offset,
-                length: entry.length,
-                fields: group.fields.clone(),
-            })
-            .collect(),
+        entries: entry_records,
         members: SerializeIter(|| plan.members.iter().zip(&spans).map(member_record)),
         sections: [(plan.planner.to_string(), section)].into_iter().collect(),
     };

@@ -58,7 +58,7 @@ pub use remote::{is_remote, RemoteError, RemoteOptions, TransferStats};
 pub use source::{LocalFile, ReadAt, Source};
 pub use stream::{copy_exact, stream_range, CrcReader, RangeReader};
 pub use taco_archive::{Selection, TacoArchive};
-pub use taco_index::{Index, IndexError, TimeMatch, TimeSelection};
+pub use taco_index::{Index, IndexError, TimeMatch, TimeSelection, MANIFEST_MEMBER};
 /// The tokio runtime handle [`RemoteSource::open_in`] and [`RemoteSource::from_store`] take.
 #[cfg(feature = "remote")]
 pub use tokio::runtime::Handle as RuntimeHandle;

@@ -74,6 +74,10 @@ pub enum Command {
     Get(GetArgs),
     /// List the files of a `pack-netcdf` archive whose time range overlaps a period.
     Query(QueryArgs),
+    /// Write out the manifest of a planned archive (`TACO_MANIFEST.parquet`: one row per
+    /// member with its data range, CRC-32 and the planner's typed columns; the entries in its
+    /// key-value metadata), CRC-checked, for pyarrow, DuckDB or any Parquet reader.
+    Manifest(ManifestArgs),
 }
 
 /// Parses `OFFSET:LENGTH` (decimal) into an entry.

@@ -103,6 +103,27 @@ pub struct LsArgs {
     pub remote: RemoteArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// Archive made by a `pack-*` command: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    pub src: String,
+    /// Write to FILE.parquet (atomically) instead of standard output (also `-o -`).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace an existing FILE.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Print where the manifest lies in the archive (offset, length, CRC-32) as JSON instead
+    /// of its bytes.
+    #[arg(long, conflicts_with_all = ["output", "force"])]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LevelArg {
     /// Header only (one 157-byte read).
