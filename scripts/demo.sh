@@ -34,6 +34,13 @@ fi
 run "$taco" pack-tiles --force -o examples/out/tiles.taco examples/data/tiles
 rm -rf examples/out/zoom2 examples/out/val
 run "$taco" get examples/out/tiles.taco --entry 2 --extract-to examples/out/zoom2
+# One tile through the lookup directory at the front; the manifest as a Parquet table.
+run "$taco" get examples/out/tiles.taco --tile 3/5/2 -o examples/out/tile-3-5-2.png --force
+run "$taco" manifest examples/out/tiles.taco -o examples/out/tiles-manifest.parquet --force
+if python3 -c 'import pyarrow' 2>/dev/null; then
+  printf '\n$ python3: pyarrow reads the manifest\n'
+  python3 -c 'import pyarrow.parquet as pq; t = pq.read_table("examples/out/tiles-manifest.parquet"); print(t.num_rows, "members; zoom 3:", sum(1 for z in t.column("z").to_pylist() if z == 3), "tiles")'
+fi
 run "$taco" pack-splits --force -o examples/out/ml_data.taco examples/data/ml_data
 run "$taco" get examples/out/ml_data.taco --entry 1 --extract-to examples/out/val
 run find examples/out/val -type f
