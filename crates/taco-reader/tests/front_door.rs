@@ -274,7 +274,10 @@ fn extracting_an_entry_writes_exactly_its_members() {
         names.sort();
         assert_eq!(names, ["1/0/0.png", "1/0/1.png", "1/1/0.png", "1/1/1.png"]);
         let bytes: usize = files[1..].iter().map(|(_, body)| body.len()).sum();
-        assert_eq!(report.bytes, bytes as u64, "the report counts the data written");
+        assert_eq!(
+            report.bytes, bytes as u64,
+            "the report counts the data written"
+        );
         for (name, body) in &files[1..] {
             assert_eq!(&std::fs::read(dir.path().join(name)).unwrap(), body);
         }

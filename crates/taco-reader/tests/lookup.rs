@@ -7,7 +7,9 @@
 use std::io::{Cursor, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use taco_format::Entry;
+use taco_planners::{MemberFields, MemberSource, Plan, PlannedMember};
 use taco_reader::{Place, ReadAt, ReadError, TacoArchive};
 
 /// Bytes where every read and every opened range counts as one request.
@@ -55,21 +57,57 @@ fn tile_body(z: u32, x: u32, y: u32) -> Vec<u8> {
     format!("tile {z}/{x}/{y}").into_bytes()
 }
 
-/// A full pyramid of zooms `0..=max_zoom` packed by the tiles planner.
-fn pyramid(dir: &Path, max_zoom: u32) -> std::path::PathBuf {
-    let src = dir.join("tiles");
-    for z in 0..=max_zoom {
-        for x in 0..1u32 << z {
-            let column = src.join(format!("{z}/{x}"));
-            std::fs::create_dir_all(&column).unwrap();
-            for y in 0..1u32 << z {
-                std::fs::write(column.join(format!("{y}.png")), tile_body(z, x, y)).unwrap();
-            }
-        }
+/// A full pyramid of zooms `0..=max_zoom` written through the planners' `execute` with the
+/// tiles planner's order and fields, built once per test binary and shared.
+fn pyramid(max_zoom: u32) -> std::path::PathBuf {
+    static BUILT: Mutex<Vec<(u32, std::path::PathBuf)>> = Mutex::new(Vec::new());
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let mut built = BUILT.lock().unwrap();
+    if let Some((_, path)) = built.iter().find(|(z, _)| *z == max_zoom) {
+        return path.clone();
     }
-    let out = dir.join("tiles.taco");
-    let plan = taco_planners::plan_tiles(&src).unwrap();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap()).path();
+    // The tiles as slices of one file, in zoom-then-Hilbert order, as the tiles planner orders
+    // them: the plan is the planner's but no inode is made per tile.
+    let mut cells: Vec<(u32, u32, u32)> = (0..=max_zoom)
+        .flat_map(|z| (0..1u32 << z).flat_map(move |x| (0..1u32 << z).map(move |y| (z, x, y))))
+        .collect();
+    cells.sort_by_key(|&(z, x, y)| (z, taco_format::hilbert_index(z, x, y)));
+    let bodies = dir.join(format!("bodies-{max_zoom}.bin"));
+    let mut all = Vec::new();
+    let mut members = Vec::with_capacity(cells.len());
+    for &(z, x, y) in &cells {
+        let body = tile_body(z, x, y);
+        members.push(PlannedMember {
+            name: format!("{z}/{x}/{y}.png"),
+            source: MemberSource::Assembled {
+                path: bodies.clone(),
+                prefix: Vec::new(),
+                offset: all.len() as u64,
+                len: body.len() as u64,
+                suffix: Vec::new(),
+            },
+            fields: MemberFields {
+                z: Some(z),
+                x: Some(x),
+                y: Some(y),
+                ..MemberFields::default()
+            },
+        });
+        all.extend_from_slice(&body);
+    }
+    std::fs::write(&bodies, &all).unwrap();
+    let plan = Plan {
+        planner: "tiles",
+        members,
+        groups: Vec::new(),
+        section: Box::new(|_| serde_json::json!({})),
+        notes: Vec::new(),
+        total_bytes: all.len() as u64,
+    };
+    let out = dir.join(format!("tiles-{max_zoom}.taco"));
     taco_planners::execute(plan, &out, Default::default()).unwrap();
+    built.push((max_zoom, out.clone()));
     out
 }
 
@@ -84,8 +122,7 @@ fn read_tile(archive: &TacoArchive<Counting>, z: u32, x: u32, y: u32) -> Vec<u8>
 
 #[test]
 fn a_tile_of_a_small_pyramid_is_two_requests() {
-    let dir = tempfile::tempdir().unwrap();
-    let archive = counting(&pyramid(dir.path(), 4));
+    let archive = counting(&pyramid(4));
     assert_eq!(read_tile(&archive, 4, 9, 13), tile_body(4, 9, 13));
     assert_eq!(archive.source().requests.load(Ordering::Relaxed), 2);
     // The first read is the head, 64 KiB at most.
@@ -99,8 +136,7 @@ fn a_tile_of_a_small_pyramid_is_two_requests() {
 
 #[test]
 fn a_tile_of_a_pyramid_with_leaves_is_three_requests_and_blocks_are_reused() {
-    let dir = tempfile::tempdir().unwrap();
-    let archive = counting(&pyramid(dir.path(), 7));
+    let archive = counting(&pyramid(7));
     let root = archive.lookup().unwrap().unwrap();
     assert!(
         root.root_len < 65_536 && root.total_len() > 65_536,
@@ -155,8 +191,7 @@ fn members_are_found_by_name_and_checked_against_their_local_header() {
 
 #[test]
 fn the_lookup_directory_lists_exactly_what_the_central_directory_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = pyramid(dir.path(), 7);
+    let path = pyramid(7);
     let bytes = std::fs::read(&path).unwrap();
     let archive = TacoArchive::from_source(bytes.clone()).unwrap();
     let root = archive.lookup().unwrap().unwrap();
@@ -183,8 +218,7 @@ fn the_lookup_directory_lists_exactly_what_the_central_directory_does() {
 
 #[test]
 fn neighbouring_tiles_share_one_request_and_each_is_checked() {
-    let dir = tempfile::tempdir().unwrap();
-    let archive = counting(&pyramid(dir.path(), 7));
+    let archive = counting(&pyramid(7));
     // Consecutive on the Hilbert curve: neighbours in the archive.
     let mut cells: Vec<(u32, u32)> = (0..128u32)
         .flat_map(|x| (0..128u32).map(move |y| (x, y)))
