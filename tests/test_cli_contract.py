@@ -51,7 +51,7 @@ from conftest import (
 from tree_fixtures import meta_path, note_lines, random_pyramid, scratch_dir
 
 SUBCOMMANDS = ["pack", "pack-parquet", "pack-tiles", "pack-splits", "pack-netcdf", "header",
-               "update-header", "ls", "validate", "extract", "get", "query"]
+               "update-header", "ls", "validate", "extract", "get", "query", "manifest"]
 
 SRC_FILES = {"a.txt": b"alpha\n", "b.bin": payload(5000, 1), "sub/c.txt": b"gamma\n"}
 
@@ -134,6 +134,7 @@ MISSING_SRC = [
     ("get", "missing.taco", "--entry", "0", "-o", "out.bin"),
     ("get", "missing.taco", "--member", "a.txt", "-o", "dir/"),
     ("query", "missing.taco", "--time", "2024"),
+    ("manifest", "missing.taco", "-o", "m.parquet"),
     ("update-header", "missing.taco", "--clear"),
     ("pack", "out.taco", "missing.taco"),
     ("pack-parquet", "missing.taco"),
