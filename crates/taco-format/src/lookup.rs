@@ -650,7 +650,17 @@ impl LookupRoot {
         Ok(all)
     }
 
-    fn find_all_in(
+    /// Each leaf's offset (from the directory's first byte) and length, in order.
+    pub fn leaf_blocks(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.leaves.iter().map(|&(_, offset, len)| (offset, len))
+    }
+
+    /// Appends the entries of the leaf `bytes` at `offset` (as [`LookupRoot::leaf_blocks`]
+    /// names it) to `all`, checking its CRC.
+    ///
+    /// # Errors
+    /// [`FormatError::BadLookup`] for a CRC mismatch or a malformed entry list.
+    pub fn find_all_in(
         &self,
         bytes: &[u8],
         offset: u64,

@@ -84,6 +84,9 @@ pub enum ArchiveError {
     /// The index cannot be used.
     #[error(transparent)]
     Index(#[from] taco_index::IndexError),
+    /// The lookup directory (index v2) does not list exactly the archive's members.
+    #[error("lookup directory disagrees with the central directory: {problem}")]
+    LookupMismatch { problem: String },
     /// The index lists no such tile.
     #[error("no tile {z}/{x}/{y} in the index")]
     NoSuchTile { z: u32, x: u32, y: u32 },
@@ -161,6 +164,7 @@ impl ArchiveError {
             ArchiveError::NoIndex => ErrorKind::NoIndex,
             ArchiveError::Index(_) => ErrorKind::BadIndex,
             ArchiveError::NoSuchTile { .. } => ErrorKind::NoSuchTile,
+            ArchiveError::LookupMismatch { .. } => ErrorKind::LookupMismatch,
             ArchiveError::IndexOutside { .. } => ErrorKind::IndexOutside,
             ArchiveError::CrcMismatch { .. } => ErrorKind::CrcMismatch,
             ArchiveError::TruncatedSpan { .. } => ErrorKind::TruncatedSpan,
@@ -293,6 +297,7 @@ pub enum ErrorKind {
     NoIndex,
     BadIndex,
     NoSuchTile,
+    LookupMismatch,
     IndexOutside,
     CrcMismatch,
     TruncatedSpan,
@@ -352,6 +357,7 @@ impl ErrorKind {
             ErrorKind::NoIndex => "NoIndex",
             ErrorKind::BadIndex => "BadIndex",
             ErrorKind::NoSuchTile => "NoSuchTile",
+            ErrorKind::LookupMismatch => "LookupMismatch",
             ErrorKind::IndexOutside => "IndexOutside",
             ErrorKind::CrcMismatch => "CrcMismatch",
             ErrorKind::TruncatedSpan => "TruncatedSpan",
@@ -399,6 +405,7 @@ impl ErrorKind {
             | ErrorKind::NoIndex
             | ErrorKind::BadIndex
             | ErrorKind::NoSuchTile
+            | ErrorKind::LookupMismatch
             | ErrorKind::IndexOutside
             | ErrorKind::CrcMismatch
             | ErrorKind::TruncatedSpan

@@ -319,6 +319,8 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
         }
     }
 
+    check_lookup(&source, members, &ranges)?;
+
     report.identity = Some(ArchiveIdentity {
         size: file_len,
         header_crc32: header.stored_crc,
@@ -347,4 +349,106 @@ fn data_of(member: &Member, local: &LocalHeader) -> Entry {
         member.header_offset() + local.header_len,
         member.record.compressed_size,
     )
+}
+
+/// Members the lookup directory leaves out: the format's own.
+const NOT_LOOKED_UP: [&str; 4] = [
+    "TACO_HEADER",
+    taco_format::LOOKUP_MEMBER,
+    taco_index::MANIFEST_MEMBER,
+    taco_index::INDEX_MEMBER,
+];
+
+/// Index v2: when the second member is `TACO_DIRECTORY`, it must sit right after the header and
+/// list exactly the other members (name or tile keys, local header offsets, data lengths), so
+/// a lookup can never lead to bytes the central directory does not describe. Reads the root and
+/// one leaf at a time.
+fn check_lookup<S: ReadAt>(
+    source: &S,
+    members: &[Member],
+    ranges: &[(&Member, Entry)],
+) -> Result<(), ReadError> {
+    use taco_format::{name_key, tile_key, KeyKind, LookupRoot, LOOKUP_MEMBER, MAX_ROOT_LEN};
+    let Some(directory) = members
+        .get(1)
+        .filter(|m| m.record.name == LOOKUP_MEMBER.as_bytes())
+    else {
+        return Ok(());
+    };
+    let mismatch = |problem: String| invalid(source, ArchiveError::LookupMismatch { problem });
+    if directory.header_offset() != taco_format::HEADER_LEN as u64 {
+        return Err(mismatch(format!(
+            "{LOOKUP_MEMBER} starts at offset {}, not right after TACO_HEADER",
+            directory.header_offset()
+        )));
+    }
+    let Some(&(_, data)) = ranges.iter().find(|(m, _)| m.index == directory.index) else {
+        return Ok(());
+    };
+    let mut root_bytes = vec![0u8; data.length.min(MAX_ROOT_LEN as u64) as usize];
+    source.read_exact_at(&mut root_bytes, data.offset)?;
+    let root = LookupRoot::parse(&root_bytes, data.offset).map_err(|e| invalid(source, e))?;
+    if root.total_len() != data.length {
+        return Err(mismatch(format!(
+            "its blocks take {} bytes, the member holds {}",
+            root.total_len(),
+            data.length
+        )));
+    }
+    let mut listed = Vec::new();
+    if root.leaf_blocks().next().is_none() {
+        listed = root.all_entries(&[]).map_err(|e| invalid(source, e))?;
+    } else {
+        for (offset, len) in root.leaf_blocks() {
+            let mut leaf = vec![0u8; len as usize];
+            source.read_exact_at(&mut leaf, data.offset + offset)?;
+            root.find_all_in(&leaf, offset, &mut listed)
+                .map_err(|e| invalid(source, e))?;
+        }
+    }
+    let mut expected = Vec::with_capacity(ranges.len());
+    for (member, range) in ranges {
+        let name = member.name_lossy();
+        if NOT_LOOKED_UP.contains(&name.as_str()) {
+            continue;
+        }
+        let key = match root.kind {
+            KeyKind::Name => Some(name_key(&member.record.name)),
+            KeyKind::Tile => tile_of(&name).and_then(|(z, x, y)| tile_key(z, x, y)),
+        };
+        let key = key.ok_or_else(|| mismatch(format!("{name:?} is no z/x/y tile")))?;
+        expected.push((key, member.header_offset(), range.length));
+    }
+    let mut listed: Vec<(u64, u64, u64)> = listed
+        .into_iter()
+        .map(|e| (e.key, e.header_offset, e.data_len))
+        .collect();
+    listed.sort_unstable();
+    expected.sort_unstable();
+    if listed != expected {
+        let first = listed
+            .iter()
+            .zip(&expected)
+            .find(|(a, b)| a != b)
+            .map_or_else(
+                || format!("it lists {} members, the archive has {}", listed.len(), expected.len()),
+                |(a, b)| {
+                    format!(
+                        "it lists a member at offset {} of {} bytes where the archive has one at {} of {}",
+                        a.1, a.2, b.1, b.2
+                    )
+                },
+            );
+        return Err(mismatch(first));
+    }
+    Ok(())
+}
+
+/// `z/x/y` of a tile name `z/x/y.ext`.
+fn tile_of(name: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = name.splitn(3, '/');
+    let z = parts.next()?.parse().ok()?;
+    let x = parts.next()?.parse().ok()?;
+    let y = parts.next()?.split_once('.')?.0.parse().ok()?;
+    Some((z, x, y))
 }

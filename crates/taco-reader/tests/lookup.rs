@@ -250,3 +250,32 @@ fn neighbouring_tiles_share_one_request_and_each_is_checked() {
         "five neighbours, one request"
     );
 }
+
+#[test]
+fn validation_refuses_a_lookup_directory_that_lists_other_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("ml");
+    std::fs::create_dir_all(src.join("train")).unwrap();
+    for i in 0..20 {
+        std::fs::write(src.join(format!("train/s{i}.bin")), vec![b'x'; 40]).unwrap();
+    }
+    let out = dir.path().join("ml.taco");
+    let plan = taco_planners::plan_splits(&src, &Default::default()).unwrap();
+    taco_planners::execute(plan, &out, Default::default()).unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    let level = taco_reader::Level::Normal;
+    taco_reader::validate(&bytes, level).unwrap();
+
+    // Re-encode the directory with one member one byte longer: same length, valid blocks.
+    let archive = TacoArchive::from_source(bytes.clone()).unwrap();
+    let root = archive.lookup().unwrap().unwrap().clone();
+    let base = 157 + 30 + taco_format::LOOKUP_MEMBER.len();
+    let mut entries = root.all_entries(&[]).unwrap();
+    entries[3].data_len += 1;
+    let lying = taco_format::encode_lookup(taco_format::KeyKind::Name, &mut entries).unwrap();
+    assert_eq!(lying.len() as u64, root.total_len());
+    let mut bad = bytes.clone();
+    bad[base..base + lying.len()].copy_from_slice(&lying);
+    let err = taco_reader::validate(&bad, level).unwrap_err();
+    assert_eq!(err.kind().name(), "LookupMismatch", "{err}");
+}
