@@ -287,3 +287,59 @@ fn extracting_an_entry_writes_exactly_its_members() {
         assert_eq!(none.kind().name(), "NoSuchEntry");
     });
 }
+
+/// An archive of three members and entries of every shape `extract --entry` meets.
+fn entry_shapes() -> (Vec<u8>, [MemberSpan; 3]) {
+    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    let a = w.add_bytes("a.bin", &[1u8; 100], None).unwrap();
+    let b = w.add_bytes("b.bin", &[2u8; 100], None).unwrap();
+    let c = w.add_bytes("c.bin", &[3u8; 100], None).unwrap();
+    let entries = [
+        // 0: b's data exactly
+        b.data_entry(),
+        // 1: from inside a's data through c's data: b and c lie wholly inside, a does not
+        Entry::new(a.data_offset + 50, c.end() - (a.data_offset + 50)),
+        // 2: a slice inside b's data: no member lies wholly inside
+        Entry::new(b.data_offset + 10, 20),
+        // 3: starts in the local header of c, not in any member's data
+        Entry::new(c.header_offset + 5, 10),
+        // 4: a's data and b's local header, but not b's data: only a
+        Entry::new(a.data_offset, b.data_offset + 50 - a.data_offset),
+    ];
+    let bytes = w.finish(&entries).unwrap().0.into_inner();
+    (bytes, [a, b, c])
+}
+
+#[test]
+fn an_entry_extracts_exactly_the_members_whose_data_it_holds_whole() {
+    let (bytes, _) = entry_shapes();
+    for (entry, want) in [
+        (0, vec!["b.bin"]),
+        (1, vec!["b.bin", "c.bin"]),
+        (2, vec![]),
+        (3, vec![]),
+        (4, vec!["a.bin"]),
+    ] {
+        through_every_source(&bytes, |archive| {
+            let dir = tempfile::tempdir().unwrap();
+            let report = archive
+                .extract(
+                    dir.path(),
+                    Selection::Entry(entry),
+                    &ExtractOptions::default(),
+                )
+                .unwrap();
+            let mut got: Vec<String> = report
+                .files
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect();
+            got.sort();
+            assert_eq!(got, want, "entry {entry}");
+            for name in &got {
+                let fill = name.as_bytes()[0] - b'a' + 1;
+                assert_eq!(std::fs::read(dir.path().join(name)).unwrap(), [fill; 100]);
+            }
+        });
+    }
+}
