@@ -288,12 +288,15 @@ fn extracting_an_entry_writes_exactly_its_members() {
     });
 }
 
+const SHAPE_LEN: usize = 40_000;
+
 /// An archive of three members and entries of every shape `extract --entry` meets.
 fn entry_shapes() -> (Vec<u8>, [MemberSpan; 3]) {
     let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
-    let a = w.add_bytes("a.bin", &[1u8; 100], None).unwrap();
-    let b = w.add_bytes("b.bin", &[2u8; 100], None).unwrap();
-    let c = w.add_bytes("c.bin", &[3u8; 100], None).unwrap();
+    // Big enough that the tail read at open holds none of the local headers.
+    let a = w.add_bytes("a.bin", &[1u8; SHAPE_LEN], None).unwrap();
+    let b = w.add_bytes("b.bin", &[2u8; SHAPE_LEN], None).unwrap();
+    let c = w.add_bytes("c.bin", &[3u8; SHAPE_LEN], None).unwrap();
     let entries = [
         // 0: b's data exactly
         b.data_entry(),
@@ -338,8 +341,19 @@ fn an_entry_extracts_exactly_the_members_whose_data_it_holds_whole() {
             assert_eq!(got, want, "entry {entry}");
             for name in &got {
                 let fill = name.as_bytes()[0] - b'a' + 1;
-                assert_eq!(std::fs::read(dir.path().join(name)).unwrap(), [fill; 100]);
+                assert_eq!(
+                    std::fs::read(dir.path().join(name)).unwrap(),
+                    vec![fill; SHAPE_LEN]
+                );
             }
         });
     }
+    // Only the local headers of members the entry can hold are read: b's data entry costs the
+    // header, the tail, b's local header (its start) and b's bytes, never a's or c's headers.
+    let archive = TacoArchive::from_source_lazy(counting(&bytes));
+    let dir = tempfile::tempdir().unwrap();
+    archive
+        .extract(dir.path(), Selection::Entry(0), &ExtractOptions::default())
+        .unwrap();
+    assert_eq!(archive.source().requests.load(Ordering::Relaxed), 4);
 }
