@@ -198,3 +198,28 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+#[test]
+fn a_span_entry_whose_local_size_differs_from_the_directory_is_not_in_it() {
+    // The span of b and c, fetched from a server that lies about b's size in its local
+    // header: same name, same offset, one byte longer. Not the member the directory lists.
+    let s = sample();
+    let archive = Archive::open(s.bytes.clone()).unwrap();
+    let span = MemberSpan::span_entry(&s.spans[1], &s.spans[2]);
+    let mut bytes = s.bytes[span.offset as usize..(span.offset + span.length) as usize].to_vec();
+    for field in [18, 22] {
+        bytes[field..field + 4].copy_from_slice(&301u32.to_le_bytes());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let err = taco_reader::extract_listed_span(
+        &bytes[..],
+        "span",
+        &archive,
+        span.offset,
+        dir.path(),
+        &ExtractOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind().name(), "NotInDirectory", "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
