@@ -580,24 +580,13 @@ impl LookupRoot {
                 decode_entries(self.kind, &mut cursor, &mut keep)?;
             }
             (BlockRef::Leaf { offset, len }, Some((bytes, at))) => {
-                let base = self.base + at;
-                if at != offset || bytes.len() as u64 != len || bytes.len() < 4 {
+                if at != offset || bytes.len() as u64 != len {
                     return Err(FormatError::BadLookup {
                         what: "leaf bytes are not the block the root names",
-                        offset: base,
+                        offset: self.base + at,
                     });
                 }
-                if crate::crc32(&bytes[4..]) != le32(bytes, 0) {
-                    return Err(FormatError::BadLookup {
-                        what: "leaf CRC mismatch",
-                        offset: base,
-                    });
-                }
-                let mut cursor = Cursor {
-                    bytes: &bytes[4..],
-                    at: 0,
-                    base: base + 4,
-                };
+                let mut cursor = self.leaf_cursor(bytes, offset)?;
                 decode_entries(self.kind, &mut cursor, &mut keep)?;
             }
             (BlockRef::Leaf { offset, .. }, None) => {
@@ -650,6 +639,22 @@ impl LookupRoot {
         Ok(all)
     }
 
+    /// A cursor over the entries of the leaf `bytes` at `offset`, once its CRC is checked.
+    fn leaf_cursor<'b>(&self, bytes: &'b [u8], offset: u64) -> Result<Cursor<'b>, FormatError> {
+        let base = self.base + offset;
+        if bytes.len() < 4 || crate::crc32(&bytes[4..]) != le32(bytes, 0) {
+            return Err(FormatError::BadLookup {
+                what: "leaf CRC mismatch",
+                offset: base,
+            });
+        }
+        Ok(Cursor {
+            bytes: &bytes[4..],
+            at: 0,
+            base: base + 4,
+        })
+    }
+
     /// Each leaf's offset (from the directory's first byte) and length, in order.
     pub fn leaf_blocks(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.leaves.iter().map(|&(_, offset, len)| (offset, len))
@@ -666,18 +671,7 @@ impl LookupRoot {
         offset: u64,
         all: &mut Vec<LookupEntry>,
     ) -> Result<(), FormatError> {
-        let base = self.base + offset;
-        if bytes.len() < 4 || crate::crc32(&bytes[4..]) != le32(bytes, 0) {
-            return Err(FormatError::BadLookup {
-                what: "leaf CRC mismatch",
-                offset: base,
-            });
-        }
-        let mut cursor = Cursor {
-            bytes: &bytes[4..],
-            at: 0,
-            base: base + 4,
-        };
+        let mut cursor = self.leaf_cursor(bytes, offset)?;
         decode_entries(self.kind, &mut cursor, |e| {
             all.push(e);
             true

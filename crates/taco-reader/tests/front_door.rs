@@ -4,9 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
+use common::Counting;
+
 use std::borrow::Cow;
 use std::io::{Cursor, Read};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use taco_format::Entry;
 use taco_index::{
@@ -89,42 +93,8 @@ fn tiles_archive_with(
     (w.finish(&entries).unwrap().0.into_inner(), files)
 }
 
-/// Bytes where every read and every opened range counts as one request.
-struct Counting {
-    bytes: Vec<u8>,
-    requests: AtomicU64,
-}
-
-impl ReadAt for Counting {
-    fn size(&self) -> Result<u64, ReadError> {
-        Ok(self.bytes.len() as u64)
-    }
-
-    fn label(&self) -> String {
-        "counting".into()
-    }
-
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError> {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        self.bytes.read_exact_at(buf, offset)
-    }
-
-    fn reads_are_requests(&self) -> bool {
-        true
-    }
-
-    fn open_range(&self, range: Entry) -> Result<Box<dyn Read + '_>, ReadError> {
-        let mut buf = vec![0u8; range.length as usize];
-        self.read_exact_at(&mut buf, range.offset)?;
-        Ok(Box::new(Cursor::new(buf)))
-    }
-}
-
 fn counting(bytes: &[u8]) -> Counting {
-    Counting {
-        bytes: bytes.to_vec(),
-        requests: AtomicU64::new(0),
-    }
+    Counting::new(bytes)
 }
 
 /// Runs `check` over a buffer, a file and the counting source.

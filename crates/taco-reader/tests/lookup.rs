@@ -4,53 +4,19 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::io::{Cursor, Read};
+mod common;
+
+use common::Counting;
+
+use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, OnceLock};
-use taco_format::Entry;
 use taco_planners::{MemberFields, MemberSource, Plan, PlannedMember};
-use taco_reader::{Place, ReadAt, ReadError, TacoArchive};
-
-/// Bytes where every read and every opened range counts as one request.
-struct Counting {
-    bytes: Vec<u8>,
-    requests: AtomicU64,
-    read: AtomicU64,
-}
-
-impl ReadAt for Counting {
-    fn size(&self) -> Result<u64, ReadError> {
-        Ok(self.bytes.len() as u64)
-    }
-
-    fn label(&self) -> String {
-        "counting".into()
-    }
-
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<(), ReadError> {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        self.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        self.bytes.read_exact_at(buf, offset)
-    }
-
-    fn reads_are_requests(&self) -> bool {
-        true
-    }
-
-    fn open_range(&self, range: Entry) -> Result<Box<dyn Read + '_>, ReadError> {
-        let mut buf = vec![0u8; range.length as usize];
-        self.read_exact_at(&mut buf, range.offset)?;
-        Ok(Box::new(Cursor::new(buf)))
-    }
-}
+use taco_reader::{Place, ReadError, TacoArchive};
 
 fn counting(path: &Path) -> TacoArchive<Counting> {
-    TacoArchive::from_source_lazy(Counting {
-        bytes: std::fs::read(path).unwrap(),
-        requests: AtomicU64::new(0),
-        read: AtomicU64::new(0),
-    })
+    TacoArchive::from_source_lazy(Counting::new(&std::fs::read(path).unwrap()))
 }
 
 fn tile_body(z: u32, x: u32, y: u32) -> Vec<u8> {
