@@ -223,3 +223,56 @@ fn a_span_entry_whose_local_size_differs_from_the_directory_is_not_in_it() {
     assert_eq!(err.kind().name(), "NotInDirectory", "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// Yields `chunks` in order: bytes, or an error of the given kind.
+struct Scripted(Vec<Result<Vec<u8>, std::io::ErrorKind>>);
+
+impl Read for Scripted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.0.is_empty() {
+            return Ok(0);
+        }
+        match self.0.remove(0) {
+            Ok(bytes) => {
+                buf[..bytes.len()].copy_from_slice(&bytes);
+                Ok(bytes.len())
+            }
+            Err(kind) => Err(std::io::Error::new(kind, "scripted")),
+        }
+    }
+}
+
+#[test]
+fn a_copy_retries_interruptions_and_names_where_anything_else_stopped_it() {
+    use std::io::ErrorKind::{ConnectionReset, Interrupted};
+    let range = taco_format::Entry::new(1000, 6);
+    let mut interrupted = Scripted(vec![
+        Ok(b"abc".to_vec()),
+        Err(Interrupted),
+        Ok(b"def".to_vec()),
+    ]);
+    let mut got = Vec::new();
+    let crc = taco_reader::copy_exact(&mut interrupted, "src", range, |c| {
+        got.extend_from_slice(c);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        (got.as_slice(), crc),
+        (&b"abcdef"[..], crc32fast::hash(b"abcdef"))
+    );
+
+    let mut reset = Scripted(vec![Ok(b"abcd".to_vec()), Err(ConnectionReset)]);
+    let err = taco_reader::copy_exact(&mut reset, "src", range, |_| Ok(())).unwrap_err();
+    // Named at the byte it stopped at, with what was still to come.
+    assert!(
+        err.to_string().contains("reading 2 bytes at offset 1004"),
+        "{err}"
+    );
+    let mut short = Scripted(vec![Ok(b"abc".to_vec())]);
+    let err = taco_reader::copy_exact(&mut short, "src", range, |_| Ok(())).unwrap_err();
+    assert!(
+        err.to_string().contains("reading 3 bytes at offset 1003"),
+        "{err}"
+    );
+}
