@@ -233,9 +233,14 @@ impl Read for Scripted {
             return Ok(0);
         }
         match self.0.remove(0) {
-            Ok(bytes) => {
-                buf[..bytes.len()].copy_from_slice(&bytes);
-                Ok(bytes.len())
+            Ok(mut bytes) => {
+                // At most what fits; the rest comes next time.
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                if n < bytes.len() {
+                    self.0.insert(0, Ok(bytes.split_off(n)));
+                }
+                Ok(n)
             }
             Err(kind) => Err(std::io::Error::new(kind, "scripted")),
         }
@@ -275,4 +280,30 @@ fn a_copy_retries_interruptions_and_names_where_anything_else_stopped_it() {
         err.to_string().contains("reading 3 bytes at offset 1003"),
         "{err}"
     );
+}
+
+#[test]
+fn a_span_reset_midway_is_a_read_error_not_a_short_span_and_interruptions_are_retried() {
+    use std::io::ErrorKind::{ConnectionReset, Interrupted};
+    let s = sample();
+    let span = MemberSpan::span_entry(&s.spans[1], &s.spans[2]);
+    let bytes = s.bytes[span.offset as usize..(span.offset + span.length) as usize].to_vec();
+    // Interrupted inside the first local header, then everything: extracts whole.
+    let dir = tempfile::tempdir().unwrap();
+    let interrupted = Scripted(vec![
+        Ok(bytes[..10].to_vec()),
+        Err(Interrupted),
+        Ok(bytes[10..].to_vec()),
+    ]);
+    let report =
+        taco_reader::extract_span(interrupted, "span", dir.path(), &ExtractOptions::default())
+            .unwrap();
+    assert_eq!(report.files.len(), 2);
+    // Reset inside b's data: the transport failed, the span was not cut short.
+    let dir = tempfile::tempdir().unwrap();
+    let reset = Scripted(vec![Ok(bytes[..100].to_vec()), Err(ConnectionReset)]);
+    let err = taco_reader::extract_span(reset, "span", dir.path(), &ExtractOptions::default())
+        .unwrap_err();
+    assert_eq!(err.kind().name(), "Io", "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
