@@ -307,3 +307,67 @@ fn a_span_reset_midway_is_a_read_error_not_a_short_span_and_interruptions_are_re
     assert_eq!(err.kind().name(), "Io", "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn a_sidecar_must_name_this_archive_field_by_field() {
+    let s = sample();
+    let identity = validate(&s.bytes, Level::Normal).unwrap().identity.unwrap();
+    let sidecar = |size: u64, header: u32, cd: u32| {
+        format!(
+            r#"{{"format":"taco-index","archive":{{"size":{size},"header_crc32":{header},"cd_crc32":{cd}}}}}"#
+        )
+    };
+    let (size, header, cd) = (
+        identity.size,
+        identity.header_crc32,
+        identity.directory_crc32,
+    );
+    identity
+        .check_sidecar(&sidecar(size, header, cd), "m")
+        .unwrap();
+    for (text, field) in [
+        (sidecar(size + 1, header, cd), "size"),
+        (sidecar(size, header ^ 1, cd), "header_crc32"),
+        (sidecar(size, header, cd ^ 1), "cd_crc32"),
+        (r#"{"format":"taco-index"}"#.to_string(), "size"),
+    ] {
+        let err = identity.check_sidecar(&text, "m").unwrap_err();
+        assert_eq!(err.kind().name(), "StaleSidecar", "{text}");
+        assert!(err.to_string().contains(field), "{field}: {err}");
+    }
+}
+
+#[test]
+fn the_first_central_record_must_be_the_header_at_offset_zero() {
+    let s = sample();
+    let cd = central_record(&s.bytes, b"TACO_HEADER");
+    let mut moved = s.bytes.clone();
+    moved[cd + 42..cd + 46].copy_from_slice(&5u32.to_le_bytes());
+    let mut renamed = s.bytes.clone();
+    renamed[cd + 46] = b'X';
+    let err = validate(&renamed, Level::Normal).unwrap_err();
+    assert_eq!(err.kind().name(), "HeaderNotFirst", "{err}");
+    // Moved, it lands on the next member: refused as that first.
+    assert!(validate(&moved, Level::Normal).is_err());
+}
+
+#[test]
+fn a_non_ascii_name_without_the_utf8_flag_is_refused() {
+    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    let span = w.add_bytes("dir/ünï.bin", b"x", None).unwrap();
+    let bytes = w.finish(&[]).unwrap().0.into_inner();
+    validate(&bytes, Level::Normal).unwrap();
+    // Clear flag bit 11 in both records, so they still agree with each other.
+    let mut bad = bytes.clone();
+    let local = span.header_offset as usize;
+    let central = central_record(&bad, "dir/ünï.bin".as_bytes());
+    for flags in [local + 6, central + 8] {
+        bad[flags..flags + 2].copy_from_slice(&0u16.to_le_bytes());
+    }
+    let err = validate(&bad, Level::Normal).unwrap_err();
+    assert_eq!(err.kind().name(), "BadName", "{err}");
+    assert!(
+        err.to_string().contains("UTF-8") || err.to_string().contains("flag"),
+        "{err}"
+    );
+}
