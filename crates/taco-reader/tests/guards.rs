@@ -371,3 +371,27 @@ fn a_non_ascii_name_without_the_utf8_flag_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn bytes_between_members_are_unaccounted_and_the_report_counts_members() {
+    let s = sample();
+    let report = validate(&s.bytes, Level::Normal).unwrap();
+    assert_eq!(report.members, Some(3));
+    // Ten bytes slipped in before b's local header, every later offset moved to match: a
+    // well-formed ZIP with bytes no member owns.
+    let at = s.spans[1].header_offset as usize;
+    let mut bad = s.bytes[..at].to_vec();
+    bad.extend_from_slice(&[0xAA; 10]);
+    bad.extend_from_slice(&s.bytes[at..]);
+    for name in [&b"dir/b.bin"[..], b"dir/c"] {
+        let cd = central_record(&bad, name);
+        let offset = u32::from_le_bytes(bad[cd + 42..cd + 46].try_into().unwrap()) + 10;
+        bad[cd + 42..cd + 46].copy_from_slice(&offset.to_le_bytes());
+    }
+    let eocd = bad.len() - 22;
+    let cd_offset = u32::from_le_bytes(bad[eocd + 16..eocd + 20].try_into().unwrap()) + 10;
+    bad[eocd + 16..eocd + 20].copy_from_slice(&cd_offset.to_le_bytes());
+    let err = validate(&bad, Level::Normal).unwrap_err();
+    assert_eq!(err.kind().name(), "UnaccountedBytes", "{err}");
+    assert!(err.to_string().contains("between members"), "{err}");
+}
