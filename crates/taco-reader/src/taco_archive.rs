@@ -11,7 +11,8 @@ use std::sync::{Arc, OnceLock};
 use taco_format::{CrcPolicy, Entry, ParsedHeader};
 use taco_index::{Index, TimeMatch, TimeSelection, INDEX_MEMBER};
 
-/// An open TACO archive. Opening reads the 157-byte header (one read, one request remotely);
+/// An open TACO archive. Opening reads the first 64 KiB (one read, one request remotely): the
+/// header and, in an index-v2 archive, the lookup directory's root;
 /// everything else — the central directory, members, entries — is read when first asked for,
 /// and the directory only once. Safe to share between threads.
 ///
@@ -61,7 +62,7 @@ pub enum Selection {
 
 impl TacoArchive<Source> {
     /// Opens a local path, or a URL (`http(s)://`, `s3://`; with the `remote` feature), and
-    /// reads its header.
+    /// reads its first 64 KiB (see [`TacoArchive::from_source`]).
     ///
     /// # Errors
     /// As [`Source::open`] and [`TacoArchive::from_source`].
@@ -81,13 +82,16 @@ impl TacoArchive<Source> {
 }
 
 impl<S: ReadAt> TacoArchive<S> {
-    /// Reads the header of an archive held by any positioned-read source (a buffer, a file,
-    /// a caller's own [`ReadAt`]). A header whose CRC does not match is an error.
+    /// Opens an archive held by any positioned-read source (a buffer, a file, a caller's own
+    /// [`ReadAt`]) with one read of its first 64 KiB: the header and, in an index-v2 archive,
+    /// the lookup directory's root. A header whose CRC does not match is an error.
     ///
     /// # Errors
-    /// [`ReadError::Invalid`] when the first 157 bytes are not a TACO header; read errors.
+    /// [`ReadError::Invalid`] when the first 157 bytes are not a TACO header or the lookup
+    /// directory's root is malformed; read errors.
     pub fn from_source(source: S) -> Result<TacoArchive<S>, ReadError> {
         let archive = TacoArchive::from_source_lazy(source);
+        archive.lookup()?;
         archive.header()?;
         Ok(archive)
     }
