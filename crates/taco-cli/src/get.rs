@@ -27,9 +27,8 @@ pub fn get(args: &GetArgs) -> Result<()> {
     with_archive(&args.src, &args.remote, |archive| get_from(archive, args))
 }
 
-/// Resolves the entries, members or tiles asked for into byte ranges: the header once for
-/// entries; the directory tail once, then a local header per member; for tiles the tail and
-/// the index once, whose records give every tile's range directly.
+/// Resolves the entries or members asked for into byte ranges: the header once for entries;
+/// the directory tail once, then a local header per member. (Tiles are located in `get_from`.)
 fn resolve(archive: &TacoArchive, args: &GetArgs) -> Result<Vec<Want>> {
     if !args.entry.is_empty() {
         return args
@@ -44,34 +43,16 @@ fn resolve(archive: &TacoArchive, args: &GetArgs) -> Result<Vec<Want>> {
             })
             .collect();
     }
-    if !args.member.is_empty() {
-        let directory = archive.directory()?;
-        return args
-            .member
-            .iter()
-            .map(|name| {
-                let member = archive.member(name)?;
-                Ok(Want {
-                    name: name.clone(),
-                    range: directory.data_range(member)?,
-                    crc: Some(member.record.crc32),
-                })
-            })
-            .collect();
-    }
-    // Tiles of a v1 archive: the index gave every range and CRC.
-    args.tile
+    let directory = archive.directory()?;
+    args.member
         .iter()
-        .map(|t| {
-            let tile = archive.tile(t.z, t.x, t.y)?;
-            match tile.place {
-                Place::Data { range, crc32 } => Ok(Want {
-                    name: tile.name,
-                    range,
-                    crc: Some(crc32),
-                }),
-                _ => bail!("tile {t} is not in the index"),
-            }
+        .map(|name| {
+            let member = archive.member(name)?;
+            Ok(Want {
+                name: name.clone(),
+                range: directory.data_range(member)?,
+                crc: Some(member.record.crc32),
+            })
         })
         .collect()
 }
@@ -133,20 +114,31 @@ fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
         bar.finish_and_clear();
         return Ok(());
     }
-    if !args.tile.is_empty() {
+    let wants = if args.tile.is_empty() {
+        resolve(archive, args)?
+    } else {
         let located = args
             .tile
             .iter()
             .map(|t| archive.tile(t.z, t.x, t.y))
             .collect::<Result<Vec<_>, _>>()?;
-        if !located
+        // Tiles of a v1 archive: the index gave every range and CRC.
+        let from_index: Option<Vec<Want>> = located
             .iter()
-            .all(|l| matches!(l.place, Place::Data { .. }))
-        {
-            return get_tiles(archive, &located, args);
+            .map(|l| match l.place {
+                Place::Data { range, crc32 } => Some(Want {
+                    name: l.name.clone(),
+                    range,
+                    crc: Some(crc32),
+                }),
+                _ => None,
+            })
+            .collect();
+        match from_index {
+            Some(wants) => wants,
+            None => return get_tiles(archive, &located, args),
         }
-    }
-    let wants = resolve(archive, args)?;
+    };
     let options = ExtractOptions {
         overwrite: args.force,
         inputs: input_ids(Some(Path::new(&args.src))),
