@@ -395,3 +395,29 @@ fn bytes_between_members_are_unaccounted_and_the_report_counts_members() {
     assert_eq!(err.kind().name(), "UnaccountedBytes", "{err}");
     assert!(err.to_string().contains("between members"), "{err}");
 }
+
+#[test]
+fn opening_refuses_a_central_record_whose_member_runs_past_the_directory() {
+    let s = sample();
+    let mut bad = s.bytes.clone();
+    let central = central_record(&bad, b"dir/c");
+    for at in [central + 20, central + 24] {
+        bad[at..at + 4].copy_from_slice(&10_000u32.to_le_bytes());
+    }
+    let err = Archive::open(&bad).err().expect("refused at open");
+    assert_eq!(err.kind().name(), "MemberOutOfBounds", "{err}");
+}
+
+#[test]
+fn the_identity_names_the_directory_by_the_crc_of_its_bytes() {
+    let s = sample();
+    let identity = validate(&s.bytes, Level::Normal).unwrap().identity.unwrap();
+    let eocd = s.bytes.len() - 22;
+    let cd_size = u32::from_le_bytes(s.bytes[eocd + 12..eocd + 16].try_into().unwrap()) as usize;
+    let cd_offset = u32::from_le_bytes(s.bytes[eocd + 16..eocd + 20].try_into().unwrap()) as usize;
+    assert_eq!(
+        identity.directory_crc32,
+        crc32fast::hash(&s.bytes[cd_offset..cd_offset + cd_size])
+    );
+    assert_eq!(identity.size, s.bytes.len() as u64);
+}
