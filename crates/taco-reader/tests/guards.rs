@@ -421,3 +421,49 @@ fn the_identity_names_the_directory_by_the_crc_of_its_bytes() {
     );
     assert_eq!(identity.size, s.bytes.len() as u64);
 }
+
+/// Sets the 16-bit field at `local` (in a's local header) and `central` (in its central record).
+fn patch_a(bytes: &[u8], local: usize, central: usize, value: u16) -> Vec<u8> {
+    let s = sample();
+    let mut b = bytes.to_vec();
+    let at = s.spans[0].header_offset as usize + local;
+    b[at..at + 2].copy_from_slice(&value.to_le_bytes());
+    let c = central_record(&b, b"a.txt") + central;
+    b[c..c + 2].copy_from_slice(&value.to_le_bytes());
+    b
+}
+
+#[test]
+fn member_data_is_read_only_from_stored_members_without_descriptors() {
+    let s = sample();
+    let kind = |bytes: Vec<u8>| {
+        let archive = TacoArchive::from_source(bytes).unwrap();
+        archive.read_member("a.txt").unwrap_err().kind().name()
+    };
+    // Method 8 (deflate) in both records: they agree, and still it is not STORED.
+    assert_eq!(kind(patch_a(&s.bytes, 8, 10, 8)), "NotStored");
+    // Flag bit 3 in both records: a data descriptor.
+    assert_eq!(kind(patch_a(&s.bytes, 6, 8, 1 << 3)), "DataDescriptor");
+}
+
+#[test]
+fn two_central_records_on_one_local_entry_are_refused_at_open() {
+    let s = sample();
+    let b = &s.bytes;
+    let at = central_record(b, b"a.txt");
+    let len = 46 + 5;
+    let mut copy = b[at..at + len].to_vec();
+    copy[46 + 4] = b'X'; // "a.txX": another name, the same local header offset
+    let mut bad = b[..at + len].to_vec();
+    bad.extend_from_slice(&copy);
+    bad.extend_from_slice(&b[at + len..]);
+    let eocd = bad.len() - 22;
+    for field in [8, 10] {
+        let n = u16::from_le_bytes(bad[eocd + field..eocd + field + 2].try_into().unwrap()) + 1;
+        bad[eocd + field..eocd + field + 2].copy_from_slice(&n.to_le_bytes());
+    }
+    let size = u32::from_le_bytes(bad[eocd + 12..eocd + 16].try_into().unwrap()) + len as u32;
+    bad[eocd + 12..eocd + 16].copy_from_slice(&size.to_le_bytes());
+    let err = Archive::open(&bad).err().expect("refused at open");
+    assert_eq!(err.kind().name(), "OverlappingMembers", "{err}");
+}
