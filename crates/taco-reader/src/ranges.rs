@@ -1,6 +1,7 @@
 //! Reading many ranges of one source: ranges close together share one read (one request
 //! remotely), and reads run on a bounded number of threads.
 
+use crate::stream::ExactReader;
 use crate::{ReadAt, ReadError};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -117,12 +118,9 @@ where
         for &i in group {
             let range = ranges[i];
             skip(&mut reader, range.offset - at, source, at)?;
-            let mut part = Exact {
-                inner: &mut reader,
-                remaining: range.length,
-            };
+            let mut part = ExactReader::new(&mut reader, range.length);
             each(i, &mut part)?;
-            let left = part.remaining;
+            let left = part.remaining();
             skip(
                 &mut reader,
                 left,
@@ -158,32 +156,6 @@ fn skip<S: ReadAt + ?Sized>(
             io::ErrorKind::UnexpectedEof,
             format!("source ended {} bytes early", len - skipped),
         )))
-    }
-}
-
-/// `remaining` bytes of `inner`; an earlier end is an error.
-struct Exact<'r> {
-    inner: &'r mut dyn Read,
-    remaining: u64,
-}
-
-impl Read for Exact<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.remaining == 0 || buf.is_empty() {
-            return Ok(0);
-        }
-        let want = buf
-            .len()
-            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("source ended {} bytes early", self.remaining),
-            ));
-        }
-        self.remaining -= n as u64;
-        Ok(n)
     }
 }
 

@@ -153,9 +153,8 @@ impl<S: ReadAt> io::Read for RangeReader<S> {
 /// is read, fails unless it equals the central directory's: the one CRC check for member data
 /// read as a stream.
 pub struct CrcReader<'a> {
-    inner: Box<dyn Read + 'a>,
+    inner: ExactReader<Box<dyn Read + 'a>>,
     hasher: crc32fast::Hasher,
-    remaining: u64,
     expected: u32,
     name: String,
     range: Entry,
@@ -167,7 +166,7 @@ impl std::fmt::Debug for CrcReader<'_> {
         f.debug_struct("CrcReader")
             .field("name", &self.name)
             .field("range", &self.range)
-            .field("remaining", &self.remaining)
+            .field("remaining", &self.inner.remaining())
             .finish_non_exhaustive()
     }
 }
@@ -183,9 +182,8 @@ impl<'a> CrcReader<'a> {
         label: String,
     ) -> CrcReader<'a> {
         CrcReader {
-            inner,
+            inner: ExactReader::new(inner, range.length),
             hasher: crc32fast::Hasher::new(),
-            remaining: range.length,
             expected,
             name,
             range,
@@ -208,25 +206,18 @@ impl<'a> CrcReader<'a> {
 
 impl Read for CrcReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.remaining == 0 || buf.is_empty() {
-            return Ok(0);
-        }
-        let want = buf
-            .len()
-            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "{}: member {:?} ended {} bytes early",
-                    self.label, self.name, self.remaining
-                ),
-            ));
-        }
+        let n = self.inner.read(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                io::Error::new(
+                    e.kind(),
+                    format!("{}: member {:?}: {e}", self.label, self.name),
+                )
+            } else {
+                e
+            }
+        })?;
         self.hasher.update(&buf[..n]);
-        self.remaining -= n as u64;
-        if self.remaining == 0 {
+        if n > 0 && self.inner.remaining() == 0 {
             let computed = self.hasher.clone().finalize();
             if computed != self.expected {
                 return Err(self.fail(ArchiveError::CrcMismatch {
@@ -237,6 +228,47 @@ impl Read for CrcReader<'_> {
                 }));
             }
         }
+        Ok(n)
+    }
+}
+
+/// Exactly `len` bytes of `inner`: it ends there, and an earlier end is an `UnexpectedEof`
+/// error, never a short success.
+pub(crate) struct ExactReader<R> {
+    inner: R,
+    remaining: u64,
+}
+
+impl<R: Read> ExactReader<R> {
+    pub(crate) fn new(inner: R, len: u64) -> ExactReader<R> {
+        ExactReader {
+            inner,
+            remaining: len,
+        }
+    }
+
+    /// Bytes not read yet.
+    pub(crate) fn remaining(&self) -> u64 {
+        self.remaining
+    }
+}
+
+impl<R: Read> Read for ExactReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("source ended {} bytes early", self.remaining),
+            ));
+        }
+        self.remaining -= n as u64;
         Ok(n)
     }
 }
