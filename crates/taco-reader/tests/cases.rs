@@ -4,37 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
+use common::sample;
+
 use proptest::prelude::*;
 use std::io::Cursor;
 use taco_format::Entry;
 use taco_reader::{validate, Archive, Level, LocalFile, ReadAt, ReadError};
 use taco_writer::{ArchiveWriter, MemberSpan, WriterOptions};
-
-struct Sample {
-    bytes: Vec<u8>,
-    spans: Vec<MemberSpan>,
-    cd_offset: usize,
-}
-
-fn sample() -> Sample {
-    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
-    let spans = vec![
-        w.add_bytes("a.txt", b"alpha alpha", None).unwrap(),
-        w.add_bytes("dir/b.bin", &[9u8; 300], None).unwrap(),
-        w.add_bytes("dir/c", b"c", None).unwrap(),
-    ];
-    let cd_offset = spans[2].end() as usize;
-    let entries = [
-        spans[0].data_entry(),
-        MemberSpan::span_entry(&spans[1], &spans[2]),
-    ];
-    let bytes = w.finish(&entries).unwrap().0.into_inner();
-    Sample {
-        bytes,
-        spans,
-        cd_offset,
-    }
-}
 
 /// Bytes read the way a remote source is: each read a request, so readers batch them.
 struct AsRequests(Vec<u8>);

@@ -4,31 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
+use common::sample;
+
 use std::io::{Cursor, Read};
 use taco_reader::{validate, Archive, ExtractOptions, Level, ReadError, Selection, TacoArchive};
 use taco_writer::{ArchiveWriter, MemberSpan, WriterOptions};
-
-struct Sample {
-    bytes: Vec<u8>,
-    spans: Vec<MemberSpan>,
-}
-
-/// `a.txt` (11 bytes), `dir/b.bin` (300 bytes), `dir/c` (1 byte), the last one ending exactly
-/// where the central directory begins; entry 0 = a's data, entry 1 = span of b and c.
-fn sample() -> Sample {
-    let mut w = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
-    let spans = vec![
-        w.add_bytes("a.txt", b"alpha alpha", None).unwrap(),
-        w.add_bytes("dir/b.bin", &[9u8; 300], None).unwrap(),
-        w.add_bytes("dir/c", b"c", None).unwrap(),
-    ];
-    let entries = [
-        spans[0].data_entry(),
-        MemberSpan::span_entry(&spans[1], &spans[2]),
-    ];
-    let bytes = w.finish(&entries).unwrap().0.into_inner();
-    Sample { bytes, spans }
-}
 
 /// Offset of the central record of `name`.
 fn central_record(bytes: &[u8], name: &[u8]) -> usize {
