@@ -22,6 +22,7 @@ Datasets (one setup function each, below the core):
            peak RSS on 1 x 2 GiB; bytes `taco header` reads of a 5 GiB (ZIP64) archive
   parquet  `taco pack-parquet` of a ~1 GiB Parquet file (64 row groups) vs cat
   tiles    `taco pack-tiles` of 100 000 tiles vs find | sort | xargs cat
+  index    index v2 at 10^6 tiles: pack-tiles vs cat + sync, peak RSS, get --tile time and bytes
   netcdf   `taco pack-netcdf` of 100 NetCDF-4 files (~2 GiB) vs cat; what it reads of them
   remote   `taco get` from a local nginx vs curl -r, and 7 entries --jobs 7 vs --jobs 1
   regress  two taco builds (--base OLD, --taco NEW) on pack's datasets: pack, validate --level deep
@@ -1058,6 +1059,93 @@ def bench_tiles(b: Bench) -> None:
            keep_rows=True)
 
 
+def bench_index(b: Bench) -> None:
+    """Index v2 at 10^6 members (issue 12): `taco pack-tiles` of 1 000 000 tiles of 0.5-1.5 KiB
+    (zooms 0-9 complete + 650 475 tiles of zoom 10) vs `find | sort | xargs cat` (+ sync)
+    inside it, target taco/(cat+sync) <= 1.5 and peak RSS <= 256 MiB; then `taco get --tile`
+    of 200 random tiles, one process each, vs /bin/true (target <= 5 ms a tile), the bytes of
+    the archive each reads (strace pread64 of one), and the lookup directory's and the
+    manifest's sizes per tile."""
+    b.start()
+    b.version("cat", first_line("cat", "--version"))
+    full, extra = (5, 300) if b.small else (10, 650_475)
+    lo, hi, seed = 512, 1536, 20261130
+    n_tiles = (4 ** full - 1) // 3 + extra
+    tiles = b.dir / "src" / "tiles"
+
+    def gen(tmp: Path) -> None:
+        rnd = random.Random(seed)
+        side = 1 << full
+        cells = [(z, x, y) for z in range(full) for x in range(1 << z) for y in range(1 << z)]
+        cells += sorted((full, i // side, i % side) for i in rnd.sample(range(side * side), extra))
+        made = set()
+        for z, x, y in cells:
+            if (z, x) not in made:
+                (tmp / str(z) / str(x)).mkdir(parents=True, exist_ok=True)
+                made.add((z, x))
+            (tmp / f"{z}/{x}/{y}.png").write_bytes(rnd.randbytes(rnd.randint(lo, hi)))
+
+    section(f"tiles in {tiles}")
+    cached(tiles, f"index-v2 full_zooms={full} extra={extra} sizes={lo}-{hi} seed={seed}", gen)
+    say(f"{n_tiles} tiles (zooms 0-{full - 1} complete, {extra} random tiles of zoom {full}), "
+        f"{lo}-{hi} random bytes each")
+    cat_sh = 'find . -type f -print0 | sort -z | xargs -0 cat >"$0"'
+    case = cat_case(b, "index", cat_sh, tiles, ["pack-tiles", "-q", "--force", tiles], 1.5)
+    case.ratios = [("taco/cat+sync", 1.5), ("taco/cat", None)]
+    case.rss_target = ("taco", 256)
+    measure(b, [case])
+
+    section("lookups in the last archive")
+    archive = b.out / "out.taco"
+    size = archive.stat().st_size
+    with zipfile.ZipFile(archive) as z:
+        directory = z.getinfo("TACO_DIRECTORY").file_size
+        manifest = z.getinfo("TACO_MANIFEST.parquet").file_size
+        index_v1 = z.getinfo("TACO_INDEX.json").file_size
+    say(f"archive {size} bytes; lookup directory {directory} bytes "
+        f"({directory / n_tiles:.2f} a tile); manifest {manifest} bytes "
+        f"({manifest / n_tiles:.1f} a tile); v1 index {index_v1} bytes "
+        f"({index_v1 / n_tiles:.1f} a tile)")
+    b.check("lookup directory <= 12 bytes a tile", directory / n_tiles <= 12,
+            f"{directory / n_tiles:.2f}")
+    rnd = random.Random(seed + 1)
+    # tiles of the complete zooms from 5 on (the small run: from its lowest)
+    zooms = range(min(5, full - 1), full)
+    picks = []
+    for _ in range(200):
+        z = rnd.choice(zooms)
+        picks.append((z, *divmod(rnd.randrange(4 ** z), 1 << z)))
+
+    def per_process(argvs) -> float:
+        t0 = time.perf_counter()
+        for argv in argvs:
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        return (time.perf_counter() - t0) / len(argvs)
+
+    gets = [[b.taco, "get", archive, "--tile", f"{z}/{x}/{y}", "-o", "/dev/null"]
+            for z, x, y in picks]
+    per_process(gets[:20])  # warm the page cache
+    get_ms = per_process(gets) * 1000
+    true_ms = per_process([["/bin/true"]] * len(gets)) * 1000
+    say(f"get --tile: {get_ms:.2f} ms a tile (one process each); /bin/true {true_ms:.2f} ms")
+    b.check("get --tile <= 5 ms a tile", get_ms <= 5.0, f"{get_ms:.2f} ms")
+    z, x, y = picks[0]
+    trace = subprocess.run(["strace", "-f", "-e", "trace=pread64,read", "-y", b.taco, "get",
+                            archive, "--tile", f"{z}/{x}/{y}", "-o", "/dev/null"],
+                           capture_output=True, text=True)
+    read = sum(int(m.group(1)) for m in re.finditer(
+        rf"(?:pread64|read)\(\d+<{re.escape(str(archive))}>.*\)\s+=\s+(\d+)", trace.stderr))
+    say(f"bytes read from the archive for one tile: {read}")
+    b.check("one tile reads <= 128 KiB of index plus the tile", read <= 128 * 1024 + 2 * hi,
+            f"{read} bytes")
+    cleanup(b)
+    report(b, [case], [cat_table(case, "taco pack-tiles", ("", f"{n_tiles} tiles"))],
+           [f"lookup directory {directory / n_tiles:.2f} B a tile, manifest "
+            f"{manifest / n_tiles:.1f} B a tile, v1 index {index_v1 / n_tiles:.1f} B a tile; "
+            f"get --tile {get_ms:.2f} ms a tile (/bin/true {true_ms:.2f} ms), {read} bytes "
+            "of the archive read for one tile."], keep_rows=True)
+
+
 def bench_netcdf(b: Bench) -> None:
     """`taco pack-netcdf` of 100 monthly NetCDF-4 files of ~20 MiB (daily `time` in hours since
     1900-01-01, chunked; uncompressed contiguous t2m(time, 361, 480)) vs `cat -- *.nc > out`
@@ -1423,9 +1511,11 @@ def bench_regress(b: Bench) -> None:
 # =============================================================================================
 
 DATASETS = {"pack": bench_pack, "parquet": bench_parquet, "tiles": bench_tiles,
+            "index": bench_index,
             "netcdf": bench_netcdf, "remote": bench_remote, "regress": bench_regress}
 DEFAULT_DIRS = {"pack": "/tmp/taco-bench", "parquet": "/tmp/taco-bench-parquet",
                 "tiles": "/tmp/taco-bench-tiles", "netcdf": "/tmp/taco-bench-netcdf",
+                "index": "/tmp/taco-bench-index",
                 "remote": "/tmp", "regress": "/tmp/taco-bench"}
 
 

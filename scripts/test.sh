@@ -7,9 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/setup.sh
 
-echo "== cargo build --release -p taco-cli (and the front-door example the suite runs)"
+echo "== cargo build --release -p taco-cli (and the library examples the suite runs)"
 cargo build --release -p taco-cli
-cargo build --release -p taco-examples --example front_door
+cargo build --release -p taco-examples --example front_door --example many_members
 
 status=0
 

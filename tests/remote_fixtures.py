@@ -215,8 +215,9 @@ def _meta(out: Path) -> dict:
 
 
 def build_plain(taco, base: Path, name: str = "plain.taco") -> Archive:
-    """`taco pack --entry-per-file` of five files in nested dirs, one of them empty (a
-    zero-length entry) and one of 300 KiB; entry i = data of member i."""
+    """`taco pack --entry-per-file --no-index` of five files in nested dirs, one of them empty
+    (a zero-length entry) and one of 300 KiB; entry i = data of member i. Without index v2,
+    members are found through the central directory, as in archives tacozip writes."""
     src = base / "data"
     files = write_tree(src, {
         "a.bin": payload(3000, 1),
@@ -226,7 +227,7 @@ def build_plain(taco, base: Path, name: str = "plain.taco") -> Archive:
         "z.txt": b"last\n",
     })
     out = base / name
-    taco("pack", "-q", out, src, "--entry-per-file", check=True)
+    taco("pack", "-q", out, src, "--entry-per-file", "--no-index", check=True)
     return Archive(out, {f"data/{k}": v for k, v in files.items()})
 
 
@@ -243,8 +244,8 @@ def build_tiles(taco, base: Path, zooms, *, seed: int, density=None, sizes=(100,
 
 
 def build_many(taco, base: Path, n: int = 3000) -> Archive:
-    """`taco pack` of n tiny files with 80-character names: a central directory of ~375 KB,
-    far more than the 64 KiB tail."""
+    """`taco pack --no-index` of n tiny files with 80-character names: a central directory of
+    ~375 KB, far more than the 64 KiB tail, and no lookup directory to avoid reading it."""
     src = base / "many"
     files = {}
     for i in range(n):
@@ -252,7 +253,7 @@ def build_many(taco, base: Path, n: int = 3000) -> Archive:
         files[rel] = b"x%d\n" % i
     write_tree(src, files)
     out = base / "many.taco"
-    taco("pack", "-q", out, src, check=True)
+    taco("pack", "-q", out, src, "--no-index", check=True)
     a = Archive(out, {f"many/{k}": v for k, v in files.items()})
     assert a.size - a.cd_offset > 4 * TAIL, "fixture: central directory must exceed the tail"
     return a

@@ -37,7 +37,6 @@ import pytest
 from conftest import assert_taco_error, listing, payload, tree_files, write_tree
 from tree_fixtures import INDEX_MEMBER, assert_tree, cut
 
-MANIFEST_MEMBER = "TACO_MANIFEST.parquet"
 
 # Member directories at depth 1, 3 and 6. Every directory name is unique, so OUTSIDE can hold
 # the tail of every chain at once without collisions.
@@ -198,7 +197,6 @@ class Arch:
     path: Path
     files: dict[str, bytes]  # member name -> bytes (without taco's own members)
     index: bytes  # TACO_INDEX.json
-    manifest: bytes  # TACO_MANIFEST.parquet
     entry_of: dict[str, int]  # split (chain's top directory) -> entry number
     span_of: dict[str, Path]  # split -> span file cut from the archive
 
@@ -219,14 +217,13 @@ def arch(taco, tmp_path_factory) -> Arch:
     taco("pack-splits", base / "ds", "-o", out, "-q", check=True)
     with zipfile.ZipFile(out) as z:
         index = z.read(INDEX_MEMBER)
-        manifest = z.read(MANIFEST_MEMBER)
     entries = json.loads(index)["entries"]
     entry_of = {e["split"]: e["index"] for e in entries}
     assert sorted(entry_of) == sorted(top(c) for c in CHAINS.values()), entries
     span_of = {}
     for e in entries:
         span_of[e["split"]] = cut(out, e["offset"], e["length"], base / f"span-{e['split']}.bin")
-    return Arch(out, files, index, manifest, entry_of, span_of)
+    return Arch(out, files, index, entry_of, span_of)
 
 
 @dataclass
@@ -241,9 +238,9 @@ def all_dirs() -> list[str]:
 
 
 def job_extract(a: Arch, dest: Path, i: int) -> Job:
-    # a whole extraction writes taco's index and manifest too (TACO_DIRECTORY is skipped)
-    return Job(["extract", a.path, "-C", dest], all_dirs(),
-               {**a.files, INDEX_MEMBER: a.index, MANIFEST_MEMBER: a.manifest})
+    # a whole extraction writes taco's v1 index too (TACO_DIRECTORY and the manifest are
+    # skipped)
+    return Job(["extract", a.path, "-C", dest], all_dirs(), {**a.files, INDEX_MEMBER: a.index})
 
 
 def job_range(a: Arch, dest: Path, i: int) -> Job:

@@ -302,28 +302,36 @@ def test_pack_summary_line(taco, tmp_path, src):
     out = tmp_path / "s.taco"
     cp = taco("pack", out, src, check=True)
     assert cp.stderr == "", "no progress bar or note when stderr is not a terminal"
-    with zipfile.ZipFile(out) as z:
-        assert len(z.namelist()) == 1 + len(SRC_FILES)
-    assert cp.stdout == f"{out}: 3 members, {out.stat().st_size} bytes, 0 entries\n"
+    with zipfile.ZipFile(out) as z:  # header, lookup directory, the files, manifest
+        assert len(z.namelist()) == 3 + len(SRC_FILES)
+    assert cp.stdout == f"{out}: 3 members and the index, {out.stat().st_size} bytes, 0 entries\n"
 
 
 def test_pack_summary_singular_and_entries(taco, tmp_path, src):
     one = tmp_path / "one.taco"
     cp = taco("pack", one, src / "a.txt", "--entry-per-file", check=True)
-    assert parse_taco_header(read_range(one, 0, HEADER_SIZE)) == [(157 + 30 + 5, 6)]
-    assert cp.stdout == f"{one}: 1 member, {one.stat().st_size} bytes, 1 entry\n"
-    assert one.stat().st_size == 157 + (30 + 5 + 6) + (46 + 11) + (46 + 5) + 22
+    with zipfile.ZipFile(one) as z:
+        data_offset = z.getinfo("a.txt").header_offset + 30 + 5
+    assert parse_taco_header(read_range(one, 0, HEADER_SIZE)) == [(data_offset, 6)]
+    assert cp.stdout == f"{one}: 1 member and the index, {one.stat().st_size} bytes, 1 entry\n"
+
+    # without the index: the header, the file, the central directory and the end record
+    bare = tmp_path / "bare.taco"
+    cp = taco("pack", bare, src / "a.txt", "--entry-per-file", "--no-index", check=True)
+    assert parse_taco_header(read_range(bare, 0, HEADER_SIZE)) == [(157 + 30 + 5, 6)]
+    assert cp.stdout == f"{bare}: 1 member, {bare.stat().st_size} bytes, 1 entry\n"
+    assert bare.stat().st_size == 157 + (30 + 5 + 6) + (46 + 11) + (46 + 5) + 22
 
     two = tmp_path / "two.taco"
     cp = taco("pack", two, src, "--entry", "157:1", "--entry", "160:2", check=True)
     assert parse_taco_header(read_range(two, 0, HEADER_SIZE)) == [(157, 1), (160, 2)]
-    assert cp.stdout == f"{two}: 3 members, {two.stat().st_size} bytes, 2 entries\n"
+    assert cp.stdout == f"{two}: 3 members and the index, {two.stat().st_size} bytes, 2 entries\n"
 
 
 def test_pack_summary_names_the_output_as_given(taco, tmp_path, src):
     cp = taco("pack", "rel.taco", "src", cwd=tmp_path, check=True)
     size = (tmp_path / "rel.taco").stat().st_size
-    assert cp.stdout == f"rel.taco: 3 members, {size} bytes, 0 entries\n"
+    assert cp.stdout == f"rel.taco: 3 members and the index, {size} bytes, 0 entries\n"
 
 
 def planned_summary(out_as_given: str, archive: Path) -> str:
@@ -545,7 +553,8 @@ def test_pack_draws_a_progress_bar_on_a_terminal(taco_bin, tmp_path, quarter_gib
     assert b"256.00 MiB/256.00 MiB" in tty or tty.count(CLEAR_LINE) >= 2, tty[-300:]
     assert tty.endswith(CLEAR_LINE), f"the bar must be cleared when done: {tty[-120:]!r}"
     # the summary goes to stdout, free of terminal codes
-    assert stdout == f"{out}: 4 members, {out.stat().st_size} bytes, 0 entries\n".encode()
+    assert stdout == (f"{out}: 4 members and the index, {out.stat().st_size} bytes, "
+                      "0 entries\n").encode()
 
 
 def test_get_draws_a_progress_bar_on_a_terminal(taco, taco_bin, tmp_path, quarter_gib):
@@ -579,7 +588,7 @@ def test_no_bar_when_stderr_is_not_a_terminal(taco, tmp_path, quarter_gib):
     cp = taco("pack", out, quarter_gib)
     assert cp.returncode == 0
     assert cp.stderr == "", f"progress output into a pipe: {cp.stderr[:300]!r}"
-    assert cp.stdout == f"{out}: 4 members, {out.stat().st_size} bytes, 0 entries\n"
+    assert cp.stdout == f"{out}: 4 members and the index, {out.stat().st_size} bytes, 0 entries\n"
     got = tmp_path / "m.bin"
     cp = taco("get", out, "--member", "quarter/part-3.bin", "-o", got, check=True)
     assert cp.stderr == "" and cp.stdout == ""
@@ -742,7 +751,8 @@ def check_member_zip64(path: Path, central: dict, size: int, offset: int) -> Non
 def test_record_count_boundary(taco, tmp_path):
     """65 534 records (TACO_HEADER + 65 533 files) fit the classic EOCD; 65 535 do not (0xFFFF is
     the 'see ZIP64' marker), nor 65 536. Member records never carry ZIP64 for a count alone.
-    (test_zip64.py covers 70 000 members; this is the boundary.)"""
+    (test_zip64.py covers 70 000 members with the index; this is the boundary, packed with
+    --no-index so every record is a file of the test.)"""
     with scratch_dir(tmp_path, 256 * MIB) as d:
         src = d / "f"
         src.mkdir()
@@ -754,7 +764,7 @@ def test_record_count_boundary(taco, tmp_path):
                 made += 1
             records = files + 1
             out = d / f"n{files}.taco"
-            cp = taco("pack", out, src, check=True, timeout=600)
+            cp = taco("pack", out, src, "--no-index", check=True, timeout=600)
             size = out.stat().st_size
             assert cp.stdout == (f"{out}: {files} members, {size} bytes, 0 entries"
                                  f"{', ZIP64' if zip64 else ''}\n")
@@ -812,7 +822,8 @@ def test_member_size_and_offset_boundary(taco, tmp_path, size):
         tail = d / "tail.txt"
         tail.write_bytes(b"after the big one\n")
         out = d / "z.taco"
-        cp = taco("pack", out, big, tail, "--entry-per-file", check=True, timeout=1200)
+        cp = taco("pack", out, big, tail, "--entry-per-file", "--no-index", check=True,
+                  timeout=1200)
         arc_size = out.stat().st_size
         assert cp.stdout == f"{out}: 2 members, {arc_size} bytes, 2 entries, ZIP64\n"
 
@@ -859,6 +870,46 @@ def test_member_size_and_offset_boundary(taco, tmp_path, size):
         assert [(m["name"], m["size"], m["header_offset"]) for m in doc["members"]] == [
             ("TACO_HEADER", 116, 0), (BIG_NAME, size, big_local), ("tail.txt", 18, tail_local)]
         taco("validate", out, check=True, timeout=600)
+    finally:
+        for p in sorted(d.iterdir()):
+            p.unlink()
+        d.rmdir()
+
+
+@pytest.mark.zip64
+@pytest.mark.parametrize("size", [FFFFFFFF - 1, FFFFFFFF], ids=["4GiB-2", "4GiB-1"])
+def test_planned_offsets_across_the_zip64_size_line(taco, tmp_path, size):
+    """With the index the writer plans every offset before writing (the lookup directory comes
+    first): a member of 4 GiB - 1 bytes or more takes a 20-byte ZIP64 extra in its local header,
+    which the plan must count, or the member after it lands elsewhere than the directory says
+    (the writer refuses that; a reader would fetch the wrong bytes)."""
+    require_free_space(tmp_path, size + 2 * 2**30)
+    d = tmp_path / "plan64"
+    d.mkdir()
+    try:
+        big = d / BIG_NAME
+        with open(big, "wb") as f:
+            f.truncate(size)
+        tail = d / "tail.txt"
+        tail.write_bytes(b"after the big one\n")
+        out = d / "z.taco"
+        taco("pack", out, big, tail, "--entry-per-file", "-q", check=True, timeout=1200)
+        with zipfile.ZipFile(out) as z:
+            names = z.namelist()
+            big_info, tail_info = z.getinfo(BIG_NAME), z.getinfo("tail.txt")
+            assert z.read("tail.txt") == b"after the big one\n"
+        assert names == ["TACO_HEADER", "TACO_DIRECTORY", BIG_NAME, "tail.txt",
+                         "TACO_MANIFEST.parquet"]
+        big_data = local_record(out, big_info.header_offset)["data_offset"]
+        tail_data = local_record(out, tail_info.header_offset)["data_offset"]
+        assert tail_info.header_offset == big_data + size
+        assert parse_taco_header(read_range(out, 0, HEADER_SIZE)) == [(big_data, size),
+                                                                      (tail_data, 18)]
+        # found through the lookup directory, checked against its local header
+        got = d / "tail.out"
+        taco("get", out, "--member", "tail.txt", "-o", got, check=True)
+        assert got.read_bytes() == b"after the big one\n"
+        taco("validate", out, check=True, timeout=600)  # the directory equals the central one
     finally:
         for p in sorted(d.iterdir()):
             p.unlink()

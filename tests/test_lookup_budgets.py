@@ -6,6 +6,7 @@ one elsewhere 2; a corrupted directory block is one named error, never another t
 from __future__ import annotations
 
 import json
+import zipfile
 
 import pytest
 
@@ -130,3 +131,49 @@ def test_a_corrupted_leaf_is_a_named_error_never_another_tile(taco, nginx_server
     assert cp.returncode == 1
     assert "lookup directory" in cp.stderr and "leaf CRC mismatch" in cp.stderr, cp.stderr
     assert not out.exists()
+
+
+def test_extract_entry_checks_the_span_against_the_lookup_directory(taco, nginx_server,
+                                                                    pyramids, served, tmp_path):
+    """`extract --entry` of a zoom span: the head, the directory's leaves (one request), the
+    span; never the central directory (here ~5 MB), and every file as the tree holds it."""
+    archive, files, _ = pyramids["leaves"]
+    with zipfile.ZipFile(archive) as z:
+        cd_size = sum(46 + len(i.filename.encode()) + len(i.extra) for i in z.infolist())
+    out = tmp_path / "zoom6"
+    cp, recs = run_logged(taco, nginx_server, "extract", served["leaves"], "--entry", "6",
+                          "-C", out, "--stats")
+    assert ok_stats(cp) == (len(recs), sum(r.body_bytes for r in recs))
+    want = {k: v for k, v in files.items() if k.startswith("6/")}
+    assert len(want) == 4 ** 6
+    got = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert got == want
+    assert recs[0].range == HEAD_RANGE
+    assert len(recs) == 3, summary(recs)
+    span = json.loads(taco("header", archive, "--json", check=True).stdout)["entries"][6]
+    index_bytes = recs[0].body_bytes + recs[1].body_bytes
+    assert index_bytes < cd_size // 4, (cd_size, summary(recs))
+    assert recs[2].body_bytes == span["length"]
+
+
+def test_a_hidden_local_entry_in_a_span_is_refused_by_the_lookup_check(taco, pyramids,
+                                                                       tmp_path):
+    """A span member the lookup directory does not list at that offset (its name changed in
+    the local header only) is one named error, and nothing is left behind."""
+    archive, _, _ = pyramids["small"]
+    raw = bytearray(archive.read_bytes())
+    span = json.loads(taco("header", archive, "--json", check=True).stdout)["entries"][3]
+    at = span["offset"]
+    assert raw[at:at + 4] == b"PK\x03\x04"
+    name_len = int.from_bytes(raw[at + 26:at + 28], "little")
+    name = bytes(raw[at + 30:at + 30 + name_len])
+    assert name.startswith(b"3/"), name
+    raw[at + 30:at + 32] = b"2/"  # another zoom's tile, as far as the local header says
+    bad = tmp_path / "bad.taco"
+    bad.write_bytes(bytes(raw))
+    out = tmp_path / "x"
+    cp = taco("extract", bad, "--entry", "3", "-C", out)
+    assert cp.returncode == 1
+    assert cp.stderr.count("\n") == 1, cp.stderr
+    assert 'local entry "2/' in cp.stderr and "is not listed there" in cp.stderr, cp.stderr
+    assert not out.exists() or not any(out.rglob("*"))

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import zipfile
+import zlib
 
 import pytest
 
-from conftest import REPO, parse_taco_header, zip_members
+from conftest import REPO, central_dir_offset, parse_taco_header, zip_members
 from parquet_fixtures import require_module
 from tree_fixtures import meta_path
 
@@ -25,6 +27,7 @@ PLANNERS = {
     "splits": ("pack-splits", DATA / "ml_data"),
     "parquet": ("pack-parquet", DATA / "parquet/observations.parquet"),
     "netcdf": ("pack-netcdf", DATA / "climate"),
+    "pack": ("pack", DATA / "pipeline"),
 }
 FORMAT_MEMBERS = {"TACO_HEADER", "TACO_DIRECTORY", "TACO_MANIFEST.parquet", "TACO_INDEX.json"}
 
@@ -35,7 +38,10 @@ def packed(taco, tmp_path_factory):
     out = {}
     for planner, (command, src) in PLANNERS.items():
         archive = base / f"{planner}.taco"
-        taco(command, src, "-o", archive, "-q", check=True)
+        if command == "pack":
+            taco(command, archive, src, "-q", check=True)
+        else:
+            taco(command, src, "-o", archive, "-q", check=True)
         out[planner] = archive
     return out
 
@@ -135,8 +141,57 @@ def test_taco_manifest_writes_the_same_bytes_locally_and_over_http(
 def test_an_archive_without_a_manifest_is_one_clear_error(taco, tmp_path):
     plain = tmp_path / "plain.taco"
     (tmp_path / "a.txt").write_bytes(b"a")
-    taco("pack", plain, tmp_path / "a.txt", check=True)
+    taco("pack", plain, tmp_path / "a.txt", "--no-index", check=True)
     cp = taco("manifest", plain, "-o", tmp_path / "m.parquet")
     assert cp.returncode == 1
     assert "TACO_MANIFEST.parquet" in cp.stderr and cp.stderr.count("\n") == 1, cp.stderr
     assert not (tmp_path / "m.parquet").exists()
+
+
+def central_record_of(raw: bytes, name: str) -> int:
+    """Offset of `name`'s central directory record."""
+    at = central_dir_offset(raw)
+    while raw[at:at + 4] == b"PK\x01\x02":
+        nlen, xlen, clen = struct.unpack_from("<HHH", raw, at + 28)
+        if raw[at + 46:at + 46 + nlen].decode() == name:
+            return at
+        at += 46 + nlen + xlen + clen
+    raise AssertionError(f"{name} not in the central directory")
+
+
+def test_validate_refuses_a_manifest_that_lies_about_a_member(taco, tmp_path, monkeypatch):
+    """Two packs of trees that differ in one file's bytes (same size): their manifests differ
+    only in that member's CRC-32. Splicing the second's manifest into the first (its own CRCs
+    fixed so the ZIP is consistent) must fail `validate` with one line naming the row."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    archives = []
+    for variant in (b"first", b"other"):
+        src = tmp_path / f"src-{variant.decode()}"
+        (src / "d").mkdir(parents=True)
+        (src / "d" / "a.txt").write_bytes(b"alpha\n")
+        (src / "d" / "b.txt").write_bytes(variant)
+        out = tmp_path / f"{variant.decode()}.taco"
+        taco("pack", out, src / "d", "-q", check=True)
+        archives.append(out)
+    good, other = (bytearray(a.read_bytes()) for a in archives)
+    mine, theirs = (next(m for m in zip_members(a) if m.name == "TACO_MANIFEST.parquet")
+                    for a in archives)
+    assert (mine.data_offset, mine.size) == (theirs.data_offset, theirs.size), \
+        "fixture: same-length manifests at the same place"
+    lie = bytes(other[theirs.data_offset:theirs.data_end])
+    assert lie != good[mine.data_offset:mine.data_end]
+    good[mine.data_offset:mine.data_end] = lie
+    crc = zlib.crc32(lie)
+    struct.pack_into("<I", good, mine.header_offset + 14, crc)
+    struct.pack_into("<I", good, central_record_of(bytes(good), "TACO_MANIFEST.parquet") + 16, crc)
+    spliced = tmp_path / "spliced.taco"
+    spliced.write_bytes(bytes(good))
+
+    taco("validate", archives[0], check=True)
+    cp = taco("validate", spliced)
+    assert cp.returncode == 1
+    line = cp.stderr.strip()
+    assert cp.stderr.count("\n") == 1 and "manifest TACO_MANIFEST.parquet: row 1 lists" in line, line
+    assert '"d/b.txt"' in line, line
+    doc = json.loads(taco("validate", spliced, "--json").stdout)
+    assert doc["ok"] is False and "BadManifest" in json.dumps(doc["error"]), doc

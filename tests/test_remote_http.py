@@ -258,18 +258,20 @@ def assert_member_request(rec, m, cd_offset):
 
 
 @pytest.mark.parametrize("name", ["data/a.bin", "data/dir/sub/c.bin", "data/z.txt"])
-def test_get_member_at_most_three(taco, nginx_server, served, tmp_path, name):
+def test_get_member_without_index_at_most_three(taco, nginx_server, served, tmp_path, name):
+    """An archive without index v2 (`--no-index`, or written by tacozip): the head says there
+    is no lookup directory, then the tail's central directory places the member."""
     a, url = served["plain"]
     m = a.member(name)
     out = tmp_path / "m.bin"
     cp, recs = run_logged(taco, nginx_server, "get", url, "--member", name, "-o", out, "--stats")
     assert out.read_bytes() == a.files[name]
-    assert recs[0].range == TAIL_RANGE
+    assert [r.range for r in recs[:2]] == [HEAD_RANGE, TAIL_RANGE], summary(recs)
     if m.header_offset >= a.size - TAIL:
-        assert len(recs) == 1, summary(recs)  # header and data were in the tail already
+        assert len(recs) == 2, summary(recs)  # header and data were in the tail already
     else:
-        assert len(recs) == 2, summary(recs)
-        assert_member_request(recs[1], m, a.cd_offset)
+        assert len(recs) == 3, summary(recs)
+        assert_member_request(recs[2], m, a.cd_offset)
     assert all(r.status == 206 for r in recs)
     assert all(r.if_match == recs[0].extra["etag"] for r in recs[1:])
     assert ok_stats(cp) == (len(recs), sum(r.body_bytes for r in recs))
@@ -298,12 +300,14 @@ def test_get_member_with_a_long_local_extra_field(taco, nginx_server, tmp_path):
         assert cp.returncode == 0, cp.stderr
         assert out.read_bytes() == data
         if src == url:
-            # tail, the read-ahead (too short for header and data), exactly header and data
+            # head (no lookup directory), tail, the read-ahead (too short for header and
+            # data), exactly header and data
             member = next(m for m in zip_members(path) if m.name == "long-extra.txt")
-            assert len(recs) == 3, summary(recs)
-            assert recs[2].range == byte_range(member.header_offset,
+            assert len(recs) == 4, summary(recs)
+            assert recs[0].range == HEAD_RANGE
+            assert recs[3].range == byte_range(member.header_offset,
                                                member.data_end - member.header_offset)
-            assert ok_stats(cp) == (3, sum(r.body_bytes for r in recs))
+            assert ok_stats(cp) == (4, sum(r.body_bytes for r in recs))
 
 
 def test_get_member_big_directory(taco, nginx_server, served, tmp_path):
@@ -315,11 +319,12 @@ def test_get_member_big_directory(taco, nginx_server, served, tmp_path):
     out = tmp_path / "m.txt"
     cp, recs = run_logged(taco, nginx_server, "get", url, "--member", name, "-o", out, "--stats")
     assert out.read_bytes() == a.files[name]
-    assert len(recs) == 3, summary(recs)
-    assert recs[0].range == TAIL_RANGE
-    # Only the part of the directory before the tail: the rest came with the first request.
-    assert recs[1].range == byte_range(a.cd_offset, a.size - TAIL - a.cd_offset)
-    assert_member_request(recs[2], m, a.cd_offset)
+    assert len(recs) == 4, summary(recs)
+    assert recs[0].range == HEAD_RANGE  # no lookup directory (`--no-index`)
+    assert recs[1].range == TAIL_RANGE
+    # Only the part of the directory before the tail: the rest came with the tail.
+    assert recs[2].range == byte_range(a.cd_offset, a.size - TAIL - a.cd_offset)
+    assert_member_request(recs[3], m, a.cd_offset)
     assert ok_stats(cp) == (len(recs), sum(r.body_bytes for r in recs))
 
 

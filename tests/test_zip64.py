@@ -21,6 +21,7 @@ from conftest import (
     read_range,
     require_free_space,
     run_tool,
+    packed_names,
     zip_members,
 )
 
@@ -80,9 +81,10 @@ def test_member_over_4gib(taco, big_dir):
 
     assert_zip64_trailer(out)
     ms = zip_members(out)
-    assert [m.name for m in ms] == ["TACO_HEADER", "huge.bin", "after.txt"]
-    assert (ms[1].data_offset, ms[1].size) == (off0, len0)
-    assert (ms[2].data_offset, ms[2].size) == (off1, len1)
+    assert [m.name for m in ms] == packed_names(["huge.bin", "after.txt"])
+    # planned offsets (the lookup directory is written first) hold across the 4 GiB line
+    assert (ms[2].data_offset, ms[2].size) == (off0, len0)
+    assert (ms[3].data_offset, ms[3].size) == (off1, len1)
 
     # independent readers, each reading every byte
     with zipfile.ZipFile(out) as z:
@@ -116,16 +118,17 @@ def test_seventy_thousand_members(taco, tmp_path):
 
         with zipfile.ZipFile(out) as z:
             names = z.namelist()
-            assert len(names) == n + 1
-            assert names[0] == "TACO_HEADER"
-            assert names[1] == "files/000/00000.txt" and names[-1] == f"files/069/{n - 1:05d}.txt"
+            assert len(names) == n + 3
+            assert names[:2] == ["TACO_HEADER", "TACO_DIRECTORY"]
+            assert names[-1] == "TACO_MANIFEST.parquet"
+            assert names[2] == "files/000/00000.txt" and names[-2] == f"files/069/{n - 1:05d}.txt"
             assert z.testzip() is None
             assert z.read("files/042/42424.txt") == b"42424\n"
 
         check_unzip(out)
         check_7z(out)
         cp = run_tool("bsdtar", "-tf", out)
-        assert cp.returncode == 0 and len(cp.stdout.splitlines()) == n + 1
+        assert cp.returncode == 0 and len(cp.stdout.splitlines()) == n + 3
         taco("validate", out, "--level", "deep", check=True, timeout=900)
     finally:
         shutil.rmtree(d, ignore_errors=True)

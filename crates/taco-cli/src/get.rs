@@ -5,69 +5,31 @@ use crate::cli::GetArgs;
 use crate::output::{input_ids, progress_bar, with_archive, write_item, Destination};
 use anyhow::{bail, Result};
 use indicatif::ProgressBar;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use taco_format::Entry;
 use taco_reader::{
-    copy_exact, CrcReader, ExtractOptions, ExtractReport, Located, Place, ReadAt, ReadError,
-    TacoArchive,
+    copy_exact, ExtractOptions, ExtractReport, Located, ReadAt, ReadError, Selection, TacoArchive,
 };
 
-/// One range `get` writes somewhere: an entry, a member or a tile.
+/// One entry `get` writes somewhere: a raw byte range, no CRC to check.
 #[derive(Debug, Clone)]
 struct Want {
-    /// File name under `-o DIR`: `entry-N`, or the member's name.
+    /// File name under `-o DIR`: `entry-N`.
     name: String,
     range: Entry,
-    /// The CRC-32 the bytes must have (members and tiles; entries are raw ranges).
-    crc: Option<u32>,
 }
 
 pub fn get(args: &GetArgs) -> Result<()> {
     with_archive(&args.src, &args.remote, |archive| get_from(archive, args))
 }
 
-/// Resolves the entries or members asked for into byte ranges: the header once for entries;
-/// the directory tail once, then a local header per member. (Tiles are located in `get_from`.)
-fn resolve(archive: &TacoArchive, args: &GetArgs) -> Result<Vec<Want>> {
-    if !args.entry.is_empty() {
-        return args
-            .entry
-            .iter()
-            .map(|&index| {
-                Ok(Want {
-                    name: format!("entry-{index}"),
-                    range: archive.entry(index)?,
-                    crc: None,
-                })
-            })
-            .collect();
-    }
-    let directory = archive.directory()?;
-    args.member
-        .iter()
-        .map(|name| {
-            let member = archive.member(name)?;
-            Ok(Want {
-                name: name.clone(),
-                range: directory.data_range(member)?,
-                crc: Some(member.record.crc32),
-            })
-        })
-        .collect()
-}
-
-/// Tiles found through the lookup directory: each read with its local header in one request,
-/// which names it and carries its CRC.
-fn get_tiles(archive: &TacoArchive, located: &[Located], args: &GetArgs) -> Result<()> {
+/// Members or tiles, found through the lookup directory when the archive has one (each then
+/// read with its local header in one request, which names it and carries its CRC), else
+/// through the central directory or a v1 index.
+fn get_located(archive: &TacoArchive, located: &[Located], args: &GetArgs) -> Result<()> {
     let label = archive.source().label();
-    let total = located
-        .iter()
-        .map(|l| match l.place {
-            Place::Tile { data_len, .. } | Place::LocalEntry { data_len, .. } => data_len,
-            Place::Data { range, .. } => range.length,
-        })
-        .sum();
+    let total = located.iter().map(Located::data_len).sum();
     let bar = progress_bar(total, args.quiet);
     if let [one] = located {
         let (range, mut reader) = archive.open_located(one)?;
@@ -81,13 +43,7 @@ fn get_tiles(archive: &TacoArchive, located: &[Located], args: &GetArgs) -> Resu
         inputs: input_ids(Some(Path::new(&args.src))),
     };
     archive.read_located(located, usize::from(args.jobs), |_, name, range, reader| {
-        let want = Want {
-            name: name.to_string(),
-            range,
-            // The reader checks the CRC itself.
-            crc: None,
-        };
-        write_named(reader, &want, dir, &label, &options, &bar)
+        write_named(reader, name, range, dir, &label, &options, &bar)
     })?;
     bar.finish_and_clear();
     Ok(())
@@ -114,31 +70,32 @@ fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
         bar.finish_and_clear();
         return Ok(());
     }
-    let wants = if args.tile.is_empty() {
-        resolve(archive, args)?
-    } else {
+    if !args.member.is_empty() {
+        let located = args
+            .member
+            .iter()
+            .map(|name| archive.find_member(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        return get_located(archive, &located, args);
+    }
+    if !args.tile.is_empty() {
         let located = args
             .tile
             .iter()
             .map(|t| archive.tile(t.z, t.x, t.y))
             .collect::<Result<Vec<_>, _>>()?;
-        // Tiles of a v1 archive: the index gave every range and CRC.
-        let from_index: Option<Vec<Want>> = located
-            .iter()
-            .map(|l| match l.place {
-                Place::Data { range, crc32 } => Some(Want {
-                    name: l.name.clone(),
-                    range,
-                    crc: Some(crc32),
-                }),
-                _ => None,
+        return get_located(archive, &located, args);
+    }
+    let wants = args
+        .entry
+        .iter()
+        .map(|&index| {
+            Ok(Want {
+                name: format!("entry-{index}"),
+                range: archive.entry(index)?,
             })
-            .collect();
-        match from_index {
-            Some(wants) => wants,
-            None => return get_tiles(archive, &located, args),
-        }
-    };
+        })
+        .collect::<Result<Vec<_>>>()?;
     let options = ExtractOptions {
         overwrite: args.force,
         inputs: input_ids(Some(Path::new(&args.src))),
@@ -147,21 +104,10 @@ fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
     let bar = progress_bar(total, args.quiet);
     let jobs = usize::from(args.jobs);
     if let Some(dir) = &args.extract_to {
-        // Only members the central directory lists are written, so it is read too.
-        let directory = archive.directory()?;
-        let reports = taco_reader::run_jobs(wants.len(), jobs, |i| {
-            let want = &wants[i];
-            let range = archive.source().open_range(want.range)?;
-            let reader = io::BufReader::with_capacity(1 << 20, range);
-            let item = format!("{label} {}", want.name);
-            taco_reader::extract_listed_span(
-                reader,
-                &item,
-                directory,
-                want.range.offset,
-                dir,
-                &options,
-            )
+        // Each entry as `extract --entry` takes it: a span checked against the lookup directory
+        // (index v2) or the central directory, so only listed members are written.
+        let reports = taco_reader::run_jobs(args.entry.len(), jobs, |i| {
+            archive.extract(dir, Selection::Entry(args.entry[i]), &options)
         })?;
         bar.finish_and_clear();
         let mut report = ExtractReport::default();
@@ -171,27 +117,17 @@ fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
         }
         return crate::extract::print_report(&report, dir, false);
     }
-    match (&args.output, wants.as_slice()) {
-        (_, [want]) => {
-            let raw = archive.source().open_range(want.range)?;
-            let mut reader: Box<dyn Read> = match want.crc {
-                Some(crc) => Box::new(CrcReader::new(
-                    raw,
-                    want.name.clone(),
-                    crc,
-                    want.range,
-                    label.clone(),
-                )),
-                None => raw,
-            };
+    match wants.as_slice() {
+        [want] => {
+            let mut reader = archive.source().open_range(want.range)?;
             write_item(&mut reader, want.range, &label, &destination(args), &bar)?;
         }
-        (_, _) => {
+        _ => {
             let dir = output_dir(wants.len(), args)?;
             let ranges: Vec<Entry> = wants.iter().map(|w| w.range).collect();
             archive.read_ranges(&ranges, jobs, |i, reader| {
                 let want = &wants[i];
-                write_named(reader, want, dir, &label, &options, &bar)
+                write_named(reader, &want.name, want.range, dir, &label, &options, &bar)
             })?;
         }
     }
@@ -199,37 +135,31 @@ fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes one item of several as its own file under `dir` (created atomically, CRC-checked).
+/// Writes one item of several as its own file `dir/name`, created atomically (a member's
+/// reader checks its CRC itself).
 fn write_named(
     reader: &mut dyn Read,
-    want: &Want,
+    name: &str,
+    range: Entry,
     dir: &Path,
     label: &str,
     options: &ExtractOptions,
     bar: &ProgressBar,
 ) -> Result<(), ReadError> {
-    taco_reader::write_named_file(
-        dir,
-        &want.name,
-        label,
-        options,
-        want.range.offset,
-        want.crc,
-        |file| {
-            let mut out = BufWriter::with_capacity(1 << 20, file);
-            let path = dir.join(&want.name);
-            let output = |source| ReadError::Output {
-                path: path.clone(),
-                source,
-            };
-            let crc = copy_exact(reader, label, want.range, |c| {
-                bar.inc(c.len() as u64);
-                out.write_all(c).map_err(output)
-            })?;
-            out.flush().map_err(output)?;
-            Ok(crc)
-        },
-    )
+    taco_reader::write_named_file(dir, name, label, options, range.offset, None, |file| {
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let path = dir.join(name);
+        let output = |source| ReadError::Output {
+            path: path.clone(),
+            source,
+        };
+        let crc = copy_exact(reader, label, range, |c| {
+            bar.inc(c.len() as u64);
+            out.write_all(c).map_err(output)
+        })?;
+        out.flush().map_err(output)?;
+        Ok(crc)
+    })
     .map(drop)
 }
 

@@ -4,90 +4,9 @@ use crate::cli::{
     LayoutArg, PackArgs, PackNetcdfArgs, PackParquetArgs, PackSplitsArgs, PackTilesArgs,
 };
 use crate::output::{force_hint, progress_bar};
-use anyhow::{bail, Context, Result};
-use std::collections::HashSet;
-use std::fs;
+use anyhow::{Context, Result};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use taco_format::{Entry, MAX_ENTRIES};
-use taco_writer::{ArchiveWriter, FileId, MemberSpan, WriterOptions};
-
-/// One file to store: its member name, where it comes from, and its size when listed.
-struct Input {
-    name: String,
-    path: PathBuf,
-    size: u64,
-}
-
-fn utf8_name(path: &Path, part: &std::ffi::OsStr) -> Result<String> {
-    part.to_str()
-        .map(str::to_owned)
-        .with_context(|| format!("{}: file name is not valid UTF-8", path.display()))
-}
-
-/// Expands the command-line inputs into the ordered member list. A file found in a directory
-/// that is the existing `out` (being replaced) is left out with a note: an archive is never
-/// packed into itself.
-fn collect_inputs(args: &[PathBuf], out: &Path) -> Result<Vec<Input>> {
-    let out_meta = fs::metadata(out).ok().filter(fs::Metadata::is_file);
-    let is_out = |file: &taco_planners::FoundFile| {
-        out_meta.as_ref().is_some_and(|meta| {
-            file.size == meta.len()
-                && fs::metadata(&file.path).is_ok_and(|m| FileId::of(&m) == FileId::of(meta))
-        })
-    };
-    let mut inputs = Vec::new();
-    for arg in args {
-        let meta = fs::metadata(arg).with_context(|| arg.display().to_string())?;
-        if meta.is_dir() {
-            let prefix = match arg.file_name() {
-                Some(name) => utf8_name(arg, name)?,
-                None => String::new(),
-            };
-            for file in taco_planners::walk_files(arg)? {
-                if is_out(&file) {
-                    eprintln!(
-                        "taco: note: {}: is the output archive; not packed into itself",
-                        file.path.display()
-                    );
-                    continue;
-                }
-                let name = if prefix.is_empty() {
-                    file.relative
-                } else {
-                    format!("{prefix}/{}", file.relative)
-                };
-                inputs.push(Input {
-                    name,
-                    path: file.path,
-                    size: file.size,
-                });
-            }
-        } else if meta.is_file() {
-            let name = arg
-                .file_name()
-                .with_context(|| format!("{}: has no file name", arg.display()))?;
-            inputs.push(Input {
-                name: utf8_name(arg, name)?,
-                path: arg.clone(),
-                size: meta.len(),
-            });
-        } else {
-            bail!("{}: not a regular file or directory", arg.display());
-        }
-    }
-    let mut seen = HashSet::new();
-    for input in &inputs {
-        if !seen.insert(input.name.as_str()) {
-            bail!(
-                "duplicate member name {:?} (from {})",
-                input.name,
-                input.path.display()
-            );
-        }
-    }
-    Ok(inputs)
-}
 
 /// `SOURCE_DATE_EPOCH` (reproducible builds convention) fixes every timestamp in the archive.
 fn fixed_time() -> Result<Option<i64>> {
@@ -102,58 +21,39 @@ fn fixed_time() -> Result<Option<i64>> {
 }
 
 pub fn run(args: &PackArgs) -> Result<()> {
-    if args.entries.len() > MAX_ENTRIES {
-        bail!(
-            "{} entries given, a TACO header holds at most {MAX_ENTRIES}",
-            args.entries.len()
-        );
+    let entries = if args.entry_per_file {
+        taco_planners::FileEntries::PerFile
+    } else if args.entries.is_empty() {
+        taco_planners::FileEntries::None
+    } else {
+        taco_planners::FileEntries::Ranges(args.entries.clone())
+    };
+    let plan = taco_planners::plan_files(&args.inputs, &args.out, entries)?;
+    let files = plan.members.len() as u64;
+    for note in &plan.notes {
+        eprintln!("taco: note: {note}");
     }
-    let inputs = collect_inputs(&args.inputs, &args.out)?;
-    if args.entry_per_file && inputs.len() > MAX_ENTRIES {
-        bail!(
-            "--entry-per-file: {} files, a TACO header holds at most {MAX_ENTRIES} entries",
-            inputs.len()
-        );
-    }
-    let options = WriterOptions {
+    let bar = progress_bar(plan.total_bytes, args.quiet);
+    let reporter = bar.clone();
+    let options = taco_planners::ExecuteOptions {
+        overwrite: args.force,
         fixed_time: fixed_time()?,
+        progress: Some(Box::new(move |n| reporter.inc(n))),
+        no_index: args.no_index,
         allow_entries_outside: args.allow_outside,
     };
-    let out = &args.out;
-    let mut writer = ArchiveWriter::create(out, args.force, options).map_err(|e| match e {
-        taco_writer::WriteError::OutputExists { .. } => {
-            anyhow::anyhow!(
-                "{} already exists (use --force to overwrite)",
-                out.display()
-            )
-        }
-        other => other.into(),
-    })?;
-    let total: u64 = inputs.iter().map(|i| i.size).sum();
-    let bar = progress_bar(total, args.quiet);
-    let reporter = bar.clone();
-    writer.set_progress(move |n| reporter.inc(n));
-    let mut spans: Vec<MemberSpan> = Vec::with_capacity(inputs.len());
-    for input in &inputs {
-        spans.push(writer.add_path(&input.name, &input.path)?);
-    }
-    let entries: Vec<Entry> = if args.entry_per_file {
-        spans.iter().map(MemberSpan::data_entry).collect()
-    } else {
-        args.entries.clone()
-    };
-    let (file, summary) = writer.finish(&entries)?;
-    file.commit()?;
+    let executed = taco_planners::execute(plan, &args.out, options).map_err(force_hint)?;
     bar.finish_and_clear();
     if !args.quiet {
         writeln!(
             io::stdout().lock(),
-            "{}: {}, {} bytes, {}{}",
-            out.display(),
-            count(summary.members, "member", "members"),
-            summary.archive_len,
-            count(summary.entries.len() as u64, "entry", "entries"),
-            if summary.zip64 { ", ZIP64" } else { "" }
+            "{}: {}{}, {} bytes, {}{}",
+            args.out.display(),
+            count(files, "member", "members"),
+            if args.no_index { "" } else { " and the index" },
+            executed.archive_len,
+            count(executed.entries.len() as u64, "entry", "entries"),
+            if executed.zip64 { ", ZIP64" } else { "" }
         )?;
     }
     Ok(())
@@ -190,14 +90,16 @@ fn report_planned(
         eprintln!("taco: note: {note}");
     }
     if !quiet {
-        writeln!(
-            io::stdout().lock(),
-            "{}: {} bytes, {}; index in {}",
+        let mut line = format!(
+            "{}: {} bytes, {}",
             out.display(),
             executed.archive_len,
             count(executed.entries.len() as u64, "entry", "entries"),
-            executed.meta_path.display()
-        )?;
+        );
+        if let Some(meta) = &executed.meta_path {
+            line.push_str(&format!("; index in {}", meta.display()));
+        }
+        writeln!(io::stdout().lock(), "{line}")?;
     }
     Ok(())
 }
@@ -211,6 +113,8 @@ fn execute_plan(plan: taco_planners::Plan, out: &Path, force: bool, quiet: bool)
         overwrite: force,
         fixed_time: fixed_time()?,
         progress: Some(Box::new(move |n| reporter.inc(n))),
+        no_index: false,
+        allow_entries_outside: false,
     };
     let executed = taco_planners::execute(plan, out, options).map_err(force_hint)?;
     bar.finish_and_clear();

@@ -17,8 +17,8 @@ pub fn query(args: &QueryArgs) -> Result<()> {
                 .iter()
                 .map(|m| {
                     json!({
-                        "name": m.member.name, "offset": m.member.data_offset,
-                        "length": m.member.length, "start": m.start.to_string(),
+                        "name": m.name, "offset": m.data_offset,
+                        "length": m.length, "start": m.start.to_string(),
                         "end": m.end.to_string(), "entry": m.entry,
                     })
                 })
@@ -31,11 +31,11 @@ pub fn query(args: &QueryArgs) -> Result<()> {
             writeln!(
                 out,
                 "{}  {} .. {}  offset {} length {}  entry {entry}",
-                taco_format::escape_name(&m.member.name),
+                taco_format::escape_name(&m.name),
                 m.start,
                 m.end,
-                m.member.data_offset,
-                m.member.length,
+                m.data_offset,
+                m.length,
             )?;
         }
         Ok(())
@@ -45,15 +45,14 @@ pub fn query(args: &QueryArgs) -> Result<()> {
 pub fn manifest(args: &ManifestArgs) -> Result<()> {
     with_archive(&args.src, &args.remote, |archive| {
         let name = taco_reader::MANIFEST_MEMBER;
-        let member = archive.member(name)?;
         if args.json {
-            let range = archive.directory()?.data_range(member)?;
+            let (range, crc32) = archive.manifest_range()?;
             return print_json(&json!({
                 "member": name, "offset": range.offset, "length": range.length,
-                "crc32": member.record.crc32,
+                "crc32": crc32,
             }));
         }
-        let (range, mut reader) = archive.open_member(name)?;
+        let (range, mut reader) = archive.open_manifest()?;
         let bar = progress_bar(range.length, args.quiet);
         let dest = Destination {
             output: args.output.as_deref(),

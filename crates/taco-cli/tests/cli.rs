@@ -60,10 +60,17 @@ fn pack_then_read_back_every_way() {
         .iter()
         .map(|m| m["name"].as_str().unwrap())
         .collect();
-    // Sorted by full path bytes: "a.txt" < "a.txt.bak" < "sub/b.txt".
+    // Sorted by full path bytes: "a.txt" < "a.txt.bak" < "sub/b.txt"; index v2 around them.
     assert_eq!(
         names,
-        ["TACO_HEADER", "src/a.txt", "src/a.txt.bak", "src/sub/b.txt"]
+        [
+            "TACO_HEADER",
+            "TACO_DIRECTORY",
+            "src/a.txt",
+            "src/a.txt.bak",
+            "src/sub/b.txt",
+            "TACO_MANIFEST.parquet"
+        ]
     );
 
     let header = taco(&["header", "out.taco", "--json"], d);
@@ -122,7 +129,7 @@ fn pack_then_read_back_every_way() {
     let val = taco(&["validate", "out.taco", "--level", "deep", "--json"], d);
     let r: serde_json::Value = serde_json::from_slice(&val.stdout).unwrap();
     assert_eq!(r["ok"], true);
-    assert_eq!(r["members"], 3);
+    assert_eq!(r["members"], 5); // the three files, the lookup directory, the manifest
 }
 
 #[test]

@@ -44,10 +44,11 @@ pub use name_text::{
 };
 pub use names::{check_member_name, NameProblem};
 pub use records::{
-    check_stored_sizes, find_eocd, CentralRecord, EndOfCentralDirectory, LocalHeader, StoredMember,
-    Zip64Eocd, Zip64Locator, CENTRAL_CRC_OFFSET, CENTRAL_FIXED_LEN, EOCD_LEN, FLAG_DATA_DESCRIPTOR,
-    FLAG_UTF8, LOCAL_CRC_OFFSET, LOCAL_FIXED_LEN, METHOD_STORED, SIG_CENTRAL, SIG_EOCD, SIG_LOCAL,
-    SIG_ZIP64_EOCD, SIG_ZIP64_LOCATOR, U16_MARKER, U32_MARKER, ZIP64_EOCD_LEN, ZIP64_LOCATOR_LEN,
+    check_stored_sizes, find_eocd, local_header_len, CentralRecord, EndOfCentralDirectory,
+    LocalHeader, StoredMember, Zip64Eocd, Zip64Locator, CENTRAL_CRC_OFFSET, CENTRAL_FIXED_LEN,
+    EOCD_LEN, FLAG_DATA_DESCRIPTOR, FLAG_UTF8, LOCAL_CRC_OFFSET, LOCAL_FIXED_LEN, METHOD_STORED,
+    SIG_CENTRAL, SIG_EOCD, SIG_LOCAL, SIG_ZIP64_EOCD, SIG_ZIP64_LOCATOR, U16_MARKER, U32_MARKER,
+    ZIP64_EOCD_LEN, ZIP64_LOCATOR_LEN,
 };
 
 /// CRC-32 (IEEE, as ZIP uses it) of a byte slice.

@@ -123,6 +123,15 @@ pub struct StoredMember {
     pub header_offset: u64,
 }
 
+/// Length of the local file header [`StoredMember::encode_local`] writes for a member with a
+/// `name_len`-byte name and `size` data bytes: the fixed part, the name, and a 20-byte ZIP64
+/// extra field when the size is 4 GiB − 1 or more. A writer that plans offsets before writing
+/// (index v2) adds these up; the same function decides the encoding, so plan and bytes agree.
+pub fn local_header_len(name_len: usize, size: u64) -> u64 {
+    let extra = if size >= u64::from(U32_MARKER) { 20 } else { 0 };
+    (LOCAL_FIXED_LEN + name_len + extra) as u64
+}
+
 impl StoredMember {
     fn size_needs_zip64(&self) -> bool {
         self.size >= u64::from(U32_MARKER)
@@ -146,8 +155,7 @@ impl StoredMember {
 
     /// Length of the encoded local file header (fixed part, name, ZIP64 extra if any).
     pub fn local_header_len(&self) -> u64 {
-        let extra = if self.size_needs_zip64() { 20 } else { 0 };
-        (LOCAL_FIXED_LEN + self.name.len() + extra) as u64
+        local_header_len(self.name.len(), self.size)
     }
 
     /// Absolute offset of the first data byte.

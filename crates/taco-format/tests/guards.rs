@@ -5,9 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use taco_format::{
-    check_member_name, read_directory_end, CentralRecord, DosDateTime, EndOfCentralDirectory,
-    FormatError, LocalHeader, NameProblem, StoredMember, Zip64Eocd, Zip64Locator, EOCD_LEN,
-    FLAG_DATA_DESCRIPTOR, FLAG_UTF8, MAX_TAIL_LEN, U32_MARKER, ZIP64_EOCD_LEN, ZIP64_LOCATOR_LEN,
+    check_member_name, local_header_len, read_directory_end, CentralRecord, DosDateTime,
+    EndOfCentralDirectory, FormatError, LocalHeader, NameProblem, StoredMember, Zip64Eocd,
+    Zip64Locator, EOCD_LEN, FLAG_DATA_DESCRIPTOR, FLAG_UTF8, MAX_TAIL_LEN, U32_MARKER,
+    ZIP64_EOCD_LEN, ZIP64_LOCATOR_LEN,
 };
 
 fn member(name: &str, size: u64, header_offset: u64) -> StoredMember {
@@ -333,4 +334,27 @@ fn central_names_read_back_as_text() {
     let record = CentralRecord::parse(&central, 0).unwrap();
     assert_eq!(record.text_name(), "dir/ünï.bin");
     assert_eq!(record.strict_name().unwrap(), "dir/ünï.bin");
+}
+
+#[test]
+fn planned_local_header_length_is_the_encoded_one_across_the_zip64_size_line() {
+    // A writer planning offsets (index v2) adds up `local_header_len`; the bytes come from
+    // `encode_local`. They must agree on both sides of the 4 GiB − 1 line, where the ZIP64
+    // extra field appears, or every member after a big one lands elsewhere than planned.
+    for size in [
+        0,
+        u64::from(u32::MAX) - 1,
+        u64::from(u32::MAX),
+        1 << 32,
+        5 << 30,
+    ] {
+        let m = member("big.bin", size, 201);
+        let mut bytes = Vec::new();
+        m.encode_local(&mut bytes);
+        assert_eq!(bytes.len() as u64, local_header_len(7, size), "size {size}");
+        assert_eq!(m.local_header_len(), local_header_len(7, size));
+        assert_eq!(m.data_offset(), 201 + bytes.len() as u64);
+    }
+    assert_eq!(local_header_len(7, u64::from(u32::MAX) - 1), 37);
+    assert_eq!(local_header_len(7, u64::from(u32::MAX)), 57);
 }

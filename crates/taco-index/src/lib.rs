@@ -92,6 +92,8 @@ pub enum EntryKind {
     Data,
     /// A run of complete local entries, local headers included.
     Span,
+    /// A byte range given by hand (`taco pack --entry OFF:LEN`), whatever it covers.
+    Range,
 }
 
 /// One entry's record: where it is and what it holds.
@@ -294,7 +296,7 @@ impl Index {
     ///
     /// # Errors
     /// [`IndexError::MissingTime`] for a record without start and end times.
-    pub fn select_time(&self, selection: &TimeSelection) -> Result<Vec<TimeMatch<'_>>, IndexError> {
+    pub fn select_time(&self, selection: &TimeSelection) -> Result<Vec<TimeMatch>, IndexError> {
         let mut matches = Vec::new();
         for member in &self.members {
             let (Some(start), Some(end)) = (member.fields.start, member.fields.end) else {
@@ -304,7 +306,9 @@ impl Index {
             };
             if selection.overlaps(start, end) {
                 matches.push(TimeMatch {
-                    member,
+                    name: member.name.to_string(),
+                    data_offset: member.data_offset,
+                    length: member.length,
                     start,
                     end,
                     entry: self.entry_holding(member.data_offset, member.length),
@@ -316,21 +320,30 @@ impl Index {
 
     /// The first entry whose range holds `length` bytes at `offset` whole.
     pub fn entry_holding(&self, offset: u64, length: u64) -> Option<usize> {
-        let end = offset.checked_add(length)?;
-        self.entries.iter().position(|e| {
-            e.offset <= offset
-                && e.offset
-                    .checked_add(e.length)
-                    .is_some_and(|e_end| end <= e_end)
-        })
+        entry_holding(&self.entries, offset, length)
     }
 }
 
-/// One member [`Index::select_time`] kept.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TimeMatch<'a> {
-    /// Its record.
-    pub member: &'a MemberRecord<'static>,
+/// The position of the first of `entries` whose range holds `length` bytes at `offset` whole.
+pub fn entry_holding(entries: &[EntryRecord], offset: u64, length: u64) -> Option<usize> {
+    let end = offset.checked_add(length)?;
+    entries.iter().position(|e| {
+        e.offset <= offset
+            && e.offset
+                .checked_add(e.length)
+                .is_some_and(|e_end| end <= e_end)
+    })
+}
+
+/// One member a time query kept ([`Index::select_time`], or a reader's query of the manifest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeMatch {
+    /// The member's name.
+    pub name: String,
+    /// Absolute offset of its data.
+    pub data_offset: u64,
+    /// Its data length.
+    pub length: u64,
     /// Its first time.
     pub start: CivilTime,
     /// Its last time.

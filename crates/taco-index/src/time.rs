@@ -23,6 +23,35 @@ pub struct CivilTime {
     pub second: u32,
 }
 
+impl CivilTime {
+    /// Milliseconds since 1970-01-01T00:00:00 UTC of a time that is a real proleptic Gregorian
+    /// date; `None` for dates only other calendars have (30 February), which keep their text.
+    pub fn unix_millis(self) -> Option<i64> {
+        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let month_len = match self.month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap(self.year) => 29,
+            2 => 28,
+            _ => return None,
+        };
+        if self.day == 0 || self.day > month_len {
+            return None;
+        }
+        // Days from civil (Howard Hinnant's algorithm), 1970-01-01 = 0.
+        let (m, d) = (i64::from(self.month), i64::from(self.day));
+        let y = self.year - i64::from(m <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        let seconds =
+            i64::from(self.hour) * 3600 + i64::from(self.minute) * 60 + i64::from(self.second);
+        days.checked_mul(86_400_000)?.checked_add(seconds * 1000)
+    }
+}
+
 impl fmt::Display for CivilTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -234,6 +263,22 @@ impl TimeSelection {
         Ok(selection)
     }
 
+    /// Whether a group of records whose earliest start is `min_start` and latest end is
+    /// `max_end` (milliseconds since 1970 UTC, [`CivilTime::unix_millis`]; `None` when some
+    /// record's time has none) may hold a record that [`TimeSelection::overlaps`] keeps. Only a
+    /// group that certainly holds none gives `false`, so a reader skips it unread.
+    pub fn may_overlap_millis(&self, min_start: Option<i64>, max_end: Option<i64>) -> bool {
+        let begin = self.begin.and_then(CivilTime::unix_millis);
+        let end = self.end.and_then(CivilTime::unix_millis);
+        let ends_before = matches!((max_end, begin), (Some(m), Some(b)) if m < b);
+        let starts_after = match (min_start, end) {
+            (Some(m), Some(e)) if self.end_exclusive => m >= e,
+            (Some(m), Some(e)) => m > e,
+            _ => false,
+        };
+        !(ends_before || starts_after)
+    }
+
     /// Whether anything from `start` to `stop` (both inclusive) lies in the selection.
     pub fn overlaps(&self, start: CivilTime, stop: CivilTime) -> bool {
         let after_begin = self.begin.is_none_or(|b| stop >= b);
@@ -251,6 +296,42 @@ impl TimeSelection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gregorian_dates_become_unix_milliseconds_and_others_have_none() {
+        let t = |s: &str| s.parse::<CivilTime>().unwrap();
+        assert_eq!(t("1970-01-01T00:00:00").unix_millis(), Some(0));
+        assert_eq!(
+            t("2000-03-01T00:00:01").unix_millis(),
+            Some(951_868_801_000)
+        );
+        assert_eq!(t("1969-12-31T23:59:59").unix_millis(), Some(-1000));
+        assert_eq!(
+            t("2024-02-29T00:00:00").unix_millis(),
+            Some(1_709_164_800_000)
+        );
+        assert_eq!(t("2023-02-29T00:00:00").unix_millis(), None);
+        assert_eq!(t("1860-02-30T12:00:00").unix_millis(), None);
+    }
+
+    #[test]
+    fn a_group_is_skipped_only_when_it_certainly_misses_the_selection() {
+        let day = |s: &str| TimeSelection::parse(Some(s), None, None).unwrap();
+        let ms = |s: &str| s.parse::<CivilTime>().unwrap().unix_millis();
+        let sel = day("2000-01-02");
+        // ends the second before the day begins; starts the day after
+        assert!(!sel.may_overlap_millis(ms("1999-12-01T00:00:00"), ms("2000-01-01T23:59:59")));
+        assert!(!sel.may_overlap_millis(ms("2000-01-03T00:00:00"), ms("2000-02-01T00:00:00")));
+        // touches either edge: kept
+        assert!(sel.may_overlap_millis(ms("1999-12-01T00:00:00"), ms("2000-01-02T00:00:00")));
+        assert!(sel.may_overlap_millis(ms("2000-01-02T23:59:59"), ms("2000-02-01T00:00:00")));
+        // a bound without milliseconds rules nothing out on its side; the other still does
+        assert!(sel.may_overlap_millis(None, ms("2000-01-05T00:00:00")));
+        assert!(sel.may_overlap_millis(ms("2000-01-01T00:00:00"), None));
+        assert!(!sel.may_overlap_millis(None, ms("1999-01-01T00:00:00")));
+        assert!(!sel.may_overlap_millis(ms("2001-01-01T00:00:00"), None));
+        assert!(TimeSelection::default().may_overlap_millis(None, None));
+    }
 
     #[test]
     fn times_read_back_what_they_write() {

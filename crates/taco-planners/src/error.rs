@@ -69,6 +69,12 @@ pub enum PlanError {
     /// A directory holds no usable NetCDF file.
     #[error("{path}: no NetCDF files with a time coordinate (*.nc, *.nc4, *.cdf)")]
     NoNetcdf { path: PathBuf },
+    /// Two inputs would be stored under one member name.
+    #[error("duplicate member name {name:?} (from {path})")]
+    DuplicateName { name: String, path: PathBuf },
+    /// An input would be stored under a name the archive's own metadata uses.
+    #[error("{path}: member name {name:?} is reserved for the archive's index (rename it, or pack with --no-index)")]
+    ReservedName { name: String, path: PathBuf },
     /// A requested option is out of range.
     #[error("{0}")]
     BadOption(String),

@@ -9,6 +9,7 @@
 
 pub mod cftime;
 mod error;
+mod files;
 mod manifest;
 mod netcdf_planner;
 mod parquet_planner;
@@ -18,6 +19,7 @@ mod tiles;
 mod walk;
 
 pub use error::PlanError;
+pub use files::{plan_files, FileEntries};
 pub use netcdf_planner::{
     plan_netcdf, read_file_times, FileTimes, NetcdfOptions, NETCDF_EXTENSIONS,
 };

@@ -146,7 +146,7 @@ fn write_column(
                 } else {
                     m.fields.end
                 };
-                time.and_then(unix_millis)
+                time.and_then(CivilTime::unix_millis)
             });
             column
                 .typed::<Int64Type>()
@@ -201,51 +201,4 @@ fn optional<T>(rows: &Rows<'_>, value: impl Fn(&PlannedMember) -> Option<T>) -> 
 /// Offsets and lengths fit i64 in any archive a file system holds.
 fn as_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-/// Milliseconds since 1970-01-01T00:00:00 UTC of a time that is a real proleptic Gregorian
-/// date; `None` for dates only other calendars have (30 February), which keep their text.
-fn unix_millis(time: CivilTime) -> Option<i64> {
-    let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let month_len = match time.month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap(time.year) => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if time.day == 0 || time.day > month_len {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm), 1970-01-01 = 0.
-    let (m, d) = (i64::from(time.month), i64::from(time.day));
-    let y = time.year - i64::from(m <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let seconds =
-        i64::from(time.hour) * 3600 + i64::from(time.minute) * 60 + i64::from(time.second);
-    days.checked_mul(86_400_000)?.checked_add(seconds * 1000)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn gregorian_dates_become_unix_milliseconds_and_others_stay_text() {
-        let t = |s: &str| s.parse::<CivilTime>().unwrap();
-        assert_eq!(unix_millis(t("1970-01-01T00:00:00")), Some(0));
-        assert_eq!(unix_millis(t("2000-03-01T00:00:01")), Some(951_868_801_000));
-        assert_eq!(unix_millis(t("1969-12-31T23:59:59")), Some(-1000));
-        assert_eq!(
-            unix_millis(t("2024-02-29T00:00:00")),
-            Some(1_709_164_800_000)
-        );
-        assert_eq!(unix_millis(t("2023-02-29T00:00:00")), None);
-        assert_eq!(unix_millis(t("1860-02-30T12:00:00")), None);
-    }
 }

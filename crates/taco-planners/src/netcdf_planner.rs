@@ -220,7 +220,7 @@ pub fn plan_netcdf(dir: &Path, options: &NetcdfOptions) -> Result<Plan, PlanErro
         planner: "netcdf",
         members,
         groups,
-        section: Box::new(move |_| section),
+        section: Some(Box::new(move |_| section)),
         notes,
         total_bytes,
     })

@@ -406,7 +406,7 @@ pub fn plan_parquet(path: &Path, options: &ParquetOptions) -> Result<Plan, PlanE
                 planner: "parquet",
                 members,
                 groups,
-                section: Box::new(move |_| section),
+                section: Some(Box::new(move |_| section)),
                 notes,
                 total_bytes,
             })
@@ -462,7 +462,7 @@ pub fn plan_parquet(path: &Path, options: &ParquetOptions) -> Result<Plan, PlanE
                 planner: "parquet",
                 members,
                 groups,
-                section: Box::new(section),
+                section: Some(Box::new(section)),
                 notes,
                 total_bytes: len,
             })

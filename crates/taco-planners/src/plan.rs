@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use taco_format::{
-    encode_lookup, name_key, tile_key, Entry, KeyKind, LookupEntry, StoredMember, HEADER_LEN,
+    encode_lookup, local_header_len, name_key, tile_key, Entry, KeyKind, LookupEntry, HEADER_LEN,
     LOOKUP_MEMBER, MAX_ENTRIES,
 };
 use taco_index::{
@@ -37,6 +37,8 @@ pub enum MemberSource {
         /// Bytes after the range.
         suffix: Vec<u8>,
     },
+    /// Bytes made in memory (small generated members).
+    Bytes(Vec<u8>),
 }
 
 /// One member of a plan.
@@ -64,6 +66,8 @@ pub enum GroupRange {
         offset: u64,
         length: u64,
     },
+    /// An absolute byte range given by hand (kind "range"): `taco pack --entry OFF:LEN`.
+    Fixed(Entry),
 }
 
 impl GroupRange {
@@ -72,6 +76,7 @@ impl GroupRange {
         match self {
             GroupRange::Data(_) | GroupRange::Slice { .. } => EntryKind::Data,
             GroupRange::Span { .. } => EntryKind::Span,
+            GroupRange::Fixed(_) => EntryKind::Range,
         }
     }
 
@@ -91,6 +96,7 @@ impl GroupRange {
                 let end = offset.checked_add(length)?;
                 (end <= span.data_len).then(|| Entry::new(span.data_offset + offset, length))
             }
+            GroupRange::Fixed(entry) => Some(entry),
         }
     }
 }
@@ -117,8 +123,9 @@ pub struct Plan {
     pub members: Vec<PlannedMember>,
     /// Groups in entry order.
     pub groups: Vec<Group>,
-    /// The planner's section of the index, under the key [`Plan::planner`].
-    pub section: IndexSection,
+    /// The planner's section of the v1 index, under the key [`Plan::planner`]; `None` writes
+    /// no `TACO_INDEX.json` and no `.meta.json` (`taco pack`).
+    pub section: Option<IndexSection>,
     /// Things the user should be told (merged groups, clamped options), one line each.
     pub notes: Vec<String>,
     /// Total data bytes, for progress reporting.
@@ -145,6 +152,11 @@ pub struct ExecuteOptions {
     pub fixed_time: Option<i64>,
     /// Called with the number of bytes copied as the archive is written.
     pub progress: Option<Box<dyn FnMut(u64)>>,
+    /// Leave out index v2 (the lookup directory and the manifest): `taco pack --no-index`.
+    pub no_index: bool,
+    /// Accept entries that reach past the archive's end ([`GroupRange::Fixed`] only), as
+    /// [`WriterOptions::allow_entries_outside`].
+    pub allow_entries_outside: bool,
 }
 
 /// What [`execute`] wrote.
@@ -152,13 +164,17 @@ pub struct ExecuteOptions {
 pub struct Executed {
     /// The archive's entries.
     pub entries: Vec<Entry>,
-    /// Length of the index as stored in the archive (the `.meta.json` file adds the archive's
-    /// identity).
+    /// Length of the v1 index as stored in the archive (0 without one; the `.meta.json` file
+    /// adds the archive's identity).
     pub index_len: u64,
     /// Archive length in bytes.
     pub archive_len: u64,
-    /// Path of the `.meta.json` file.
-    pub meta_path: PathBuf,
+    /// Members written, not counting `TACO_HEADER` (the index's members included).
+    pub members: u64,
+    /// True when the archive needed ZIP64 end records.
+    pub zip64: bool,
+    /// Path of the `.meta.json` file, when one was written.
+    pub meta_path: Option<PathBuf>,
 }
 
 /// `<archive>.meta.json`, where [`execute`] writes the index beside the archive.
@@ -175,23 +191,47 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> PlanError + '_ {
     }
 }
 
-/// Writes `plan` to `dest`: every member in order, then `TACO_INDEX.json`, with one entry per
-/// group computed from the written spans; then `<dest>.meta.json` with the same index and the
-/// archive's identity (`"archive"`: size, header and central directory CRC-32). Both files
-/// appear only when everything succeeded, the archive first.
+/// Writes `plan` to `dest`: the lookup directory `TACO_DIRECTORY` right after the header
+/// (offsets planned from the sources' sizes), every member in order, the manifest
+/// `TACO_MANIFEST.parquet`, then — for a plan with an index section — `TACO_INDEX.json`
+/// (index v1), with one entry per group computed from the written spans; then
+/// `<dest>.meta.json` with the same index and the archive's identity (`"archive"`: size,
+/// header and central directory CRC-32). Both files appear only when everything succeeded, the
+/// archive first. [`ExecuteOptions::no_index`] leaves the directory and the manifest out.
 ///
 /// # Errors
-/// [`PlanError::TooManyGroups`], [`PlanError::BadGroup`], input read errors and
-/// [`PlanError::Write`] for anything the writer refuses (existing output, changing sources…).
+/// [`PlanError::TooManyGroups`], [`PlanError::BadGroup`], [`PlanError::ReservedName`] for a
+/// member named like the index, [`PlanError::PlannedOffset`] for a source that changed size,
+/// input read errors and [`PlanError::Write`] for anything the writer refuses (existing output,
+/// entries outside the archive…).
 pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Executed, PlanError> {
     if plan.groups.len() > MAX_ENTRIES {
         return Err(PlanError::TooManyGroups {
             count: plan.groups.len(),
         });
     }
+    let with_index = !options.no_index;
+    let mut reserved = vec![INDEX_MEMBER];
+    if with_index {
+        reserved.extend([LOOKUP_MEMBER, MANIFEST_MEMBER]);
+    }
+    if let Some(member) = plan
+        .members
+        .iter()
+        .find(|m| reserved.contains(&m.name.as_str()))
+    {
+        let path = match &member.source {
+            MemberSource::Path(path) | MemberSource::Assembled { path, .. } => path.clone(),
+            MemberSource::Bytes(_) => PathBuf::from(&member.name),
+        };
+        return Err(PlanError::ReservedName {
+            name: member.name.clone(),
+            path,
+        });
+    }
     let writer_options = WriterOptions {
         fixed_time: options.fixed_time,
-        allow_entries_outside: false,
+        allow_entries_outside: options.allow_entries_outside,
     };
     // Whole-file sources are checked by the writer as it opens them; a file that parts are
     // cut from (a Parquet input) is checked here, before anything is replaced.
@@ -200,23 +240,37 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         .iter()
         .filter_map(|m| match &m.source {
             MemberSource::Assembled { path, .. } => FileId::of_path(path),
-            MemberSource::Path(_) => None,
+            MemberSource::Path(_) | MemberSource::Bytes(_) => None,
         })
         .collect();
     check_not_input(dest, &assembled)?;
-    let (lookup, planned) = plan_lookup(&plan)?;
+    let (lookup, planned) = if with_index {
+        let (lookup, planned) = plan_lookup(&plan)?;
+        (Some(lookup), Some(planned))
+    } else {
+        (None, None)
+    };
     let mut writer = ArchiveWriter::create(dest, options.overwrite, writer_options)?;
-    let meta = meta_path(dest);
-    let mut meta_file = AtomicFile::create(&meta, options.overwrite)?;
+    let mut meta = match plan.section {
+        Some(_) => {
+            let path = meta_path(dest);
+            let file = AtomicFile::create(&path, options.overwrite)?;
+            Some((path, file))
+        }
+        None => None,
+    };
     if let Some(progress) = options.progress {
         writer.set_progress(progress);
     }
 
-    writer.add_bytes(LOOKUP_MEMBER, &lookup, None)?;
+    if let Some(lookup) = lookup {
+        writer.add_bytes(LOOKUP_MEMBER, &lookup, None)?;
+    }
     let mut spans = Vec::with_capacity(plan.members.len());
-    for (member, &planned) in plan.members.iter().zip(&planned) {
+    for (position, member) in plan.members.iter().enumerate() {
         let span = match &member.source {
             MemberSource::Path(path) => writer.add_path(&member.name, path)?,
+            MemberSource::Bytes(bytes) => writer.add_bytes(&member.name, bytes, None)?,
             MemberSource::Assembled {
                 path,
                 prefix,
@@ -240,12 +294,14 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
                 writer.add_pieces(&member.name, &pieces, modified)?
             }
         };
-        if span.header_offset != planned {
-            return Err(PlanError::PlannedOffset {
-                name: member.name.clone(),
-                planned,
-                actual: span.header_offset,
-            });
+        if let Some(&planned) = planned.as_ref().and_then(|p| p.get(position)) {
+            if span.header_offset != planned {
+                return Err(PlanError::PlannedOffset {
+                    name: member.name.clone(),
+                    planned,
+                    actual: span.header_offset,
+                });
+            }
         }
         spans.push(span);
     }
@@ -260,7 +316,6 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
             })?;
         entries.push(entry);
     }
-    let section = (plan.section)(&spans);
     let entry_records: Vec<EntryRecord> = plan
         .groups
         .iter()
@@ -275,10 +330,24 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
             fields: group.fields.clone(),
         })
         .collect();
-    let manifest =
-        crate::manifest::encode_manifest(plan.planner, &plan.members, &spans, &entry_records)?;
-    writer.add_bytes(MANIFEST_MEMBER, &manifest, None)?;
-    drop(manifest);
+    if with_index {
+        let manifest =
+            crate::manifest::encode_manifest(plan.planner, &plan.members, &spans, &entry_records)?;
+        writer.add_bytes(MANIFEST_MEMBER, &manifest, None)?;
+    }
+    let (Some(section), Some((meta_path, mut meta_file))) = (plan.section, meta.take()) else {
+        let (archive, summary) = writer.finish(&entries)?;
+        archive.commit()?;
+        return Ok(Executed {
+            entries,
+            index_len: 0,
+            archive_len: summary.archive_len,
+            members: summary.members,
+            zip64: summary.zip64,
+            meta_path: None,
+        });
+    };
+    let section = section(&spans);
     let index = Index {
         format: INDEX_FORMAT.to_string(),
         version: INDEX_VERSION,
@@ -303,7 +372,7 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
     sidecar_bytes.push(b'\n');
     meta_file
         .write_all(&sidecar_bytes)
-        .map_err(io_error(&meta))?;
+        .map_err(io_error(&meta_path))?;
     // Archive first: a crash between the two renames leaves an old sidecar whose identity
     // no longer matches the archive beside it, which readers detect.
     archive.commit()?;
@@ -312,7 +381,9 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         entries,
         index_len: index_bytes.len() as u64,
         archive_len: summary.archive_len,
-        meta_path: meta,
+        members: summary.members,
+        zip64: summary.zip64,
+        meta_path: Some(meta_path),
     })
 }
 
@@ -338,6 +409,7 @@ impl MemberSource {
                 suffix,
                 ..
             } => Ok(prefix.len() as u64 + len + suffix.len() as u64),
+            MemberSource::Bytes(bytes) => Ok(bytes.len() as u64),
         }
     }
 }
@@ -369,14 +441,9 @@ fn plan_lookup(plan: &Plan) -> Result<(Vec<u8>, Vec<u64>), PlanError> {
     }
     let mut directory_len = 0usize;
     for _ in 0..8 {
-        let directory = StoredMember {
-            name: LOOKUP_MEMBER.as_bytes().to_vec(),
-            crc32: 0,
-            size: directory_len as u64,
-            modified: Default::default(),
-            header_offset: HEADER_LEN as u64,
-        };
-        let mut at = directory.data_offset() + directory_len as u64;
+        let mut at = HEADER_LEN as u64
+            + local_header_len(LOOKUP_MEMBER.len(), directory_len as u64)
+            + directory_len as u64;
         let mut planned = Vec::with_capacity(keyed.len());
         let mut entries = Vec::with_capacity(keyed.len());
         for &(key, size, name_len) in &keyed {
@@ -386,8 +453,7 @@ fn plan_lookup(plan: &Plan) -> Result<(Vec<u8>, Vec<u64>), PlanError> {
                 header_offset: at,
                 data_len: size,
             });
-            let zip64_extra = if size >= u64::from(u32::MAX) { 20 } else { 0 };
-            at += 30 + name_len as u64 + zip64_extra + size;
+            at += local_header_len(name_len, size) + size;
         }
         let bytes = encode_lookup(kind, &mut entries)?;
         if bytes.len() == directory_len {

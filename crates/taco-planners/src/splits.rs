@@ -145,7 +145,7 @@ pub fn plan_splits(dir: &Path, options: &SplitOptions) -> Result<Plan, PlanError
         planner: "splits",
         members,
         groups,
-        section: Box::new(section),
+        section: Some(Box::new(section)),
         notes,
         total_bytes,
     })

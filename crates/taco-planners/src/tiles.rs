@@ -163,7 +163,7 @@ pub fn plan_tiles(dir: &Path) -> Result<Plan, PlanError> {
         planner: "tiles",
         members,
         groups,
-        section: Box::new(move |_| section),
+        section: Some(Box::new(move |_| section)),
         notes,
         total_bytes,
     })

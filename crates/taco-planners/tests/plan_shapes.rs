@@ -76,6 +76,7 @@ fn check_entries(plan: Plan) {
                 let (_, data, _) = local_entry(&bytes, &members[member]);
                 (data + offset, length)
             }
+            GroupRange::Fixed(entry) => (entry.offset, entry.length),
         };
         assert_eq!((entry.offset, entry.length), (offset, length), "{range:?}");
     }

@@ -189,34 +189,53 @@ impl<S: ReadAt> ArchiveTail<S> {
     /// a central signature and ends exactly where the directory ends. `None` when the tail does
     /// not hold one (then [`ArchiveTail::into_archive`] reads the whole directory).
     pub fn last_member(&self) -> Option<Member> {
-        let cd_end = self
+        self.last_members(1).pop()
+    }
+
+    /// The central directory's last `count` records that the tail holds, last first: each one
+    /// found by scanning back from where the one after it starts. Fewer when the tail holds
+    /// fewer (or the directory has fewer).
+    pub fn last_members(&self, count: usize) -> Vec<Member> {
+        let mut found = Vec::new();
+        let Some(cd_end) = self
             .end
             .cd_offset
             .checked_add(self.end.cd_size)
-            .filter(|&end| end >= self.tail_offset)?;
-        let end_in_tail = usize::try_from(cd_end - self.tail_offset)
+            .filter(|&end| end >= self.tail_offset)
+        else {
+            return found;
+        };
+        let Some(mut end_in_tail) = usize::try_from(cd_end - self.tail_offset)
             .ok()
-            .filter(|&end| end <= self.tail.len())?;
+            .filter(|&end| end <= self.tail.len())
+        else {
+            return found;
+        };
         let first = usize::try_from(self.end.cd_offset.saturating_sub(self.tail_offset))
             .unwrap_or(usize::MAX);
-        let bytes = &self.tail[..end_in_tail];
         let signature = taco_format::SIG_CENTRAL.to_le_bytes();
-        // Scanning back from the end, the first record that parses and ends at the directory's
-        // end is the last one: a record's own bytes can contain a signature, but a false one
-        // would have to parse and end at exactly that byte.
-        for at in (first..end_in_tail).rev() {
-            if bytes[at..].starts_with(&signature) {
-                let offset = self.tail_offset + at as u64;
-                if let Ok(record) = CentralRecord::parse(&bytes[at..], offset) {
-                    if at + record.record_len as usize == end_in_tail {
-                        let index = usize::try_from(self.end.entries.saturating_sub(1))
-                            .unwrap_or(usize::MAX);
-                        return Some(Member { index, record });
-                    }
+        while found.len() < count && (found.len() as u64) < self.end.entries {
+            // Scanning back from the end, the first record that parses and ends at exactly
+            // `end_in_tail` is the one before: a record's own bytes can contain a signature,
+            // but a false one would have to parse and end at exactly that byte.
+            let bytes = &self.tail[..end_in_tail];
+            let record = (first..end_in_tail).rev().find_map(|at| {
+                if !bytes[at..].starts_with(&signature) {
+                    return None;
                 }
-            }
+                let record =
+                    CentralRecord::parse(&bytes[at..], self.tail_offset + at as u64).ok()?;
+                (at + record.record_len as usize == end_in_tail).then_some((at, record))
+            });
+            let Some((at, record)) = record else {
+                break;
+            };
+            let index =
+                usize::try_from(self.end.entries - 1 - found.len() as u64).unwrap_or(usize::MAX);
+            found.push(Member { index, record });
+            end_in_tail = at;
         }
-        None
+        found
     }
 
     /// Reads the rest of the central directory (one read, only if it starts before the tail)

@@ -84,6 +84,10 @@ pub enum ArchiveError {
     /// The index cannot be used.
     #[error(transparent)]
     Index(#[from] taco_index::IndexError),
+    /// The manifest (index v2, `TACO_MANIFEST.parquet`) cannot be read or says something
+    /// impossible.
+    #[error("manifest {}: {problem}", taco_index::MANIFEST_MEMBER)]
+    BadManifest { problem: String },
     /// The lookup directory (index v2) does not list exactly the archive's members.
     #[error("lookup directory disagrees with the central directory: {problem}")]
     LookupMismatch { problem: String },
@@ -129,8 +133,11 @@ pub enum ArchiveError {
     /// The requested member is not in the archive.
     #[error("no member named {name:?}")]
     NoSuchMember { name: String },
-    /// A span holds a local entry the central directory does not list there.
-    #[error("local entry {name:?} at offset {offset} is not listed in the central directory")]
+    /// A span holds a local entry the archive's directory (central, or the lookup directory
+    /// of index v2) does not list there.
+    #[error(
+        "local entry {name:?} at offset {offset} is not listed there in the archive's directory"
+    )]
     NotInDirectory { name: String, offset: u64 },
     /// A sidecar beside the archive records another archive's identity.
     #[error("sidecar is stale: it records {field} {recorded}, the archive has {actual} (written for another version of the archive; repack or delete it)")]
@@ -166,6 +173,7 @@ impl ArchiveError {
             ArchiveError::NoSuchTile { .. } => ErrorKind::NoSuchTile,
             ArchiveError::LookupMismatch { .. } => ErrorKind::LookupMismatch,
             ArchiveError::IndexOutside { .. } => ErrorKind::IndexOutside,
+            ArchiveError::BadManifest { .. } => ErrorKind::BadManifest,
             ArchiveError::CrcMismatch { .. } => ErrorKind::CrcMismatch,
             ArchiveError::TruncatedSpan { .. } => ErrorKind::TruncatedSpan,
             ArchiveError::NoSuchEntry { .. } => ErrorKind::NoSuchEntry,
@@ -299,6 +307,7 @@ pub enum ErrorKind {
     NoSuchTile,
     LookupMismatch,
     IndexOutside,
+    BadManifest,
     CrcMismatch,
     TruncatedSpan,
     NoSuchEntry,
@@ -359,6 +368,7 @@ impl ErrorKind {
             ErrorKind::NoSuchTile => "NoSuchTile",
             ErrorKind::LookupMismatch => "LookupMismatch",
             ErrorKind::IndexOutside => "IndexOutside",
+            ErrorKind::BadManifest => "BadManifest",
             ErrorKind::CrcMismatch => "CrcMismatch",
             ErrorKind::TruncatedSpan => "TruncatedSpan",
             ErrorKind::NoSuchEntry => "NoSuchEntry",
@@ -407,6 +417,7 @@ impl ErrorKind {
             | ErrorKind::NoSuchTile
             | ErrorKind::LookupMismatch
             | ErrorKind::IndexOutside
+            | ErrorKind::BadManifest
             | ErrorKind::CrcMismatch
             | ErrorKind::TruncatedSpan
             | ErrorKind::NoSuchEntry

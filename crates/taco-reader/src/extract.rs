@@ -37,12 +37,16 @@ fn output_error(path: &Path) -> impl Fn(io::Error) -> ReadError + '_ {
     }
 }
 
-/// Checks a member name (as decoded text) for extraction: `TACO_HEADER` and the lookup
-/// directory `TACO_DIRECTORY` (the format's own machinery, not the user's files) are skipped
+/// Checks a member name (as decoded text) for extraction: `TACO_HEADER`, the lookup
+/// directory `TACO_DIRECTORY` and the manifest `TACO_MANIFEST.parquet` (the format's own
+/// machinery, not the user's files; `taco manifest` writes the manifest out) are skipped
 /// (`Ok(None)`), directory entries keep their trailing `/`, everything else must pass
 /// [`check_member_name`].
 fn extraction_name(name: &str, offset: u64) -> Result<Option<&str>, ArchiveError> {
-    if name.as_bytes() == HEADER_NAME || name == taco_format::LOOKUP_MEMBER {
+    if name.as_bytes() == HEADER_NAME
+        || name == taco_format::LOOKUP_MEMBER
+        || name == taco_index::MANIFEST_MEMBER
+    {
         return Ok(None);
     }
     let (checked, is_dir) = match name.strip_suffix('/') {
@@ -403,11 +407,31 @@ pub fn extract_listed_span<S: ReadAt>(
         .iter()
         .map(|m| (m.header_offset(), m))
         .collect();
-    extract_span_checked(reader, label, dir, options, Some((&listed, offset)))
+    let lists = |offset: u64, name: &[u8], size: u64| {
+        listed
+            .get(&offset)
+            .is_some_and(|m| m.record.name == name && m.record.compressed_size == size)
+    };
+    extract_span_checked(reader, label, dir, options, Some((&lists, offset)))
 }
 
-/// The central records of an archive by local header offset, and where the span starts.
-type Listing<'a> = (&'a HashMap<u64, &'a Member>, u64);
+/// Extracts a span that starts at archive offset `offset`, as [`extract_listed_span`], with
+/// `lists(offset, name, size)` saying whether an index lists a member there (the lookup
+/// directory, when the central directory is not read).
+pub(crate) fn extract_span_listed_by(
+    reader: impl Read,
+    label: &str,
+    lists: &dyn Fn(u64, &[u8], u64) -> bool,
+    offset: u64,
+    dir: &Path,
+    options: &ExtractOptions,
+) -> Result<ExtractReport, ReadError> {
+    extract_span_checked(reader, label, dir, options, Some((lists, offset)))
+}
+
+/// Whether a directory lists a member by local header offset, name and size; and where the
+/// span starts.
+type Listing<'a> = (&'a dyn Fn(u64, &[u8], u64) -> bool, u64);
 
 fn extract_span_checked(
     reader: impl Read,
@@ -486,12 +510,9 @@ fn write_span(
             || display_name.clone(),
         )
         .map_err(|e| fail(e.into()))?;
-        if let Some((listed, start)) = listing {
+        if let Some((lists, start)) = listing {
             let absolute = start.saturating_add(offset);
-            let known = listed.get(&absolute).is_some_and(|m| {
-                m.record.name == local.name && m.record.compressed_size == local.compressed_size
-            });
-            if !known {
+            if !lists(absolute, &local.name, local.compressed_size) {
                 return Err(fail(ArchiveError::NotInDirectory {
                     name: display_name,
                     offset: absolute,

@@ -33,6 +33,7 @@ mod error;
 mod extract;
 mod local;
 mod located;
+mod manifest;
 mod ranges;
 mod remote;
 mod source;

@@ -14,6 +14,16 @@ use taco_format::{
     HEAD_LEN, LOCAL_FIXED_LEN, LOOKUP_MEMBER, SIG_LOCAL,
 };
 
+/// Members a lookup directory does not list: the header, the directory itself, and the index
+/// members written after the data (their sizes are not known when the directory is planned).
+/// A reader finds them through the central directory.
+pub(crate) const NOT_LOOKED_UP: [&str; 4] = [
+    "TACO_HEADER",
+    LOOKUP_MEMBER,
+    taco_index::MANIFEST_MEMBER,
+    taco_index::INDEX_MEMBER,
+];
+
 /// The first bytes of an archive and the lookup directory root they hold (if any).
 #[derive(Debug)]
 pub(crate) struct Head {
@@ -33,6 +43,16 @@ pub struct Located {
     pub name: String,
     /// Where its bytes are.
     pub place: Place,
+}
+
+impl Located {
+    /// The length of the member's data.
+    pub fn data_len(&self) -> u64 {
+        match self.place {
+            Place::Data { range, .. } => range.length,
+            Place::LocalEntry { data_len, .. } | Place::Tile { data_len, .. } => data_len,
+        }
+    }
 }
 
 /// Where a [`Located`] member's bytes are.
@@ -128,14 +148,18 @@ impl<S: ReadAt> TacoArchive<S> {
     }
 
     /// Member `name`, through the lookup directory (no central directory read); `None` when
-    /// the archive has no name directory. Every candidate with the name's key is returned; the
-    /// local header read with the data tells which is the member.
+    /// the archive has no name directory or `name` is one the directory never lists
+    /// (`TACO_HEADER`, `TACO_DIRECTORY`, `TACO_MANIFEST.parquet`, `TACO_INDEX.json`). Every
+    /// candidate with the name's key is returned; the local header read with the data tells
+    /// which is the member.
     ///
     /// # Errors
     /// [`ArchiveError::NoSuchMember`] when the directory does not list it; as
     /// [`TacoArchive::lookup`].
     pub fn locate(&self, name: &str) -> Result<Option<Vec<Located>>, ReadError> {
-        if self.lookup()?.is_none_or(|root| root.kind != KeyKind::Name) {
+        if NOT_LOOKED_UP.contains(&name)
+            || self.lookup()?.is_none_or(|root| root.kind != KeyKind::Name)
+        {
             return Ok(None);
         }
         let found = self.lookup_entries(KeyKind::Name, name_key(name.as_bytes()))?;
@@ -158,6 +182,52 @@ impl<S: ReadAt> TacoArchive<S> {
                     },
                 })
                 .collect(),
+        ))
+    }
+
+    /// Member `name`, found the cheapest way the archive allows: through the lookup directory
+    /// (index v2: the head read at open, at most one block, and the member's local header read
+    /// with its data), else through the central directory. Read it with
+    /// [`TacoArchive::open_located`] or [`TacoArchive::read_located`]; the local header read
+    /// with the data must name `name`.
+    ///
+    /// When several members share the name's 64-bit key (a hash collision, in practice never),
+    /// each candidate's local header is read to tell which one is `name`.
+    ///
+    /// # Errors
+    /// [`ArchiveError::NoSuchMember`]; as [`TacoArchive::lookup`] and
+    /// [`TacoArchive::directory`].
+    pub fn find_member(&self, name: &str) -> Result<Located, ReadError> {
+        let Some(candidates) = self.locate(name)? else {
+            let member = self.member(name)?;
+            let range = self.directory()?.data_range(member)?;
+            return Ok(Located {
+                name: name.to_string(),
+                place: Place::Data {
+                    range,
+                    crc32: member.record.crc32,
+                },
+            });
+        };
+        if let [one] = candidates.as_slice() {
+            return Ok(one.clone());
+        }
+        for candidate in &candidates {
+            let Place::LocalEntry { header_offset, .. } = candidate.place else {
+                continue;
+            };
+            let len = (LOCAL_FIXED_LEN + name.len()) as u64;
+            let mut bytes = vec![0u8; len as usize];
+            self.source.read_exact_at(&mut bytes, header_offset)?;
+            if bytes.get(LOCAL_FIXED_LEN..) == Some(name.as_bytes()) {
+                return Ok(candidate.clone());
+            }
+        }
+        Err(invalid_archive(
+            &*self.source,
+            ArchiveError::NoSuchMember {
+                name: name.to_string(),
+            },
         ))
     }
 
@@ -375,6 +445,95 @@ impl<S: ReadAt> TacoArchive<S> {
         let reader: Box<dyn Read + 'r> = Box::new(reader.take(data_len));
         Ok((data, CrcReader::new(reader, name, local.crc32, data, label)))
     }
+}
+
+impl<S: ReadAt> TacoArchive<S> {
+    /// The lookup directory's entries whose local header lies inside `range`, by header offset
+    /// (key and data length): every leaf is read with one request (none when the root holds
+    /// the entries), checked, and only the entries in `range` kept. `None` without a lookup
+    /// directory, or when its leaves exceed [`crate::MAX_MEMBER_IN_MEMORY`] (the central
+    /// directory then serves).
+    ///
+    /// # Errors
+    /// [`ArchiveError::Format`] for a malformed or corrupted block; read errors.
+    pub(crate) fn lookup_listing(&self, range: Entry) -> Result<Option<Listing>, ReadError> {
+        let Some((root, base)) = self.head()?.lookup.as_ref() else {
+            return Ok(None);
+        };
+        let invalid = |e| invalid_archive(&*self.source, e);
+        let inside = |e: &LookupEntry| {
+            e.header_offset >= range.offset && range.end().is_some_and(|end| e.header_offset < end)
+        };
+        let mut listed = HashMap::new();
+        let mut keep = |entries: Vec<LookupEntry>| {
+            for e in entries.into_iter().filter(inside) {
+                listed.insert(e.header_offset, (e.key, e.data_len));
+            }
+        };
+        let blocks: Vec<(u64, u64)> = root.leaf_blocks().collect();
+        let (Some(&(first, _)), Some(&(last, last_len))) = (blocks.first(), blocks.last()) else {
+            keep(root.all_entries(&[]).map_err(invalid)?);
+            return Ok(Some(Listing {
+                kind: root.kind,
+                listed,
+            }));
+        };
+        let len = last + last_len - first;
+        if len > crate::MAX_MEMBER_IN_MEMORY || base + first + len > self.source.size()? {
+            return Ok(None);
+        }
+        let mut leaves = vec![0u8; len as usize];
+        self.source.read_exact_at(&mut leaves, base + first)?;
+        let mut entries = Vec::new();
+        for (offset, leaf_len) in blocks {
+            let at = (offset - first) as usize;
+            let bytes = leaves.get(at..at + leaf_len as usize).unwrap_or_default();
+            entries.clear();
+            root.find_all_in(bytes, offset, &mut entries)
+                .map_err(invalid)?;
+            keep(std::mem::take(&mut entries));
+        }
+        Ok(Some(Listing {
+            kind: root.kind,
+            listed,
+        }))
+    }
+}
+
+/// Part of a lookup directory, by local header offset: what it lists there.
+#[derive(Debug)]
+pub(crate) struct Listing {
+    kind: KeyKind,
+    listed: HashMap<u64, (u64, u64)>,
+}
+
+impl Listing {
+    /// Whether a listed member's local header starts at `offset`.
+    pub(crate) fn starts_member(&self, offset: u64) -> bool {
+        self.listed.contains_key(&offset)
+    }
+
+    /// Whether the directory lists a member named `name` of `size` bytes whose local header is
+    /// at `offset` (for a tile directory: the tile `z/x/y` the name spells).
+    pub(crate) fn lists(&self, offset: u64, name: &[u8], size: u64) -> bool {
+        let key = match self.kind {
+            KeyKind::Name => Some(name_key(name)),
+            KeyKind::Tile => std::str::from_utf8(name)
+                .ok()
+                .and_then(tile_of)
+                .and_then(|(z, x, y)| tile_key(z, x, y)),
+        };
+        key.is_some_and(|key| self.listed.get(&offset) == Some(&(key, size)))
+    }
+}
+
+/// `z/x/y` of a tile name `z/x/y.ext`.
+pub(crate) fn tile_of(name: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = name.splitn(3, '/');
+    let z = parts.next()?.parse().ok()?;
+    let x = parts.next()?.parse().ok()?;
+    let y = parts.next()?.split_once('.')?.0.parse().ok()?;
+    Some((z, x, y))
 }
 
 /// Where a located member's bytes start: its data, or its local header.

@@ -40,7 +40,7 @@ use taco_index::{Index, TimeMatch, TimeSelection, INDEX_MEMBER};
 pub struct TacoArchive<S: ReadAt = Source> {
     pub(crate) source: Arc<S>,
     header: OnceLock<ParsedHeader>,
-    directory: OnceLock<Archive<Arc<S>>>,
+    pub(crate) directory: OnceLock<Archive<Arc<S>>>,
     /// The index and the offset where member data ends (the central directory's start).
     index: OnceLock<(Index, u64)>,
     /// The first [`taco_format::HEAD_LEN`] bytes and the lookup directory root in them.
@@ -221,6 +221,9 @@ impl<S: ReadAt> TacoArchive<S> {
     /// # Errors
     /// As [`TacoArchive::member`] and [`crate::ArchiveTail::open_member`].
     pub fn open_member(&self, name: &str) -> Result<(Entry, CrcReader<'_>), ReadError> {
+        if self.locate(name)?.is_some() {
+            return self.open_located(&self.find_member(name)?);
+        }
         let directory = self.directory()?;
         let member = self.member(name)?;
         let (range, reader) = directory.open_member(member)?;
@@ -239,6 +242,31 @@ impl<S: ReadAt> TacoArchive<S> {
     /// # Errors
     /// As [`crate::ArchiveTail::read_member`] (members over 64 MiB are refused).
     pub fn read_member(&self, name: &str) -> Result<Vec<u8>, ReadError> {
+        if self.locate(name)?.is_some() {
+            let located = self.find_member(name)?;
+            let length = located.data_len();
+            if length > crate::archive::MAX_MEMBER_IN_MEMORY {
+                return Err(invalid_archive(
+                    &*self.source,
+                    ArchiveError::TooLarge {
+                        what: format!("member {name:?}"),
+                        size: length,
+                        limit: crate::archive::MAX_MEMBER_IN_MEMORY,
+                    },
+                ));
+            }
+            let (range, mut reader) = self.open_located(&located)?;
+            let mut data = Vec::with_capacity(length as usize);
+            reader.read_to_end(&mut data).map_err(|e| {
+                ReadError::unwrap_io(e, |source| ReadError::Io {
+                    source_label: self.source.label(),
+                    offset: range.offset,
+                    len: length,
+                    source,
+                })
+            })?;
+            return Ok(data);
+        }
         let member = self.member(name)?;
         self.directory()?.read_member(member)
     }
@@ -317,12 +345,19 @@ impl<S: ReadAt> TacoArchive<S> {
     }
 
     /// The files of an archive written by `taco pack-netcdf` whose times overlap
-    /// `selection`, each with the entry holding it, in archive order (from the index alone).
+    /// `selection`, each with the entry holding it, in archive order. Read from the manifest
+    /// (index v2) when the archive has one — its central record from the archive's tail, then
+    /// the whole manifest when small, else its footer and only the row groups whose time
+    /// statistics may overlap — else from the v1 index.
     ///
     /// # Errors
-    /// As [`TacoArchive::index`]; [`ArchiveError::Index`] for an index from another planner or
-    /// a record without times.
-    pub fn query_time(&self, selection: &TimeSelection) -> Result<Vec<TimeMatch<'_>>, ReadError> {
+    /// [`ArchiveError::BadManifest`], [`ArchiveError::IndexOutside`]; as
+    /// [`TacoArchive::index`]; [`ArchiveError::Index`] for an index or manifest from another
+    /// planner or a record without times.
+    pub fn query_time(&self, selection: &TimeSelection) -> Result<Vec<TimeMatch>, ReadError> {
+        if let Some(matches) = self.query_manifest(selection)? {
+            return Ok(matches);
+        }
         let (index, _) = self.index_of("netcdf")?;
         index
             .select_time(selection)
@@ -352,7 +387,33 @@ impl<S: ReadAt> TacoArchive<S> {
         match selection {
             Selection::All => crate::extract_all(self.directory()?, dir, options),
             Selection::Entry(index) => {
+                // Index v2: a span that starts at a member the lookup directory lists is read
+                // and checked against the directory's blocks, without the central directory.
+                // The head (which holds the header too) is read first: one request for both.
+                let v2 = self.directory.get().is_none() && self.lookup()?.is_some();
                 let entry = self.entry(index)?;
+                if v2 {
+                    if let Some(listing) = self.lookup_listing(entry)? {
+                        if listing.starts_member(entry.offset) {
+                            let label = format!("{} entry {index}", self.source.label());
+                            let reader = std::io::BufReader::with_capacity(
+                                1 << 20,
+                                self.source.open_range(entry)?,
+                            );
+                            let lists = |offset: u64, name: &[u8], size: u64| {
+                                listing.lists(offset, name, size)
+                            };
+                            return crate::extract::extract_span_listed_by(
+                                reader,
+                                &label,
+                                &lists,
+                                entry.offset,
+                                dir,
+                                options,
+                            );
+                        }
+                    }
+                }
                 crate::extract_entry(self.directory()?, index, entry, dir, options)
             }
         }

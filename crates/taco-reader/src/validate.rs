@@ -320,6 +320,7 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
     }
 
     check_lookup(&source, members, &ranges)?;
+    crate::manifest::check_manifest(&source, &ranges)?;
 
     report.identity = Some(ArchiveIdentity {
         size: file_len,
@@ -350,14 +351,6 @@ fn data_of(member: &Member, local: &LocalHeader) -> Entry {
         member.record.compressed_size,
     )
 }
-
-/// Members the lookup directory leaves out: the format's own.
-const NOT_LOOKED_UP: [&str; 4] = [
-    "TACO_HEADER",
-    taco_format::LOOKUP_MEMBER,
-    taco_index::MANIFEST_MEMBER,
-    taco_index::INDEX_MEMBER,
-];
 
 /// Index v2: when the second member is `TACO_DIRECTORY`, it must sit right after the header and
 /// list exactly the other members (name or tile keys, local header offsets, data lengths), so
@@ -409,12 +402,12 @@ fn check_lookup<S: ReadAt>(
     let mut expected = Vec::with_capacity(ranges.len());
     for (member, range) in ranges {
         let name = member.name_lossy();
-        if NOT_LOOKED_UP.contains(&name.as_str()) {
+        if crate::located::NOT_LOOKED_UP.contains(&name.as_str()) {
             continue;
         }
         let key = match root.kind {
             KeyKind::Name => Some(name_key(&member.record.name)),
-            KeyKind::Tile => tile_of(&name).and_then(|(z, x, y)| tile_key(z, x, y)),
+            KeyKind::Tile => crate::located::tile_of(&name).and_then(|(z, x, y)| tile_key(z, x, y)),
         };
         let key = key.ok_or_else(|| mismatch(format!("{name:?} is no z/x/y tile")))?;
         expected.push((key, member.header_offset(), range.length));
@@ -442,13 +435,4 @@ fn check_lookup<S: ReadAt>(
         return Err(mismatch(first));
     }
     Ok(())
-}
-
-/// `z/x/y` of a tile name `z/x/y.ext`.
-fn tile_of(name: &str) -> Option<(u32, u32, u32)> {
-    let mut parts = name.splitn(3, '/');
-    let z = parts.next()?.parse().ok()?;
-    let x = parts.next()?.parse().ok()?;
-    let y = parts.next()?.split_once('.')?.0.parse().ok()?;
-    Some((z, x, y))
 }

@@ -141,7 +141,7 @@ fn tiles_and_times_come_from_the_index_and_are_crc_checked() {
     through_every_source(&netcdf, |archive| {
         let march = TimeSelection::parse(Some("2024-03"), None, None).unwrap();
         let found = archive.query_time(&march).unwrap();
-        let names: Vec<&str> = found.iter().map(|m| &*m.member.name).collect();
+        let names: Vec<&str> = found.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["1/0/1.png"]);
         assert_eq!(found[0].entry, Some(1), "inside the zoom-1 span");
         assert!(

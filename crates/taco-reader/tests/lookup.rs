@@ -67,7 +67,7 @@ fn pyramid(max_zoom: u32) -> std::path::PathBuf {
         planner: "tiles",
         members,
         groups: Vec::new(),
-        section: Box::new(|_| serde_json::json!({})),
+        section: Some(Box::new(|_| serde_json::json!({}))),
         notes: Vec::new(),
         total_bytes: all.len() as u64,
     };

@@ -116,6 +116,10 @@ pub struct PackArgs {
     /// Accept entries that lie outside the finished archive.
     #[arg(long)]
     pub allow_outside: bool,
+    /// Leave out index v2: the lookup directory after TACO_HEADER (which shifts every member
+    /// by its size) and the manifest TACO_MANIFEST.parquet, as archives before taco's index v2.
+    #[arg(long)]
+    pub no_index: bool,
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,
