@@ -22,6 +22,7 @@ from conftest import (
     write_tree,
     zip_members,
 )
+from tree_fixtures import check_lookup_directory
 
 TREE = {
     "top.txt": b"top level\n",
@@ -66,6 +67,8 @@ def test_member_order_and_names(taco, packed):
     out, _expected = packed
     names = [m.name for m in zip_members(out)]
     assert names == packed_names(expected_names("data/") + ["extra.bin"])
+    # the lookup directory, decoded by tests/lookup_decoder.py, lists exactly the files
+    check_lookup_directory(out, zip_members(out))
 
 
 def test_unzip_accepts(packed):

@@ -91,6 +91,13 @@ pub enum PlanError {
         planned: u64,
         actual: u64,
     },
+    /// A member's source did not have the size the plan recorded when it was written.
+    #[error("{name}: planned with {planned} bytes, {actual} written (its source changed size after planning)")]
+    PlannedSize {
+        name: String,
+        planned: u64,
+        actual: u64,
+    },
     /// The manifest could not be encoded.
     #[error("encoding the manifest: {0}")]
     Manifest(String),

@@ -47,7 +47,7 @@ pub fn plan_files(inputs: &[PathBuf], out: &Path, entries: FileEntries) -> Resul
         total_bytes += size;
         members.push(PlannedMember {
             name,
-            source: MemberSource::Path(path),
+            source: MemberSource::Path { path, size },
             fields: MemberFields::default(),
         });
     };
@@ -90,7 +90,7 @@ pub fn plan_files(inputs: &[PathBuf], out: &Path, entries: FileEntries) -> Resul
     let mut seen = HashSet::new();
     for member in &members {
         if !seen.insert(member.name.as_str()) {
-            let MemberSource::Path(path) = &member.source else {
+            let MemberSource::Path { path, .. } = &member.source else {
                 continue;
             };
             return Err(PlanError::DuplicateName {

@@ -201,9 +201,9 @@ pub fn plan_netcdf(dir: &Path, options: &NetcdfOptions) -> Result<Plan, PlanErro
     let count = found.len();
     let members = found
         .into_iter()
-        .map(|(name, path, _, times)| PlannedMember {
+        .map(|(name, path, size, times)| PlannedMember {
             name,
-            source: MemberSource::Path(path),
+            source: MemberSource::Path { path, size },
             fields: MemberFields {
                 time_variable: Some(times.variable),
                 units: Some(times.units),

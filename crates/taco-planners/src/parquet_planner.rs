@@ -435,7 +435,10 @@ pub fn plan_parquet(path: &Path, options: &ParquetOptions) -> Result<Plan, PlanE
                 .collect();
             let members = vec![PlannedMember {
                 name: file_name.clone(),
-                source: MemberSource::Path(path.to_path_buf()),
+                source: MemberSource::Path {
+                    path: path.to_path_buf(),
+                    size: len,
+                },
                 fields: member_fields(0..row_groups.len(), num_rows),
             }];
             let row_group_count = row_groups.len();

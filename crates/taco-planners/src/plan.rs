@@ -21,8 +21,14 @@ pub use taco_index::INDEX_MEMBER;
 /// Where a planned member's bytes come from.
 #[derive(Debug)]
 pub enum MemberSource {
-    /// A whole file, copied as is.
-    Path(PathBuf),
+    /// A whole file, copied as is, of the size it had when planned (a file that has changed
+    /// size by the time it is copied is an error).
+    Path {
+        /// The file.
+        path: PathBuf,
+        /// Its size when planned.
+        size: u64,
+    },
     /// Bytes in memory followed by a range of a file followed by more bytes (a Parquet part:
     /// magic, copied column chunks, new footer).
     Assembled {
@@ -221,7 +227,7 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         .find(|m| reserved.contains(&m.name.as_str()))
     {
         let path = match &member.source {
-            MemberSource::Path(path) | MemberSource::Assembled { path, .. } => path.clone(),
+            MemberSource::Path { path, .. } | MemberSource::Assembled { path, .. } => path.clone(),
             MemberSource::Bytes(_) => PathBuf::from(&member.name),
         };
         return Err(PlanError::ReservedName {
@@ -240,7 +246,7 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         .iter()
         .filter_map(|m| match &m.source {
             MemberSource::Assembled { path, .. } => FileId::of_path(path),
-            MemberSource::Path(_) | MemberSource::Bytes(_) => None,
+            MemberSource::Path { .. } | MemberSource::Bytes(_) => None,
         })
         .collect();
     check_not_input(dest, &assembled)?;
@@ -269,7 +275,7 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
     let mut spans = Vec::with_capacity(plan.members.len());
     for (position, member) in plan.members.iter().enumerate() {
         let span = match &member.source {
-            MemberSource::Path(path) => writer.add_path(&member.name, path)?,
+            MemberSource::Path { path, .. } => writer.add_path(&member.name, path)?,
             MemberSource::Bytes(bytes) => writer.add_bytes(&member.name, bytes, None)?,
             MemberSource::Assembled {
                 path,
@@ -302,6 +308,16 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
                     actual: span.header_offset,
                 });
             }
+        }
+        // The lookup directory already holds the planned size: a file that changed since it
+        // was listed (the last one too, which moves no later member) is refused.
+        let planned_size = member.source.planned_size();
+        if span.data_len != planned_size {
+            return Err(PlanError::PlannedSize {
+                name: member.name.clone(),
+                planned: planned_size,
+                actual: span.data_len,
+            });
         }
         spans.push(span);
     }
@@ -399,17 +415,17 @@ fn member_record<'a>((member, span): (&'a PlannedMember, &MemberSpan)) -> Member
 }
 
 impl MemberSource {
-    /// The number of bytes the member will hold, as the sources are now.
-    fn planned_size(&self) -> Result<u64, PlanError> {
+    /// The number of bytes the member will hold, as planned (no file is looked at again).
+    fn planned_size(&self) -> u64 {
         match self {
-            MemberSource::Path(path) => Ok(std::fs::metadata(path).map_err(io_error(path))?.len()),
+            MemberSource::Path { size, .. } => *size,
             MemberSource::Assembled {
                 prefix,
                 len,
                 suffix,
                 ..
-            } => Ok(prefix.len() as u64 + len + suffix.len() as u64),
-            MemberSource::Bytes(bytes) => Ok(bytes.len() as u64),
+            } => prefix.len() as u64 + len + suffix.len() as u64,
+            MemberSource::Bytes(bytes) => bytes.len() as u64,
         }
     }
 }
@@ -437,7 +453,7 @@ fn plan_lookup(plan: &Plan) -> Result<(Vec<u8>, Vec<u64>), PlanError> {
                     })?
             }
         };
-        keyed.push((key, member.source.planned_size()?, member.name.len()));
+        keyed.push((key, member.source.planned_size(), member.name.len()));
     }
     let mut directory_len = 0usize;
     for _ in 0..8 {

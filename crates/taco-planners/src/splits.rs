@@ -109,7 +109,10 @@ pub fn plan_splits(dir: &Path, options: &SplitOptions) -> Result<Plan, PlanError
             };
             members.push(PlannedMember {
                 name: format!("{split}/{}", file.relative),
-                source: MemberSource::Path(file.path),
+                source: MemberSource::Path {
+                    path: file.path,
+                    size: file.size,
+                },
                 fields,
             });
         }

@@ -153,7 +153,10 @@ pub fn plan_tiles(dir: &Path) -> Result<Plan, PlanError> {
             };
             PlannedMember {
                 name: format!("{}/{}/{}.{}", t.z, t.x, t.y, t.ext),
-                source: MemberSource::Path(t.path),
+                source: MemberSource::Path {
+                    path: t.path,
+                    size: t.size,
+                },
                 fields,
             }
         })

@@ -15,7 +15,10 @@ fn member(dir: &Path, name: &str, body: &[u8]) -> PlannedMember {
     std::fs::write(&path, body).unwrap();
     PlannedMember {
         name: name.to_string(),
-        source: MemberSource::Path(path),
+        source: MemberSource::Path {
+            path,
+            size: body.len() as u64,
+        },
         fields: MemberFields::default(),
     }
 }

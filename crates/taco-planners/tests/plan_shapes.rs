@@ -123,7 +123,7 @@ fn tiles_are_planned_by_zoom_then_hilbert_order_with_a_span_per_zoom() {
     assert!(plan
         .members
         .iter()
-        .all(|m| matches!(m.source, MemberSource::Path(_))));
+        .all(|m| matches!(m.source, MemberSource::Path { .. })));
     check_entries(plan);
 }
 
@@ -203,7 +203,7 @@ fn parquet_split_makes_balanced_parts_and_verbatim_one_slice_per_row_group() {
     };
     let plan = plan_parquet(&path, &verbatim).unwrap();
     assert_eq!(plan.members.len(), 1);
-    assert!(matches!(plan.members[0].source, MemberSource::Path(_)));
+    assert!(matches!(plan.members[0].source, MemberSource::Path { .. }));
     // The sample has 10 row groups; entries hold the first 7, each a slice of the one member.
     let labels: Vec<&str> = plan.groups.iter().map(|g| g.label.as_str()).collect();
     assert_eq!(
