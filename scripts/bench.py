@@ -959,6 +959,21 @@ def hilbert_fits(cells: list, z: int) -> int:
     return fits
 
 
+def write_pyramid(tmp: Path, full: int, extra: int, lo: int, hi: int, seed: int) -> None:
+    """Tiles TMP/z/x/y.png of LO-HI random bytes: zooms 0..FULL-1 complete, then EXTRA random
+    tiles of zoom FULL (the same files for the same arguments)."""
+    rnd = random.Random(seed)
+    side = 1 << full
+    cells = [(z, x, y) for z in range(full) for x in range(1 << z) for y in range(1 << z)]
+    cells += sorted((full, i // side, i % side) for i in rnd.sample(range(side * side), extra))
+    made = set()
+    for z, x, y in cells:
+        if (z, x) not in made:
+            (tmp / str(z) / str(x)).mkdir(parents=True, exist_ok=True)
+            made.add((z, x))
+        (tmp / f"{z}/{x}/{y}.png").write_bytes(rnd.randbytes(rnd.randint(lo, hi)))
+
+
 def bench_tiles(b: Bench) -> None:
     """`taco pack-tiles` of a pyramid of 100 000 tiles of 1.5-2.5 KiB (zooms 0-8 complete + 12 619
     random tiles of zoom 9) vs `find . -type f -print0 | sort -z | xargs -0 cat > out` inside it
@@ -974,13 +989,7 @@ def bench_tiles(b: Bench) -> None:
     tiles = b.dir / "src" / "tiles"
 
     def gen(tmp: Path) -> None:
-        rnd = random.Random(seed)
-        side = 1 << full
-        cells = [(z, x, y) for z in range(full) for x in range(1 << z) for y in range(1 << z)]
-        cells += sorted((full, i // side, i % side) for i in rnd.sample(range(side * side), extra))
-        for z, x, y in cells:
-            (tmp / str(z) / str(x)).mkdir(parents=True, exist_ok=True)
-            (tmp / f"{z}/{x}/{y}.png").write_bytes(rnd.randbytes(rnd.randint(lo, hi)))
+        write_pyramid(tmp, full, extra, lo, hi, seed)
 
     section(f"tiles in {tiles}")
     cached(tiles, f"v1 full_zooms={full} extra={extra} sizes={lo}-{hi} seed={seed} tiles={n_tiles}", gen)
@@ -1074,16 +1083,7 @@ def bench_index(b: Bench) -> None:
     tiles = b.dir / "src" / "tiles"
 
     def gen(tmp: Path) -> None:
-        rnd = random.Random(seed)
-        side = 1 << full
-        cells = [(z, x, y) for z in range(full) for x in range(1 << z) for y in range(1 << z)]
-        cells += sorted((full, i // side, i % side) for i in rnd.sample(range(side * side), extra))
-        made = set()
-        for z, x, y in cells:
-            if (z, x) not in made:
-                (tmp / str(z) / str(x)).mkdir(parents=True, exist_ok=True)
-                made.add((z, x))
-            (tmp / f"{z}/{x}/{y}.png").write_bytes(rnd.randbytes(rnd.randint(lo, hi)))
+        write_pyramid(tmp, full, extra, lo, hi, seed)
 
     section(f"tiles in {tiles}")
     cached(tiles, f"index-v2 full_zooms={full} extra={extra} sizes={lo}-{hi} seed={seed}", gen)

@@ -7,7 +7,9 @@ use crate::located::NOT_LOOKED_UP;
 use crate::{ArchiveError, ArchiveTail, CrcReader, Member, ReadAt, ReadError, TacoArchive};
 use bytes::Bytes;
 use parquet::errors::ParquetError;
-use parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::metadata::{
+    FooterTail, ParquetMetaData, ParquetMetaDataReader, RowGroupMetaData,
+};
 use parquet::file::properties::ReaderProperties;
 use parquet::file::reader::{
     ChunkReader, FileReader, Length, RowGroupReader, SerializedFileReader,
@@ -221,20 +223,7 @@ impl<S: ReadAt> TacoArchive<S> {
                 continue;
             }
             wanted.push(i);
-            // One read per row group, from the first column read to the end of the last:
-            // the columns between cost less than another round trip.
-            let (mut lo, mut hi) = (u64::MAX, 0u64);
-            for &c in &projected {
-                let (at, len) = group.column(c).byte_range();
-                lo = lo.min(at);
-                hi = hi.max(at.saturating_add(len));
-            }
-            if hi > range.length {
-                return Err(bad(format!(
-                    "row group {i} reaches past its {} bytes",
-                    range.length
-                )));
-            }
+            let (lo, hi) = columns_span(i, group, &projected, range.length).map_err(bad)?;
             if lo < hi && !fetched.covers(lo, hi) {
                 ranges.push((lo, Entry::new(range.offset + lo, hi - lo)));
             }
@@ -426,6 +415,27 @@ impl Fetched {
     }
 }
 
+/// The bytes of row group `i` (`group`) from its first to its last chunk of `columns`: read
+/// with one request (the columns between cost less than another round trip). The problem, when
+/// they reach past the manifest's `len` bytes.
+fn columns_span(
+    i: usize,
+    group: &RowGroupMetaData,
+    columns: &[usize],
+    len: u64,
+) -> Result<(u64, u64), String> {
+    let (mut lo, mut hi) = (u64::MAX, 0u64);
+    for &c in columns {
+        let (at, chunk_len) = group.column(c).byte_range();
+        lo = lo.min(at);
+        hi = hi.max(at.saturating_add(chunk_len));
+    }
+    if hi > len {
+        return Err(format!("row group {i} reaches past its {len} bytes"));
+    }
+    Ok((lo, hi))
+}
+
 /// A column's minimum (or maximum) as an i64 when every value of the group has one; `None`
 /// when some value is null or the statistics are missing (the group cannot be ruled out).
 fn int64_bound(statistics: Option<&Statistics>, min: bool) -> Option<i64> {
@@ -498,18 +508,7 @@ pub(crate) fn check_manifest<S: ReadAt>(
     let properties = Arc::new(ReaderProperties::builder().build());
     let mut row_number = 0usize;
     for (i, group) in metadata.row_groups().iter().enumerate() {
-        let (mut lo, mut hi) = (u64::MAX, 0u64);
-        for &c in &positions {
-            let (at, len) = group.column(c).byte_range();
-            lo = lo.min(at);
-            hi = hi.max(at.saturating_add(len));
-        }
-        if hi > range.length {
-            return Err(bad(format!(
-                "row group {i} reaches past its {} bytes",
-                range.length
-            )));
-        }
+        let (lo, hi) = columns_span(i, group, &positions, range.length).map_err(bad)?;
         let mut chunk = Fetched::empty(range.length);
         if lo < hi {
             let bytes = read_exact(source, Entry::new(range.offset + lo, hi - lo))?;
