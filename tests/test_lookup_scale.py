@@ -136,18 +136,26 @@ def test_tile_over_http(taco, nginx_server, many, tmp_path, n):
 
 
 @pytest.mark.parametrize("n", (1_000, 1_000_000))
-def test_member_by_name_over_s3(taco, s3_env, s3_server, many, tmp_path, n):
-    archive = many("names", n)
-    uri = s3_server.upload("scale", f"names-{n}.taco", archive)
-    i = n - 3
+@pytest.mark.parametrize("kind", ("names", "tiles"))
+def test_member_and_tile_over_s3(taco, s3_env, s3_server, many, tmp_path, kind, n):
+    """The same budgets counted in moto's log: only ranged GETs, no listing, no HEAD."""
+    archive = many(kind, n)
+    uri = s3_server.upload("scale", f"{kind}-{n}.taco", archive)
     out = tmp_path / "m"
-    cp, recs = logged(taco, s3_server, "get", uri, "--member", member_name(i), "-o", out,
-                      "--stats")
+    if kind == "names":
+        i = n - 3
+        args, body = ["--member", member_name(i)], f"member {i}".encode()
+        entry_name = member_name(i)
+    else:
+        z, x, y = nth_tile(n - 3)
+        args, body = ["--tile", f"{z}/{x}/{y}"], f"tile {z}/{x}/{y}".encode()
+        entry_name = f"{z}/{x}/{y}.pbf"
+    cp, recs = logged(taco, s3_server, "get", uri, *args, "-o", out, "--stats")
     ok_stats(cp)
-    assert out.read_bytes() == f"member {i}".encode()
+    assert out.read_bytes() == body
     gets = [r for r in recs if r.method == "GET"]
     assert len(gets) == len(recs), summary(recs)  # no listing, no HEAD
-    check_budget(gets, n, 30 + len(member_name(i)) + len(f"member {i}"))
+    check_budget(gets, n, 30 + len(entry_name) + len(body))
 
 
 def test_a_second_member_in_the_same_block_adds_one_request_at_most(taco, nginx_server, many,
@@ -234,3 +242,20 @@ def test_query_reads_only_the_manifest_row_groups_it_needs(taco, nginx_server, m
         groups = -(-n // 65_536)
         limit = manifest // 2 if groups == 2 else manifest // 8
         assert sum(r.body_bytes for r in recs) < limit, (manifest, summary(recs))
+
+
+@pytest.mark.parametrize("n", (1_000, 1_000_000))
+def test_query_over_s3(taco, s3_env, s3_server, many, n):
+    """`taco query` against moto: the same files, in at most 4 ranged GETs."""
+    archive = many("times", n)
+    uri = s3_server.upload("scale", f"times-{n}.taco", archive)
+    epoch = datetime(2000, 1, 1)
+    day = (epoch + timedelta(hours=n // 3)).date()
+    first = (day - epoch.date()).days * 24
+    cp, recs = logged(taco, s3_server, "query", uri, "--time", day.isoformat(), "--json",
+                      "--stats")
+    ok_stats(cp)
+    got = [f["name"] for f in json.loads(cp.stdout)["files"]]
+    assert got == [f"t/{k:07d}.nc" for k in range(first, min(first + 24, n))]
+    gets = [r for r in recs if r.method == "GET"]
+    assert len(gets) == len(recs) <= 4, summary(recs)
