@@ -43,16 +43,18 @@ message taco_manifest {
 }
 ";
 
-/// Encodes the manifest of the written `members` (with their `spans`) and `entries`.
+/// Encodes the manifest of the written `members` (with their `spans`) and `entries` into
+/// `out`, one row group at a time (memory bounded by a row group, not the member count).
 ///
 /// # Errors
-/// [`PlanError::Manifest`] if the Parquet writer fails.
+/// [`PlanError::Manifest`] if the Parquet writer fails (writing to `out` included).
 pub(crate) fn encode_manifest(
     planner: &str,
     members: &[PlannedMember],
     spans: &[MemberSpan],
     entries: &[EntryRecord],
-) -> Result<Vec<u8>, PlanError> {
+    out: impl std::io::Write + Send,
+) -> Result<(), PlanError> {
     let fail = |e: parquet::errors::ParquetError| PlanError::Manifest(e.to_string());
     let schema = Arc::new(parse_message_type(SCHEMA).map_err(fail)?);
     let entries_json = serde_json::to_string(entries)?;
@@ -65,22 +67,24 @@ pub(crate) fn encode_manifest(
             KeyValue::new("taco.entries".into(), entries_json),
         ]))
         .build();
-    let mut out = Vec::new();
-    let mut writer =
-        SerializedFileWriter::new(&mut out, schema, Arc::new(properties)).map_err(fail)?;
-    let rows: Vec<(&PlannedMember, &MemberSpan)> = members.iter().zip(spans).collect();
-    for group in rows.chunks(ROWS_PER_GROUP) {
+    let mut writer = SerializedFileWriter::new(out, schema, Arc::new(properties)).map_err(fail)?;
+    let mut start = 0;
+    while start < members.len().min(spans.len()) {
+        let end = (start + ROWS_PER_GROUP).min(members.len()).min(spans.len());
+        let group: Vec<(&PlannedMember, &MemberSpan)> =
+            members[start..end].iter().zip(&spans[start..end]).collect();
+        start = end;
         let mut row_group = writer.next_row_group().map_err(fail)?;
         let mut column = 0usize;
         while let Some(mut writer) = row_group.next_column().map_err(fail)? {
-            write_column(column, group, &mut writer).map_err(fail)?;
+            write_column(column, &group, &mut writer).map_err(fail)?;
             writer.close().map_err(fail)?;
             column += 1;
         }
         row_group.close().map_err(fail)?;
     }
     writer.close().map_err(fail)?;
-    Ok(out)
+    Ok(())
 }
 
 type Rows<'a> = [(&'a PlannedMember, &'a MemberSpan)];

@@ -2,7 +2,7 @@ use crate::PlanError;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::Write;
+use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 use taco_format::{
     encode_lookup, local_header_len, name_key, tile_key, Entry, KeyKind, LookupEntry, HEADER_LEN,
@@ -346,10 +346,23 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
             fields: group.fields.clone(),
         })
         .collect();
+    // The index members go through temporary files beside the archive: never held in
+    // memory, whatever the member count.
+    let spill_dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if with_index {
-        let manifest =
-            crate::manifest::encode_manifest(plan.planner, &plan.members, &spans, &entry_records)?;
-        writer.add_bytes(MANIFEST_MEMBER, &manifest, None)?;
+        let (file, len) = spill(spill_dir, |out| {
+            crate::manifest::encode_manifest(
+                plan.planner,
+                &plan.members,
+                &spans,
+                &entry_records,
+                out,
+            )
+        })?;
+        writer.add_reader(MANIFEST_MEMBER, file, len, None)?;
     }
     let (Some(section), Some((meta_path, mut meta_file))) = (plan.section, meta.take()) else {
         let (archive, summary) = writer.finish(&entries)?;
@@ -372,9 +385,11 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         members: SerializeIter(|| plan.members.iter().zip(&spans).map(member_record)),
         sections: [(plan.planner.to_string(), section)].into_iter().collect(),
     };
-    let mut index_bytes = serde_json::to_vec(&index)?;
-    index_bytes.push(b'\n');
-    writer.add_bytes(INDEX_MEMBER, &index_bytes, None)?;
+    let (file, index_len) = spill(spill_dir, |out| {
+        serde_json::to_writer(&mut *out, &index)?;
+        out.write_all(b"\n").map_err(io_error(spill_dir))
+    })?;
+    writer.add_reader(INDEX_MEMBER, file, index_len, None)?;
     let (archive, summary) = writer.finish(&entries)?;
     let sidecar = Sidecar {
         index,
@@ -384,23 +399,80 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
             cd_crc32: summary.directory_crc32,
         }),
     };
-    let mut sidecar_bytes = serde_json::to_vec(&sidecar)?;
-    sidecar_bytes.push(b'\n');
-    meta_file
-        .write_all(&sidecar_bytes)
-        .map_err(io_error(&meta_path))?;
+    {
+        let mut out = BufWriter::with_capacity(1 << 20, &mut meta_file);
+        serde_json::to_writer(&mut out, &sidecar)?;
+        out.write_all(b"\n")
+            .and_then(|()| out.flush())
+            .map_err(io_error(&meta_path))?;
+    }
     // Archive first: a crash between the two renames leaves an old sidecar whose identity
     // no longer matches the archive beside it, which readers detect.
     archive.commit()?;
     meta_file.commit()?;
     Ok(Executed {
         entries,
-        index_len: index_bytes.len() as u64,
+        index_len,
         archive_len: summary.archive_len,
         members: summary.members,
         zip64: summary.zip64,
         meta_path: Some(meta_path),
     })
+}
+
+/// Writes what `write` produces to an anonymous temporary file in `dir` and returns the file
+/// rewound, with its length: an index member of any size is streamed, never built in memory.
+/// A failed write is reported as an I/O error on `dir`, whatever encoder it happened in.
+fn spill(
+    dir: &Path,
+    write: impl FnOnce(&mut SpillWriter) -> Result<(), PlanError>,
+) -> Result<(File, u64), PlanError> {
+    // Beside the archive (same file system, where the user made room); the system's
+    // temporary directory when that is not a place files can be made (a device's /dev).
+    let file = tempfile::tempfile_in(dir)
+        .or_else(|_| tempfile::tempfile())
+        .map_err(io_error(dir))?;
+    let mut out = SpillWriter {
+        out: BufWriter::with_capacity(1 << 20, file),
+        failed: None,
+    };
+    let written = write(&mut out).and_then(|()| out.flush().map_err(io_error(dir)));
+    if let Some(source) = out.failed.take() {
+        return Err(io_error(dir)(source));
+    }
+    written?;
+    let mut file = out
+        .out
+        .into_inner()
+        .map_err(|e| io_error(dir)(e.into_error()))?;
+    let len = file.stream_position().map_err(io_error(dir))?;
+    file.rewind().map_err(io_error(dir))?;
+    Ok((file, len))
+}
+
+/// The writer [`spill`] hands out: keeps the first I/O error, so it is reported as such
+/// rather than as whatever the encoder made of it.
+struct SpillWriter {
+    out: BufWriter<File>,
+    failed: Option<std::io::Error>,
+}
+
+impl Write for SpillWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf).inspect_err(|e| self.keep(e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush().inspect_err(|e| self.keep(e))
+    }
+}
+
+impl SpillWriter {
+    fn keep(&mut self, error: &std::io::Error) {
+        if self.failed.is_none() {
+            self.failed = Some(std::io::Error::new(error.kind(), error.to_string()));
+        }
+    }
 }
 
 /// The index record of a written member: borrowed from the plan, never copied.
