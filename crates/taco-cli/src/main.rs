@@ -14,6 +14,14 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The Parquet decoder can panic on a hostile manifest; the library catches that and
+    // returns an error, which is printed as the one error line: the panic itself stays quiet.
+    let report_panic = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !taco_reader::in_manifest_decoder() {
+            report_panic(info);
+        }
+    }));
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Pack(args) => pack::run(&args),

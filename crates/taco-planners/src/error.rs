@@ -72,8 +72,8 @@ pub enum PlanError {
     /// Two inputs would be stored under one member name.
     #[error("duplicate member name {name:?} (from {path})")]
     DuplicateName { name: String, path: PathBuf },
-    /// An input would be stored under a name the archive's own metadata uses.
-    #[error("{path}: member name {name:?} is reserved for the archive's index (rename it, or pack with --no-index)")]
+    /// An input would be stored under a name taco's own members use.
+    #[error("{path}: member name {name:?} is reserved for taco's own members (rename the file or put it in a directory)")]
     ReservedName { name: String, path: PathBuf },
     /// A requested option is out of range.
     #[error("{0}")]
@@ -84,7 +84,7 @@ pub enum PlanError {
     /// A group refers to members that do not exist, or a slice outside its member.
     #[error("group {label:?} refers to members or bytes outside the plan")]
     BadGroup { label: String },
-    /// A member did not land where the plan put it: its source changed size after planning.
+    /// A member did not land where the plan put it (an earlier source changed size).
     #[error("{name}: planned at offset {planned}, written at {actual} (a source changed size after planning)")]
     PlannedOffset {
         name: String,

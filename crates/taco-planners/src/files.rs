@@ -90,12 +90,13 @@ pub fn plan_files(inputs: &[PathBuf], out: &Path, entries: FileEntries) -> Resul
     let mut seen = HashSet::new();
     for member in &members {
         if !seen.insert(member.name.as_str()) {
-            let MemberSource::Path { path, .. } = &member.source else {
-                continue;
+            let path = match &member.source {
+                MemberSource::Path { path, .. } => path.clone(),
+                _ => PathBuf::from(&member.name),
             };
             return Err(PlanError::DuplicateName {
                 name: member.name.clone(),
-                path: path.clone(),
+                path,
             });
         }
     }

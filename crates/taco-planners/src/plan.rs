@@ -207,7 +207,8 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> PlanError + '_ {
 ///
 /// # Errors
 /// [`PlanError::TooManyGroups`], [`PlanError::BadGroup`], [`PlanError::ReservedName`] for a
-/// member named like the index, [`PlanError::PlannedOffset`] for a source that changed size,
+/// member named like taco's own, [`PlanError::PlannedSize`] (and [`PlanError::PlannedOffset`]
+/// for the members after it) for a source that changed size after planning,
 /// input read errors and [`PlanError::Write`] for anything the writer refuses (existing output,
 /// entries outside the archive…).
 pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Executed, PlanError> {
@@ -217,10 +218,9 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         });
     }
     let with_index = !options.no_index;
-    let mut reserved = vec![INDEX_MEMBER];
-    if with_index {
-        reserved.extend([LOOKUP_MEMBER, MANIFEST_MEMBER]);
-    }
+    // Reserved with or without the index: readers take a member of these names for taco's own
+    // (and extraction leaves them out), so a user's file under one would be lost.
+    let reserved = ["TACO_HEADER", LOOKUP_MEMBER, MANIFEST_MEMBER, INDEX_MEMBER];
     if let Some(member) = plan
         .members
         .iter()

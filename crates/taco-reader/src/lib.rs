@@ -48,6 +48,7 @@ pub use extract::{
     write_named_file, ExtractOptions, ExtractReport,
 };
 pub use located::{Located, Place};
+pub use manifest::in_manifest_decoder;
 /// The `object_store` crate the remote sources are built on, for callers that hand in a store
 /// of their own ([`RemoteSource::from_store`]).
 #[cfg(feature = "remote")]

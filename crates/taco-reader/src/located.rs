@@ -216,10 +216,13 @@ impl<S: ReadAt> TacoArchive<S> {
             let Place::LocalEntry { header_offset, .. } = candidate.place else {
                 continue;
             };
-            let len = (LOCAL_FIXED_LEN + name.len()) as u64;
-            let mut bytes = vec![0u8; len as usize];
+            // A local header of exactly this name: signature, name length, name.
+            let mut bytes = vec![0u8; LOCAL_FIXED_LEN + name.len()];
             self.source.read_exact_at(&mut bytes, header_offset)?;
-            if bytes.get(LOCAL_FIXED_LEN..) == Some(name.as_bytes()) {
+            let named = bytes.starts_with(&SIG_LOCAL.to_le_bytes())
+                && u16::try_from(name.len()).is_ok_and(|n| bytes[26..28] == n.to_le_bytes())
+                && bytes[LOCAL_FIXED_LEN..] == *name.as_bytes();
+            if named {
                 return Ok(candidate.clone());
             }
         }
@@ -482,14 +485,30 @@ impl<S: ReadAt> TacoArchive<S> {
         if len > crate::MAX_MEMBER_IN_MEMORY || base + first + len > self.source.size()? {
             return Ok(None);
         }
-        let mut leaves = vec![0u8; len as usize];
-        self.source.read_exact_at(&mut leaves, base + first)?;
+        // Every leaf, with one request the first time; then from the leaf cache (several
+        // entries extracted in one command, and later lookups, reuse them).
+        let cached = |offset: u64| {
+            self.leaves
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&(base + offset))
+                .cloned()
+        };
+        if blocks.iter().any(|&(offset, _)| cached(offset).is_none()) {
+            let mut all = vec![0u8; len as usize];
+            self.source.read_exact_at(&mut all, base + first)?;
+            let mut cache = self.leaves.lock().unwrap_or_else(PoisonError::into_inner);
+            for &(offset, leaf_len) in &blocks {
+                let at = (offset - first) as usize;
+                let leaf = all.get(at..at + leaf_len as usize).unwrap_or_default();
+                cache.insert(base + offset, Arc::new(leaf.to_vec()));
+            }
+        }
         let mut entries = Vec::new();
-        for (offset, leaf_len) in blocks {
-            let at = (offset - first) as usize;
-            let bytes = leaves.get(at..at + leaf_len as usize).unwrap_or_default();
+        for (offset, _) in blocks {
+            let leaf = cached(offset).unwrap_or_default();
             entries.clear();
-            root.find_all_in(bytes, offset, &mut entries)
+            root.find_all_in(&leaf, offset, &mut entries)
                 .map_err(invalid)?;
             keep(std::mem::take(&mut entries));
         }
@@ -515,7 +534,12 @@ impl Listing {
 
     /// Whether the directory lists a member named `name` of `size` bytes whose local header is
     /// at `offset` (for a tile directory: the tile `z/x/y` the name spells).
+    /// taco's own members (which the directory never lists) are accepted: extraction never
+    /// writes them out.
     pub(crate) fn lists(&self, offset: u64, name: &[u8], size: u64) -> bool {
+        if NOT_LOOKED_UP.iter().any(|own| own.as_bytes() == name) {
+            return true;
+        }
         let key = match self.kind {
             KeyKind::Name => Some(name_key(name)),
             KeyKind::Tile => std::str::from_utf8(name)
@@ -527,13 +551,24 @@ impl Listing {
     }
 }
 
-/// `z/x/y` of a tile name `z/x/y.ext`.
+/// `z/x/y` of a tile name `z/x/y.ext`, exactly as `pack-tiles` writes it: three components,
+/// numbers in canonical decimal (no sign, no leading zero), a non-empty extension — the name a
+/// tile lookup accepts in a local header, and no other.
 pub(crate) fn tile_of(name: &str) -> Option<(u32, u32, u32)> {
-    let mut parts = name.splitn(3, '/');
-    let z = parts.next()?.parse().ok()?;
-    let x = parts.next()?.parse().ok()?;
-    let y = parts.next()?.split_once('.')?.0.parse().ok()?;
-    Some((z, x, y))
+    let number = |text: &str| {
+        let n: u32 = text.parse().ok()?;
+        (n.to_string() == text).then_some(n)
+    };
+    let mut parts = name.split('/');
+    let (z, x, last) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let (y, ext) = last.split_once('.')?;
+    if ext.is_empty() {
+        return None;
+    }
+    Some((number(z)?, number(x)?, number(y)?))
 }
 
 /// Where a located member's bytes start: its data, or its local header.

@@ -11,14 +11,12 @@ use parquet::file::metadata::{
     FooterTail, ParquetMetaData, ParquetMetaDataReader, RowGroupMetaData,
 };
 use parquet::file::properties::ReaderProperties;
-use parquet::file::reader::{
-    ChunkReader, FileReader, Length, RowGroupReader, SerializedFileReader,
-};
-use parquet::file::serialized_reader::ReadOptionsBuilder;
+use parquet::file::reader::{ChunkReader, Length, RowGroupReader};
 use parquet::file::serialized_reader::SerializedRowGroupReader;
 use parquet::file::statistics::Statistics;
 use parquet::record::Field;
 use parquet::schema::types::Type;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use taco_format::Entry;
@@ -163,27 +161,27 @@ impl<S: ReadAt> TacoArchive<S> {
         selection: &TimeSelection,
     ) -> Result<Option<Vec<TimeMatch>>, ReadError> {
         self.with_manifest(|tail, member| {
-            let (fetched, metadata, range) = self.manifest_footer(tail, member)?;
+            let (fetched, metadata, data) = self.manifest_footer(tail, member)?;
             // Member data lies before the manifest's local header.
             let limit = member.header_offset();
-            self.query_manifest_time(fetched, &metadata, range, limit, selection)
+            self.query_manifest_time(fetched, &metadata, data, limit, selection)
         })
     }
 
     /// The members of a `pack-netcdf` archive whose times overlap `selection`, from its
-    /// manifest (`fetched` so far, with its `metadata`, its data at `range`): row groups whose
-    /// time statistics rule them out are never read. Member data must end by `limit`.
+    /// manifest (`fetched` so far, with its `metadata`; its data at `data` when more must be
+    /// read): row groups whose time statistics rule them out are never read, the others one
+    /// run of neighbours at a time. Member data must end by `limit`.
     fn query_manifest_time(
         &self,
-        mut fetched: Fetched,
+        fetched: Fetched,
         metadata: &ParquetMetaData,
-        range: Entry,
+        data: Option<Entry>,
         limit: u64,
         selection: &TimeSelection,
     ) -> Result<Vec<TimeMatch>, ReadError> {
-        let bad =
-            |problem: String| invalid_archive(&*self.source, ArchiveError::BadManifest { problem });
-        let parquet = |e: ParquetError| bad(e.to_string());
+        let source = &*self.source;
+        let bad = |problem: String| bad_manifest(source, problem);
         let kv = |key: &str| {
             metadata
                 .file_metadata()
@@ -194,7 +192,7 @@ impl<S: ReadAt> TacoArchive<S> {
         let planner = kv("taco.planner").unwrap_or_default();
         if planner != "netcdf" {
             return Err(invalid_archive(
-                &*self.source,
+                source,
                 IndexError::WrongPlanner {
                     expected: "netcdf",
                     found: planner,
@@ -206,124 +204,103 @@ impl<S: ReadAt> TacoArchive<S> {
                 .map_err(|e| bad(format!("its entries do not parse: {e}")))?,
             None => Vec::new(),
         };
-
-        let columns = metadata.file_metadata().schema_descr().columns().to_vec();
+        let columns = metadata.file_metadata().schema_descr().columns();
         let column = |name: &str| columns.iter().position(|c| c.name() == name);
         let (Some(start_col), Some(end_col)) = (column("time_start"), column("time_end")) else {
             return Err(bad("it has no time_start and time_end columns".into()));
         };
         let (projected, projection) = project(metadata, &TIME_COLUMNS)
             .ok_or_else(|| bad(format!("it lacks one of the columns {TIME_COLUMNS:?}")))?;
-        let mut wanted = Vec::new();
-        let mut ranges = Vec::new();
+        let mut spans = Vec::new();
         for (i, group) in metadata.row_groups().iter().enumerate() {
             let min_start = int64_bound(group.column(start_col).statistics(), true);
             let max_end = int64_bound(group.column(end_col).statistics(), false);
-            if !selection.may_overlap_millis(min_start, max_end) {
-                continue;
-            }
-            wanted.push(i);
-            let (lo, hi) = columns_span(i, group, &projected, range.length).map_err(bad)?;
-            if lo < hi && !fetched.covers(lo, hi) {
-                ranges.push((lo, Entry::new(range.offset + lo, hi - lo)));
+            if selection.may_overlap_millis(min_start, max_end) {
+                let (lo, hi) = columns_span(i, group, &projected, fetched.len).map_err(bad)?;
+                spans.push((i, lo, hi));
             }
         }
-        // Neighbouring row groups come with one read (the rule of `read_ranges`).
-        let absolute: Vec<Entry> = ranges.iter().map(|&(_, r)| r).collect();
-        for group in crate::coalesce(&absolute) {
-            let (Some(&first), Some(&last)) = (group.first(), group.last()) else {
-                continue;
-            };
-            let lo = ranges[first].0;
-            let hi = ranges[last].0 + ranges[last].1.length;
-            let bytes = read_exact(&*self.source, Entry::new(range.offset + lo, hi - lo))?;
-            fetched.pieces.insert(lo, Bytes::from(bytes));
-        }
-
-        let keep: Vec<bool> = (0..metadata.num_row_groups())
-            .map(|i| wanted.contains(&i))
-            .collect();
-        let options = ReadOptionsBuilder::new()
-            .with_predicate(Box::new(move |_, i| keep.get(i).copied().unwrap_or(false)))
-            .build();
-        let reader = SerializedFileReader::new_with_options(fetched, options).map_err(parquet)?;
         let mut matches = Vec::new();
-        for row in reader.get_row_iter(Some(projection)).map_err(parquet)? {
-            let row = row.map_err(parquet)?;
-            let mut fields = row.get_column_iter().map(|(_, field)| field);
-            let (name, offset, length, start, end) = (
-                fields.next(),
-                fields.next(),
-                fields.next(),
-                fields.next(),
-                fields.next(),
-            );
-            let (Some(Field::Str(name)), Some(&Field::Long(offset)), Some(&Field::Long(length))) =
-                (name, offset, length)
-            else {
-                return Err(bad("a row without name, data_offset and length".into()));
-            };
-            let time = |field: Option<&Field>| match field {
-                Some(Field::Str(text)) => text.parse::<CivilTime>().ok(),
-                _ => None,
-            };
-            let (Some(start), Some(end)) = (time(start), time(end)) else {
-                return Err(invalid_archive(
-                    &*self.source,
-                    IndexError::MissingTime { name: name.clone() },
-                ));
-            };
-            let (Ok(data_offset), Ok(length)) = (u64::try_from(offset), u64::try_from(length))
-            else {
-                return Err(bad(format!("{name:?} has a negative offset or length")));
-            };
-            if data_offset.checked_add(length).is_none_or(|e| e > limit) {
-                return Err(invalid_archive(
-                    &*self.source,
-                    ArchiveError::IndexOutside {
+        for_each_group(source, data, &Arc::new(fetched), &spans, |i, chunk| {
+            group_rows(source, chunk, metadata.row_group(i), &projection, |row| {
+                let mut fields = row.get_column_iter().map(|(_, field)| field);
+                let (name, offset, length, start, end) = (
+                    fields.next(),
+                    fields.next(),
+                    fields.next(),
+                    fields.next(),
+                    fields.next(),
+                );
+                let (
+                    Some(Field::Str(name)),
+                    Some(&Field::Long(offset)),
+                    Some(&Field::Long(length)),
+                ) = (name, offset, length)
+                else {
+                    return Err(bad("a row without name, data_offset and length".into()));
+                };
+                let time = |field: Option<&Field>| match field {
+                    Some(Field::Str(text)) => text.parse::<CivilTime>().ok(),
+                    _ => None,
+                };
+                let (Some(start), Some(end)) = (time(start), time(end)) else {
+                    return Err(invalid_archive(
+                        source,
+                        IndexError::MissingTime { name: name.clone() },
+                    ));
+                };
+                let (Ok(data_offset), Ok(length)) = (u64::try_from(offset), u64::try_from(length))
+                else {
+                    return Err(bad(format!("{name:?} has a negative offset or length")));
+                };
+                if data_offset.checked_add(length).is_none_or(|e| e > limit) {
+                    return Err(invalid_archive(
+                        source,
+                        ArchiveError::IndexOutside {
+                            name: name.clone(),
+                            offset: data_offset,
+                            length,
+                            limit,
+                        },
+                    ));
+                }
+                if selection.overlaps(start, end) {
+                    matches.push(TimeMatch {
                         name: name.clone(),
-                        offset: data_offset,
+                        data_offset,
                         length,
-                        limit,
-                    },
-                ));
-            }
-            if selection.overlaps(start, end) {
-                matches.push(TimeMatch {
-                    name: name.clone(),
-                    data_offset,
-                    length,
-                    start,
-                    end,
-                    entry: entry_holding(&entries, data_offset, length),
-                });
-            }
-        }
+                        start,
+                        end,
+                        entry: entry_holding(&entries, data_offset, length),
+                    });
+                }
+                Ok(())
+            })
+        })?;
         Ok(matches)
     }
 
-    /// The manifest's bytes fetched to read its footer, its decoded metadata and its data
-    /// range. A small manifest is read whole with its local header (no read at all when the
-    /// tail holds it) and CRC-checked; a bigger one costs a read of its local header and one
-    /// of its last 64 KiB (two when the metadata is longer).
+    /// The manifest's bytes fetched to read its footer, its decoded metadata, and its data
+    /// range when more of it may be read. A small manifest is read whole with its local
+    /// header (no read at all when the tail holds it) and CRC-checked; a bigger one costs a
+    /// read of its local header and one of its last 64 KiB (two when the metadata is longer).
     fn manifest_footer(
         &self,
         tail: &ArchiveTail<Arc<S>>,
         member: &Member,
-    ) -> Result<(Fetched, ParquetMetaData, Entry), ReadError> {
+    ) -> Result<(Fetched, ParquetMetaData, Option<Entry>), ReadError> {
         let size = member.record.compressed_size;
         let mut fetched = Fetched::empty(size);
-        let range = if size <= READ_WHOLE {
+        let data = if size <= READ_WHOLE {
             fetched
                 .pieces
                 .insert(0, Bytes::from(tail.read_member(member)?));
-            // Never read again: the offset only bounds the member data listed.
-            Entry::new(member.header_offset(), size)
+            None
         } else {
-            tail.data_range(member)?
+            Some(tail.data_range(member)?)
         };
-        let metadata = read_footer(&*self.source, range, &mut fetched)?;
-        Ok((fetched, metadata, range))
+        let metadata = read_footer(&*self.source, data, &mut fetched)?;
+        Ok((fetched, metadata, data))
     }
 }
 
@@ -339,19 +316,21 @@ fn bad_manifest<S: ReadAt>(source: &S, problem: String) -> ReadError {
     invalid_archive(source, ArchiveError::BadManifest { problem })
 }
 
-/// Decodes the footer of the manifest whose data is `range` of `source`, reading what
-/// `fetched` lacks: its last 64 KiB, then the rest of the metadata if longer.
+/// Decodes the footer of the manifest `fetched` holds part of, reading what it lacks from its
+/// data at `data` (`None`: all of it is fetched already): its last 64 KiB, then the rest of
+/// the metadata if longer.
 fn read_footer<S: ReadAt>(
     source: &S,
-    range: Entry,
+    data: Option<Entry>,
     fetched: &mut Fetched,
 ) -> Result<ParquetMetaData, ReadError> {
     let bad = |problem: String| bad_manifest(source, problem);
-    let size = range.length;
+    let size = fetched.len;
     if size < FOOTER_LEN {
         return Err(bad(format!("{size} bytes hold no Parquet footer")));
     }
     let read = |at: u64| -> Result<Bytes, ReadError> {
+        let range = data.ok_or_else(|| bad(format!("bytes from {at} were not read")))?;
         // The central record's size is a claim: bounded by the archive before reading.
         let file_len = source.size()?;
         if range.end().is_none_or(|end| end > file_len) {
@@ -397,7 +376,9 @@ fn read_footer<S: ReadAt>(
     let metadata_bytes = fetched
         .slice(metadata_at, metadata_len)
         .map_err(|e| bad(e.to_string()))?;
-    ParquetMetaDataReader::decode_metadata(&metadata_bytes).map_err(|e| bad(e.to_string()))
+    guarded(source, || {
+        ParquetMetaDataReader::decode_metadata(&metadata_bytes).map_err(|e| bad(e.to_string()))
+    })
 }
 
 impl Fetched {
@@ -416,8 +397,10 @@ impl Fetched {
 }
 
 /// The bytes of row group `i` (`group`) from its first to its last chunk of `columns`: read
-/// with one request (the columns between cost less than another round trip). The problem, when
-/// they reach past the manifest's `len` bytes.
+/// with one request (the columns between cost less than another round trip). The problem,
+/// when a chunk's offset or size is negative (parquet's own `byte_range` would panic on
+/// those: these are checked first), reaches past the manifest's `len` bytes, or the span is
+/// larger than [`crate::MAX_MEMBER_IN_MEMORY`].
 fn columns_span(
     i: usize,
     group: &RowGroupMetaData,
@@ -426,14 +409,123 @@ fn columns_span(
 ) -> Result<(u64, u64), String> {
     let (mut lo, mut hi) = (u64::MAX, 0u64);
     for &c in columns {
-        let (at, chunk_len) = group.column(c).byte_range();
+        let chunk = group.column(c);
+        let start = chunk
+            .dictionary_page_offset()
+            .unwrap_or(chunk.data_page_offset());
+        let (Ok(at), Ok(size)) = (u64::try_from(start), u64::try_from(chunk.compressed_size()))
+        else {
+            return Err(format!(
+                "row group {i} has a column chunk at a negative offset or of negative size"
+            ));
+        };
+        let end = at
+            .checked_add(size)
+            .filter(|&end| end <= len)
+            .ok_or_else(|| format!("row group {i} reaches past its {len} bytes"))?;
         lo = lo.min(at);
-        hi = hi.max(at.saturating_add(chunk_len));
+        hi = hi.max(end);
     }
-    if hi > len {
-        return Err(format!("row group {i} reaches past its {len} bytes"));
+    if hi.saturating_sub(lo) > crate::MAX_MEMBER_IN_MEMORY {
+        return Err(format!("row group {i} claims {} bytes", hi - lo));
     }
     Ok((lo, hi))
+}
+
+/// Hands each row group of `spans` (index, first and last byte of its columns) to
+/// `each(index, chunk)` with a chunk holding those bytes, in order: from `fetched` when it
+/// holds them, else read from the manifest's data at `data` — neighbours within 64 KiB with
+/// one request, up to 8 MiB (the rule of [`crate::read_ranges`]) — one run at a time, so
+/// memory holds one run, not the manifest.
+fn for_each_group<S: ReadAt>(
+    source: &S,
+    data: Option<Entry>,
+    fetched: &Arc<Fetched>,
+    spans: &[(usize, u64, u64)],
+    mut each: impl FnMut(usize, &Arc<Fetched>) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    let mut run: Option<Arc<Fetched>> = None;
+    for (k, &(i, lo, hi)) in spans.iter().enumerate() {
+        if fetched.covers(lo, hi) {
+            each(i, fetched)?;
+            continue;
+        }
+        let chunk = match run.take().filter(|r| r.covers(lo, hi)) {
+            Some(chunk) => chunk,
+            None => {
+                let data = data.ok_or_else(|| {
+                    bad_manifest(source, format!("row group {i} lies outside the bytes read"))
+                })?;
+                let mut end = hi;
+                for &(_, next_lo, next_hi) in &spans[k + 1..] {
+                    let joins = next_lo >= end
+                        && next_lo - end <= crate::COALESCE_GAP
+                        && next_hi - lo <= crate::COALESCE_MAX;
+                    if !joins {
+                        break;
+                    }
+                    end = next_hi;
+                }
+                let bytes = read_exact(source, Entry::new(data.offset + lo, end - lo))?;
+                let mut chunk = Fetched::empty(fetched.len);
+                chunk.pieces.insert(lo, Bytes::from(bytes));
+                Arc::new(chunk)
+            }
+        };
+        each(i, &chunk)?;
+        run = Some(chunk);
+    }
+    Ok(())
+}
+
+/// Hands every row of `group` (its `projection` columns, read from `chunk`) to `each`.
+fn group_rows<S: ReadAt>(
+    source: &S,
+    chunk: &Arc<Fetched>,
+    group: &RowGroupMetaData,
+    projection: &Type,
+    mut each: impl FnMut(parquet::record::Row) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    let bad = |e: ParquetError| bad_manifest(source, e.to_string());
+    guarded(source, || {
+        let properties = Arc::new(ReaderProperties::builder().build());
+        let reader = SerializedRowGroupReader::new(Arc::clone(chunk), group, None, properties)
+            .map_err(bad)?;
+        for row in reader.get_row_iter(Some(projection.clone())).map_err(bad)? {
+            each(row.map_err(bad)?)?;
+        }
+        Ok(())
+    })
+}
+
+thread_local! {
+    /// Set while this thread runs the Parquet decoder on a manifest (see [`guarded`]).
+    static IN_DECODER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is inside the Parquet decoder reading a manifest, where a panic is
+/// caught and reported as [`ArchiveError::BadManifest`]: lets a program's panic hook stay
+/// quiet about it (the `taco` binary's does), so the user sees one error line.
+pub fn in_manifest_decoder() -> bool {
+    IN_DECODER.with(Cell::get)
+}
+
+/// Runs `decode` (the third-party Parquet decoder over hostile bytes, which panics on some
+/// malformed files: an index out of bounds, found by flipping footer bytes) and turns a panic
+/// into [`ArchiveError::BadManifest`].
+fn guarded<S: ReadAt, T>(
+    source: &S,
+    decode: impl FnOnce() -> Result<T, ReadError>,
+) -> Result<T, ReadError> {
+    let was = IN_DECODER.with(|flag| flag.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode));
+    IN_DECODER.with(|flag| flag.set(was));
+    result.unwrap_or_else(|_| {
+        Err(bad_manifest(
+            source,
+            "its Parquet data is malformed (the decoder failed on it)".into(),
+        ))
+    })
 }
 
 /// A column's minimum (or maximum) as an i64 when every value of the group has one; `None`
@@ -502,62 +594,64 @@ pub(crate) fn check_manifest<S: ReadAt>(
     expected.sort_by_key(|(_, data)| data.offset);
 
     let mut fetched = Fetched::empty(range.length);
-    let metadata = read_footer(source, range, &mut fetched)?;
+    let metadata = read_footer(source, Some(range), &mut fetched)?;
     let (positions, projection) = project(&metadata, &MEMBER_COLUMNS)
         .ok_or_else(|| bad(format!("it lacks one of the columns {MEMBER_COLUMNS:?}")))?;
-    let properties = Arc::new(ReaderProperties::builder().build());
+    let spans = metadata
+        .row_groups()
+        .iter()
+        .enumerate()
+        .map(|(i, group)| {
+            let (lo, hi) = columns_span(i, group, &positions, range.length).map_err(bad)?;
+            Ok((i, lo, hi))
+        })
+        .collect::<Result<Vec<_>, ReadError>>()?;
     let mut row_number = 0usize;
-    for (i, group) in metadata.row_groups().iter().enumerate() {
-        let (lo, hi) = columns_span(i, group, &positions, range.length).map_err(bad)?;
-        let mut chunk = Fetched::empty(range.length);
-        if lo < hi {
-            let bytes = read_exact(source, Entry::new(range.offset + lo, hi - lo))?;
-            chunk.pieces.insert(lo, Bytes::from(bytes));
-        }
-        let reader =
-            SerializedRowGroupReader::new(Arc::new(chunk), group, None, Arc::clone(&properties))
-                .map_err(|e| bad(e.to_string()))?;
-        let rows = reader
-            .get_row_iter(Some(projection.clone()))
-            .map_err(|e| bad(e.to_string()))?;
-        for row in rows {
-            let row = row.map_err(|e| bad(e.to_string()))?;
-            let mut fields = row.get_column_iter().map(|(_, field)| field);
-            let (
-                Some(Field::Str(name)),
-                Some(&Field::Long(offset)),
-                Some(&Field::Long(length)),
-                Some(&Field::Long(crc)),
-            ) = (fields.next(), fields.next(), fields.next(), fields.next())
-            else {
-                return Err(bad(format!(
-                    "row {row_number} lacks a name, offset, length or CRC-32"
-                )));
-            };
-            let Some((member, data)) = expected.get(row_number) else {
-                return Err(bad(format!(
-                    "it has more rows than the archive's {} members",
-                    expected.len()
-                )));
-            };
-            let listed = (name.as_str(), offset, length, crc);
-            let actual_name = member.name_lossy();
-            let actual = (
-                actual_name.as_str(),
-                i64::try_from(data.offset).unwrap_or(-1),
-                i64::try_from(data.length).unwrap_or(-1),
-                i64::from(member.record.crc32),
-            );
-            if listed != actual {
-                return Err(bad(format!(
+    for_each_group(
+        source,
+        Some(range),
+        &Arc::new(fetched),
+        &spans,
+        |i, chunk| {
+            group_rows(source, chunk, metadata.row_group(i), &projection, |row| {
+                let mut fields = row.get_column_iter().map(|(_, field)| field);
+                let (
+                    Some(Field::Str(name)),
+                    Some(&Field::Long(offset)),
+                    Some(&Field::Long(length)),
+                    Some(&Field::Long(crc)),
+                ) = (fields.next(), fields.next(), fields.next(), fields.next())
+                else {
+                    return Err(bad(format!(
+                        "row {row_number} lacks a name, offset, length or CRC-32"
+                    )));
+                };
+                let Some((member, data)) = expected.get(row_number) else {
+                    return Err(bad(format!(
+                        "it has more rows than the archive's {} members",
+                        expected.len()
+                    )));
+                };
+                let actual_name = member.name_lossy();
+                let listed = (name.as_str(), offset, length, crc);
+                let actual = (
+                    actual_name.as_str(),
+                    i64::try_from(data.offset).unwrap_or(-1),
+                    i64::try_from(data.length).unwrap_or(-1),
+                    i64::from(member.record.crc32),
+                );
+                if listed != actual {
+                    return Err(bad(format!(
                     "row {row_number} lists {name:?} at {offset}:{length} with CRC-32 {crc:#010x}; \
                      the archive has {actual_name:?} at {}:{} with {:#010x}",
                     data.offset, data.length, member.record.crc32
                 )));
-            }
-            row_number += 1;
-        }
-    }
+                }
+                row_number += 1;
+                Ok(())
+            })
+        },
+    )?;
     if row_number != expected.len() {
         return Err(bad(format!(
             "it lists {row_number} members, the archive has {}",

@@ -115,3 +115,64 @@ fn an_archive_without_a_manifest_is_answered_from_its_v1_index() {
     };
     assert_eq!(names(&a), names(&b));
 }
+
+/// Replaces the manifest's data in `bytes` by `edit(data)` and fixes its CRC-32 in the local
+/// header and the central record, so only the Parquet bytes are hostile.
+fn with_manifest_edited(bytes: &[u8], edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let (start, len, header) = {
+        let m = zip.by_name("TACO_MANIFEST.parquet").unwrap();
+        (
+            m.data_start() as usize,
+            m.size() as usize,
+            m.header_start() as usize,
+        )
+    };
+    let mut out = bytes.to_vec();
+    edit(&mut out[start..start + len]);
+    let crc = crc32fast::hash(&out[start..start + len]).to_le_bytes();
+    out[header + 14..header + 18].copy_from_slice(&crc);
+    let name = b"TACO_MANIFEST.parquet";
+    let central = (0..out.len() - 46 - name.len())
+        .rev()
+        .find(|&at| {
+            out[at..at + 4] == [0x50, 0x4b, 1, 2] && &out[at + 46..at + 46 + name.len()] == name
+        })
+        .unwrap();
+    out[central + 16..central + 20].copy_from_slice(&crc);
+    out
+}
+
+#[test]
+fn a_hostile_manifest_footer_is_an_error_never_a_panic() {
+    // Every byte of the footer's metadata flipped in turn (CRCs fixed so the ZIP is
+    // consistent): query and validate answer or fail, they never panic.
+    let bytes = times_archive(300, true);
+    let manifest_len = {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.clone())).unwrap();
+        let len = zip.by_name("TACO_MANIFEST.parquet").unwrap().size() as usize;
+        len
+    };
+    let day = TimeSelection::parse(Some("2024-01-05"), None, None).unwrap();
+    let clean = TacoArchive::from_source(bytes.clone())
+        .unwrap()
+        .query_time(&day)
+        .unwrap();
+    assert_eq!(clean.len(), 24);
+    let mut errors = 0;
+    for back in 9..manifest_len.min(2048) {
+        let hostile = with_manifest_edited(&bytes, |data| {
+            let at = data.len() - back;
+            data[at] ^= 0x01;
+        });
+        let result = std::panic::catch_unwind(|| {
+            let archive = TacoArchive::from_source(hostile.clone()).unwrap();
+            let query = archive.query_time(&day).map(|m| m.len());
+            let valid = archive.validate(taco_reader::Level::Normal).map(|_| ());
+            (query, valid)
+        });
+        let (query, valid) = result.unwrap_or_else(|_| panic!("panic at byte -{back}"));
+        errors += usize::from(query.is_err()) + usize::from(valid.is_err());
+    }
+    assert!(errors > 0, "some corruptions must be caught");
+}
