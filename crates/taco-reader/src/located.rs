@@ -198,19 +198,29 @@ impl<S: ReadAt> TacoArchive<S> {
     /// [`ArchiveError::NoSuchMember`]; as [`TacoArchive::lookup`] and
     /// [`TacoArchive::directory`].
     pub fn find_member(&self, name: &str) -> Result<Located, ReadError> {
+        if let Some(located) = self.located_by_name(name)? {
+            return Ok(located);
+        }
+        let member = self.member(name)?;
+        let range = self.directory()?.data_range(member)?;
+        Ok(Located {
+            name: name.to_string(),
+            place: Place::Data {
+                range,
+                crc32: member.record.crc32,
+            },
+        })
+    }
+
+    /// Member `name` through the lookup directory alone: `None` when the archive has no name
+    /// directory (or `name` is one it never lists), else the one candidate whose local
+    /// header carries exactly this name.
+    pub(crate) fn located_by_name(&self, name: &str) -> Result<Option<Located>, ReadError> {
         let Some(candidates) = self.locate(name)? else {
-            let member = self.member(name)?;
-            let range = self.directory()?.data_range(member)?;
-            return Ok(Located {
-                name: name.to_string(),
-                place: Place::Data {
-                    range,
-                    crc32: member.record.crc32,
-                },
-            });
+            return Ok(None);
         };
         if let [one] = candidates.as_slice() {
-            return Ok(one.clone());
+            return Ok(Some(one.clone()));
         }
         for candidate in &candidates {
             let Place::LocalEntry { header_offset, .. } = candidate.place else {
@@ -223,7 +233,7 @@ impl<S: ReadAt> TacoArchive<S> {
                 && u16::try_from(name.len()).is_ok_and(|n| bytes[26..28] == n.to_le_bytes())
                 && bytes[LOCAL_FIXED_LEN..] == *name.as_bytes();
             if named {
-                return Ok(candidate.clone());
+                return Ok(Some(candidate.clone()));
             }
         }
         Err(invalid_archive(

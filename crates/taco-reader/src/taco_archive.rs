@@ -221,8 +221,8 @@ impl<S: ReadAt> TacoArchive<S> {
     /// # Errors
     /// As [`TacoArchive::member`] and [`crate::ArchiveTail::open_member`].
     pub fn open_member(&self, name: &str) -> Result<(Entry, CrcReader<'_>), ReadError> {
-        if self.locate(name)?.is_some() {
-            return self.open_located(&self.find_member(name)?);
+        if let Some(located) = self.located_by_name(name)? {
+            return self.open_located(&located);
         }
         let directory = self.directory()?;
         let member = self.member(name)?;
@@ -242,8 +242,7 @@ impl<S: ReadAt> TacoArchive<S> {
     /// # Errors
     /// As [`crate::ArchiveTail::read_member`] (members over 64 MiB are refused).
     pub fn read_member(&self, name: &str) -> Result<Vec<u8>, ReadError> {
-        if self.locate(name)?.is_some() {
-            let located = self.find_member(name)?;
+        if let Some(located) = self.located_by_name(name)? {
             let length = located.data_len();
             if length > crate::archive::MAX_MEMBER_IN_MEMORY {
                 return Err(invalid_archive(
