@@ -11,6 +11,8 @@ CFTIME_VERSION=1.6.6.1
 MOTO_VERSION=5.2.5
 BOTO3_VERSION=1.44.5
 DUCKDB_VERSION=1.5.6
+# Builds the Python wheel (python/) in scripts/test.sh.
+MATURIN_VERSION=1.16.0
 
 # command -> Debian package providing it
 declare -A TOOLS=(
@@ -54,16 +56,17 @@ PY=${PYTHON:-python3}
 PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet --disable-pip-version-check \
   "tacozip==${TACOZIP_VERSION}" "pytest==${PYTEST_VERSION}" "pyarrow==${PYARROW_VERSION}" \
   "netCDF4==${NETCDF4_VERSION}" "cftime==${CFTIME_VERSION}" \
-  "moto[server]==${MOTO_VERSION}" "boto3==${BOTO3_VERSION}" "duckdb==${DUCKDB_VERSION}"
+  "moto[server]==${MOTO_VERSION}" "boto3==${BOTO3_VERSION}" "duckdb==${DUCKDB_VERSION}" \
+  "maturin==${MATURIN_VERSION}"
 
 # Fail early and loudly if the pins did not take.
 "$PY" - "$TACOZIP_VERSION" "$PYTEST_VERSION" "$PYARROW_VERSION" "$NETCDF4_VERSION" "$CFTIME_VERSION" \
-  "$MOTO_VERSION" "$BOTO3_VERSION" "$DUCKDB_VERSION" <<'PYEOF'
+  "$MOTO_VERSION" "$BOTO3_VERSION" "$DUCKDB_VERSION" "$MATURIN_VERSION" <<'PYEOF'
 import sys
 from importlib.metadata import version
 want = {"tacozip": sys.argv[1], "pytest": sys.argv[2], "pyarrow": sys.argv[3],
         "netCDF4": sys.argv[4], "cftime": sys.argv[5], "moto": sys.argv[6], "boto3": sys.argv[7],
-        "duckdb": sys.argv[8]}
+        "duckdb": sys.argv[8], "maturin": sys.argv[9]}
 bad = {k: version(k) for k, v in want.items() if version(k) != v}
 if bad:
     sys.exit(f"setup.sh: wrong versions installed: {bad}, wanted {want}")

@@ -11,6 +11,10 @@ echo "== cargo build --release -p taco-cli (and the library examples the suite r
 cargo build --release -p taco-cli
 cargo build --release -p taco-examples --example front_door --example many_members
 
+echo "== the Python package: build the wheel (maturin, release) and install it"
+PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
+  --no-build-isolation --force-reinstall --no-deps ./python
+
 status=0
 
 echo "== cargo fmt --check, cargo clippy"

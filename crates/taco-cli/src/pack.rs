@@ -4,20 +4,13 @@ use crate::cli::{
     LayoutArg, PackArgs, PackNetcdfArgs, PackParquetArgs, PackSplitsArgs, PackTilesArgs,
 };
 use crate::output::{force_hint, progress_bar};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// `SOURCE_DATE_EPOCH` (reproducible builds convention) fixes every timestamp in the archive.
 fn fixed_time() -> Result<Option<i64>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => Ok(Some(
-            v.trim()
-                .parse()
-                .context("SOURCE_DATE_EPOCH is not an integer")?,
-        )),
-        Err(_) => Ok(None),
-    }
+    Ok(taco_planners::source_date_epoch()?)
 }
 
 pub fn run(args: &PackArgs) -> Result<()> {
@@ -41,6 +34,7 @@ pub fn run(args: &PackArgs) -> Result<()> {
         progress: Some(Box::new(move |n| reporter.inc(n))),
         no_index: args.no_index,
         allow_entries_outside: args.allow_outside,
+        cancel: None,
     };
     let executed = taco_planners::execute(plan, &args.out, options).map_err(force_hint)?;
     bar.finish_and_clear();
@@ -59,24 +53,8 @@ pub fn run(args: &PackArgs) -> Result<()> {
     Ok(())
 }
 
-/// Default output of the `pack-*` commands: `<input stem>.taco` in the current directory.
 fn default_output(input: &Path) -> Result<PathBuf> {
-    // `.` or `..` name no file: use the directory's real name.
-    let resolved;
-    let input = if input.file_stem().is_none() {
-        resolved = input
-            .canonicalize()
-            .with_context(|| input.display().to_string())?;
-        resolved.as_path()
-    } else {
-        input
-    };
-    let stem = input
-        .file_stem()
-        .with_context(|| format!("{}: has no file name", input.display()))?;
-    let mut name = stem.to_os_string();
-    name.push(".taco");
-    Ok(PathBuf::from(name))
+    Ok(taco_planners::default_output(input)?)
 }
 
 /// Prints the planner's notes and the summary line of a planned pack.
@@ -115,6 +93,7 @@ fn execute_plan(plan: taco_planners::Plan, out: &Path, force: bool, quiet: bool)
         progress: Some(Box::new(move |n| reporter.inc(n))),
         no_index: false,
         allow_entries_outside: false,
+        cancel: None,
     };
     let executed = taco_planners::execute(plan, out, options).map_err(force_hint)?;
     bar.finish_and_clear();

@@ -96,6 +96,17 @@ pub enum EntryKind {
     Range,
 }
 
+impl EntryKind {
+    /// The name the index and the manifest record: `data`, `span` or `range`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Data => "data",
+            EntryKind::Span => "span",
+            EntryKind::Range => "range",
+        }
+    }
+}
+
 /// One entry's record: where it is and what it holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntryRecord {

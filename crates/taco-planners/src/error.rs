@@ -5,6 +5,9 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum PlanError {
+    /// The caller asked to stop ([`crate::ExecuteOptions::cancel`]); nothing was written.
+    #[error("interrupted; nothing was written")]
+    Cancelled,
     /// An input could not be opened or read.
     #[error("{path}: {source}")]
     Io {

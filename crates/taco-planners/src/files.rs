@@ -87,6 +87,50 @@ pub fn plan_files(inputs: &[PathBuf], out: &Path, entries: FileEntries) -> Resul
             });
         }
     }
+    finish_plan(members, entries, notes, total_bytes)
+}
+
+/// Plans an archive of exactly these files under exactly these names, in this order (tacozip's
+/// `create(zip_path, src_files, arc_files, entries)`): no directory walking, names as given
+/// (checked by the writer), each file's size taken now.
+///
+/// # Errors
+/// [`PlanError::Io`] for a missing file, [`PlanError::NotRegular`] for a directory or special
+/// file, [`PlanError::DuplicateName`], [`PlanError::BadOption`] for more than 7 entries.
+pub fn plan_named_files(
+    files: Vec<(String, PathBuf)>,
+    entries: FileEntries,
+) -> Result<Plan, PlanError> {
+    let mut members = Vec::with_capacity(files.len());
+    let mut total_bytes = 0u64;
+    for (name, path) in files {
+        let meta = fs::metadata(&path).map_err(|source| PlanError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if !meta.is_file() {
+            return Err(PlanError::NotRegular { path });
+        }
+        total_bytes += meta.len();
+        members.push(PlannedMember {
+            name,
+            source: MemberSource::Path {
+                path,
+                size: meta.len(),
+            },
+            fields: MemberFields::default(),
+        });
+    }
+    finish_plan(members, entries, Vec::new(), total_bytes)
+}
+
+/// Refuses duplicate names and turns `entries` into groups: the rest of a `pack` plan.
+fn finish_plan(
+    members: Vec<PlannedMember>,
+    entries: FileEntries,
+    notes: Vec<String>,
+    total_bytes: u64,
+) -> Result<Plan, PlanError> {
     let mut seen = HashSet::new();
     for member in &members {
         if !seen.insert(member.name.as_str()) {

@@ -19,13 +19,13 @@ mod tiles;
 mod walk;
 
 pub use error::PlanError;
-pub use files::{plan_files, FileEntries};
+pub use files::{plan_files, plan_named_files, FileEntries};
 pub use netcdf_planner::{
     plan_netcdf, read_file_times, FileTimes, NetcdfOptions, NETCDF_EXTENSIONS,
 };
 pub use parquet_planner::{plan_parquet, ParquetLayout, ParquetOptions};
 pub use plan::{
-    execute, meta_path, ExecuteOptions, Executed, Group, GroupRange, MemberSource, Plan,
+    default_output, execute, meta_path, source_date_epoch, ExecuteOptions, Executed, Group, GroupRange, MemberSource, Plan,
     PlannedMember, INDEX_MEMBER,
 };
 pub use splits::{plan_splits, SplitOptions};

@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use taco_format::{
     encode_lookup, local_header_len, name_key, tile_key, Entry, KeyKind, LookupEntry, HEADER_LEN,
     LOOKUP_MEMBER, MAX_ENTRIES,
@@ -163,6 +165,9 @@ pub struct ExecuteOptions {
     /// Accept entries that reach past the archive's end ([`GroupRange::Fixed`] only), as
     /// [`WriterOptions::allow_entries_outside`].
     pub allow_entries_outside: bool,
+    /// Checked before each member is written: once set, [`execute`] stops with
+    /// [`PlanError::Cancelled`] and leaves nothing behind (a caller's Ctrl-C).
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// What [`execute`] wrote.
@@ -181,6 +186,43 @@ pub struct Executed {
     pub zip64: bool,
     /// Path of the `.meta.json` file, when one was written.
     pub meta_path: Option<PathBuf>,
+}
+
+/// The fixed member time `SOURCE_DATE_EPOCH` asks for (reproducible builds), if set.
+///
+/// # Errors
+/// [`PlanError::BadOption`] when it is set but not an integer.
+pub fn source_date_epoch() -> Result<Option<i64>, PlanError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) => text.trim().parse().map(Some).map_err(|_| {
+            PlanError::BadOption(format!("SOURCE_DATE_EPOCH {text:?} is not an integer"))
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Default output of the `pack-*` planners: `<input stem>.taco` in the current directory
+/// (`.` and `..` are named after the directory they are).
+///
+/// # Errors
+/// [`PlanError::Io`] when `input` has no name and cannot be resolved.
+pub fn default_output(input: &Path) -> Result<PathBuf, PlanError> {
+    let resolved;
+    let input = if input.file_stem().is_none() {
+        resolved = input.canonicalize().map_err(io_error(input))?;
+        resolved.as_path()
+    } else {
+        input
+    };
+    let Some(stem) = input.file_stem() else {
+        return Err(PlanError::BadOption(format!(
+            "{}: has no file name to name the archive after",
+            input.display()
+        )));
+    };
+    let mut name = stem.to_os_string();
+    name.push(".taco");
+    Ok(PathBuf::from(name))
 }
 
 /// `<archive>.meta.json`, where [`execute`] writes the index beside the archive.
@@ -274,6 +316,8 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
     }
     let mut spans = Vec::with_capacity(plan.members.len());
     for (position, member) in plan.members.iter().enumerate() {
+        // The writer's temporary files go with it: nothing is left behind.
+        check_cancel(&options.cancel)?;
         let span = match &member.source {
             MemberSource::Path { path, .. } => writer.add_path(&member.name, path)?,
             MemberSource::Bytes(bytes) => writer.add_bytes(&member.name, bytes, None)?,
@@ -366,6 +410,7 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
     }
     let (Some(section), Some((meta_path, mut meta_file))) = (plan.section, meta.take()) else {
         let (archive, summary) = writer.finish(&entries)?;
+        check_cancel(&options.cancel)?;
         archive.commit()?;
         return Ok(Executed {
             entries,
@@ -408,6 +453,7 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
     }
     // Archive first: a crash between the two renames leaves an old sidecar whose identity
     // no longer matches the archive beside it, which readers detect.
+    check_cancel(&options.cancel)?;
     archive.commit()?;
     meta_file.commit()?;
     Ok(Executed {
@@ -418,6 +464,14 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         zip64: summary.zip64,
         meta_path: Some(meta_path),
     })
+}
+
+/// [`PlanError::Cancelled`] once the caller has asked to stop.
+fn check_cancel(cancel: &Option<Arc<AtomicBool>>) -> Result<(), PlanError> {
+    match cancel {
+        Some(flag) if flag.load(Ordering::Relaxed) => Err(PlanError::Cancelled),
+        _ => Ok(()),
+    }
 }
 
 /// Writes what `write` produces to an anonymous temporary file in `dir` and returns the file

@@ -307,6 +307,38 @@ impl<S: ReadAt> TacoArchive<S> {
         self.located_reader(located, Box::new(reader))
     }
 
+    /// The data range and CRC-32 of a located member, without reading its data: for a member
+    /// found through the lookup directory, its local header is read (one request) and checked
+    /// as in [`TacoArchive::open_located`]. For callers that read the member piece by piece
+    /// (a seekable file object); they check the CRC themselves if they read it whole.
+    ///
+    /// # Errors
+    /// As [`TacoArchive::open_located`].
+    pub fn data_range(&self, located: &Located) -> Result<(Entry, u32), ReadError> {
+        if let Place::Data { range, crc32 } = located.place {
+            return Ok((range, crc32));
+        }
+        let size = self.source.size()?;
+        let range = self.located_range(located, size, u64::MAX)?;
+        // Room for a long tile extension or extra field: a header that still does not fit is
+        // reported as cut short.
+        let header_only = (LOCAL_FIXED_LEN + located.name.len()) as u64 + LOCAL_SLACK + 4096;
+        let range = Entry::new(range.offset, range.length.min(header_only));
+        // A local header inside the head already read costs no request.
+        let in_head = usize::try_from(range.offset)
+            .ok()
+            .zip(range.end().and_then(|end| usize::try_from(end).ok()))
+            .and_then(|(start, end)| self.head().ok()?.bytes.get(start..end));
+        let reader: Box<dyn Read + '_> = match in_head {
+            Some(bytes) => Box::new(bytes),
+            None => Box::new(self.source.open_range(range)?),
+        };
+        // Only the header is read: the data range comes from it, and the reader is dropped
+        // before any data byte is asked for.
+        let (data, reader) = self.located_reader(located, reader)?;
+        Ok((data, reader.expected_crc32()))
+    }
+
     /// Reads several located members, handing each to `each(position, name, data range,
     /// reader)` once; the reader yields exactly the member's data and checks its CRC-32 at the
     /// end. Members side by side share a request and at most `jobs` requests run at once (see

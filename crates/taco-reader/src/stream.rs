@@ -196,6 +196,11 @@ impl<'a> CrcReader<'a> {
         &self.name
     }
 
+    /// The CRC-32 the member's data must have (checked when the reader reaches its end).
+    pub fn expected_crc32(&self) -> u32 {
+        self.expected
+    }
+
     fn fail(&self, problem: ArchiveError) -> io::Error {
         io::Error::other(ReadError::Invalid {
             source_label: self.label.clone(),
