@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A first look at taco: build the CLI, pack the sample data shipped in examples/ (a pipeline
 # stage and a Parquet file with 10 row groups), then read the archives back: header, listing,
-# deep validation, and entries fetched by byte range.
+# deep validation, and entries fetched by byte range; then the same from Python
+# (taco_archive, installed from python/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,3 +49,10 @@ run find examples/out/val -type f
 # NetCDF: files ordered by their time coordinate, selected by time.
 run "$taco" pack-netcdf --force -o examples/out/climate.taco examples/data/climate
 run "$taco" query examples/out/climate.taco --time 2024-02
+
+# Python: build and install the package in python/ (a pyo3 extension built by maturin), then
+# pack and read the same sample data from Python.
+printf '\n$ python3 -m pip install ./python pyarrow==26.0.1\n'
+PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
+  ./python "pyarrow==26.0.1"
+run python3 examples/python_demo.py

@@ -7,7 +7,7 @@
 mod errors;
 mod pack;
 
-use errors::{Failure, IntoPyResult, TACOZ_ERR_IO, TACOZ_ERR_INVALID_HEADER};
+use errors::{Failure, IntoPyResult, TACOZ_ERR_INVALID_HEADER, TACOZ_ERR_IO};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::io::Read;
@@ -163,14 +163,7 @@ impl NativeArchive {
             self.archive.members().map(|members| {
                 members
                     .iter()
-                    .map(|m| {
-                        (
-                            m.name_lossy(),
-                            m.header_offset(),
-                            m.size(),
-                            m.record.crc32,
-                        )
-                    })
+                    .map(|m| (m.name_lossy(), m.header_offset(), m.size(), m.record.crc32))
                     .collect()
             })
         })

@@ -80,7 +80,11 @@ fn run_plan(
             let executed = execute(plan, &out, options)?;
             Ok(Packed {
                 path: out,
-                entries: executed.entries.iter().map(|e| (e.offset, e.length)).collect(),
+                entries: executed
+                    .entries
+                    .iter()
+                    .map(|e| (e.offset, e.length))
+                    .collect(),
                 labels,
                 members: executed.members,
                 size: executed.archive_len,
@@ -205,12 +209,9 @@ pub fn pack(
                     )
                     .into_py(py))
                 }
-                (Some(ranges), false) => FileEntries::Ranges(
-                    ranges
-                        .into_iter()
-                        .map(|(o, l)| Entry::new(o, l))
-                        .collect(),
-                ),
+                (Some(ranges), false) => {
+                    FileEntries::Ranges(ranges.into_iter().map(|(o, l)| Entry::new(o, l)).collect())
+                }
                 (None, true) => FileEntries::PerFile,
                 (None, false) => FileEntries::None,
             };
