@@ -25,6 +25,16 @@ fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
+/// The CRC-32 of `data` continuing from `value` (as `zlib.crc32`, several times faster).
+#[pyfunction]
+fn crc32(py: Python<'_>, data: &[u8], value: u32) -> u32 {
+    py.detach(|| {
+        let mut hasher = crc32fast::Hasher::new_with_initial(value);
+        hasher.update(data);
+        hasher.finalize()
+    })
+}
+
 /// Where a `pack-*` planner writes by default: `<input stem>.taco` in the current directory.
 #[pyfunction]
 fn default_output(py: Python<'_>, input: PathBuf) -> PyResult<PathBuf> {
@@ -177,14 +187,11 @@ impl NativeArchive {
         offset: u64,
         length: usize,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = py
-            .detach(|| -> Result<Vec<u8>, Failure> {
-                let mut buf = vec![0u8; length];
-                self.archive.source().read_exact_at(&mut buf, offset)?;
-                Ok(buf)
-            })
-            .py(py)?;
-        Ok(PyBytes::new(py, &bytes))
+        // Read straight into the new bytes object (no second copy), without the GIL.
+        PyBytes::new_with(py, length, |buf| {
+            py.detach(|| self.archive.source().read_exact_at(buf, offset))
+                .py(py)
+        })
     }
 
     /// The bytes of entry `index`.
@@ -330,6 +337,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(parse_header, m)?)?;
     m.add_function(wrap_pyfunction!(default_output, m)?)?;
+    m.add_function(wrap_pyfunction!(crc32, m)?)?;
     m.add_function(wrap_pyfunction!(read_header_file, m)?)?;
     m.add_function(wrap_pyfunction!(update_header, m)?)?;
     m.add_function(wrap_pyfunction!(pack::create, m)?)?;

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import threading
-import zlib
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -106,21 +105,35 @@ class MemberFile(io.RawIOBase):
         self._window = self._archive._native().read_at(self._offset + pos, size)
         self._window_start = pos
 
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
+    def _take(self, size: int) -> bytes:
+        """Up to ``size`` bytes from the current position, from the window (fetched when
+        the position is outside it)."""
         pos = self._pos
-        want = min(len(view), max(0, self._length - pos))
+        want = min(size, max(0, self._length - pos))
         if want == 0:
-            return 0
+            return b""
         start = pos - self._window_start
         if not (0 <= start and start + want <= len(self._window)):
             self._fetch(pos, want)
             start = 0
-        data = self._window[start:start + want]
-        view[:want] = data
+        if start == 0 and want == len(self._window):
+            data = self._window  # the whole window: no copy
+        else:
+            data = self._window[start:start + want]
         self._check_crc(pos, data)
         self._pos = pos + want
-        return want
+        return data
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        return self._take(size)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._take(len(view))
+        view[: len(data)] = data
+        return len(data)
 
     def readall(self) -> bytes:
         chunks = []
@@ -133,7 +146,7 @@ class MemberFile(io.RawIOBase):
     def _check_crc(self, pos: int, data: bytes) -> None:
         if self._expected_crc is None or self._crc_pos != pos:
             return
-        self._crc = zlib.crc32(data, self._crc)
+        self._crc = _native.crc32(data, self._crc)
         self._crc_pos += len(data)
         if self._crc_pos == self._length and self._crc != self._expected_crc:
             raise ArchiveError(
@@ -277,7 +290,7 @@ class Archive:
         """The bytes of ``TACO_MANIFEST.parquet`` (index v2), CRC-checked."""
         offset, length, crc = self._native().manifest_range()
         data = self._native().read_at(offset, length)
-        if zlib.crc32(data) != crc:
+        if _native.crc32(data, 0) != crc:
             raise ArchiveError(f"{self._src}: TACO_MANIFEST.parquet: CRC-32 mismatch", -3)
         return data
 
