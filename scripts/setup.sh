@@ -13,6 +13,16 @@ BOTO3_VERSION=1.44.5
 DUCKDB_VERSION=1.5.6
 # Builds the Python wheel (python/) in scripts/test.sh.
 MATURIN_VERSION=1.16.0
+# The Python package's tests: the tools users read archives with.
+FSSPEC_VERSION=2026.9.0
+PANDAS_VERSION=3.1.1
+XARRAY_VERSION=2026.9.0
+H5NETCDF_VERSION=1.8.2
+H5PY_VERSION=3.16.0
+DASK_VERSION=2026.8.0
+REQUESTS_VERSION=2.34.2
+# fsspec loads the class of a chained URL's inner protocol (http) to parse it.
+AIOHTTP_VERSION=3.14.5
 
 # command -> Debian package providing it
 declare -A TOOLS=(
@@ -57,16 +67,23 @@ PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet --disable-pip-version-c
   "tacozip==${TACOZIP_VERSION}" "pytest==${PYTEST_VERSION}" "pyarrow==${PYARROW_VERSION}" \
   "netCDF4==${NETCDF4_VERSION}" "cftime==${CFTIME_VERSION}" \
   "moto[server]==${MOTO_VERSION}" "boto3==${BOTO3_VERSION}" "duckdb==${DUCKDB_VERSION}" \
-  "maturin==${MATURIN_VERSION}"
+  "maturin==${MATURIN_VERSION}" "fsspec==${FSSPEC_VERSION}" "pandas==${PANDAS_VERSION}" \
+  "xarray==${XARRAY_VERSION}" "h5netcdf==${H5NETCDF_VERSION}" "h5py==${H5PY_VERSION}" \
+  "dask==${DASK_VERSION}" "requests==${REQUESTS_VERSION}" "aiohttp==${AIOHTTP_VERSION}"
 
 # Fail early and loudly if the pins did not take.
 "$PY" - "$TACOZIP_VERSION" "$PYTEST_VERSION" "$PYARROW_VERSION" "$NETCDF4_VERSION" "$CFTIME_VERSION" \
-  "$MOTO_VERSION" "$BOTO3_VERSION" "$DUCKDB_VERSION" "$MATURIN_VERSION" <<'PYEOF'
+  "$MOTO_VERSION" "$BOTO3_VERSION" "$DUCKDB_VERSION" "$MATURIN_VERSION" \
+  "$FSSPEC_VERSION" "$PANDAS_VERSION" "$XARRAY_VERSION" "$H5NETCDF_VERSION" "$H5PY_VERSION" \
+  "$DASK_VERSION" "$REQUESTS_VERSION" "$AIOHTTP_VERSION" <<'PYEOF'
 import sys
 from importlib.metadata import version
 want = {"tacozip": sys.argv[1], "pytest": sys.argv[2], "pyarrow": sys.argv[3],
         "netCDF4": sys.argv[4], "cftime": sys.argv[5], "moto": sys.argv[6], "boto3": sys.argv[7],
-        "duckdb": sys.argv[8], "maturin": sys.argv[9]}
+        "duckdb": sys.argv[8], "maturin": sys.argv[9], "fsspec": sys.argv[10],
+        "pandas": sys.argv[11], "xarray": sys.argv[12], "h5netcdf": sys.argv[13],
+        "h5py": sys.argv[14], "dask": sys.argv[15], "requests": sys.argv[16],
+        "aiohttp": sys.argv[17]}
 bad = {k: version(k) for k, v in want.items() if version(k) != v}
 if bad:
     sys.exit(f"setup.sh: wrong versions installed: {bad}, wanted {want}")
