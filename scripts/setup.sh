@@ -23,6 +23,8 @@ DASK_VERSION=2026.8.0
 REQUESTS_VERSION=2.34.2
 # fsspec loads the class of a chained URL's inner protocol (http) to parse it.
 AIOHTTP_VERSION=3.14.5
+# Type-checks the Python package against its stubs.
+MYPY_VERSION=2.4.1
 
 # command -> Debian package providing it
 declare -A TOOLS=(
@@ -69,13 +71,14 @@ PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet --disable-pip-version-c
   "moto[server]==${MOTO_VERSION}" "boto3==${BOTO3_VERSION}" "duckdb==${DUCKDB_VERSION}" \
   "maturin==${MATURIN_VERSION}" "fsspec==${FSSPEC_VERSION}" "pandas==${PANDAS_VERSION}" \
   "xarray==${XARRAY_VERSION}" "h5netcdf==${H5NETCDF_VERSION}" "h5py==${H5PY_VERSION}" \
-  "dask==${DASK_VERSION}" "requests==${REQUESTS_VERSION}" "aiohttp==${AIOHTTP_VERSION}"
+  "dask==${DASK_VERSION}" "requests==${REQUESTS_VERSION}" "aiohttp==${AIOHTTP_VERSION}" \
+  "mypy==${MYPY_VERSION}"
 
 # Fail early and loudly if the pins did not take.
 "$PY" - "$TACOZIP_VERSION" "$PYTEST_VERSION" "$PYARROW_VERSION" "$NETCDF4_VERSION" "$CFTIME_VERSION" \
   "$MOTO_VERSION" "$BOTO3_VERSION" "$DUCKDB_VERSION" "$MATURIN_VERSION" \
   "$FSSPEC_VERSION" "$PANDAS_VERSION" "$XARRAY_VERSION" "$H5NETCDF_VERSION" "$H5PY_VERSION" \
-  "$DASK_VERSION" "$REQUESTS_VERSION" "$AIOHTTP_VERSION" <<'PYEOF'
+  "$DASK_VERSION" "$REQUESTS_VERSION" "$AIOHTTP_VERSION" "$MYPY_VERSION" <<'PYEOF'
 import sys
 from importlib.metadata import version
 want = {"tacozip": sys.argv[1], "pytest": sys.argv[2], "pyarrow": sys.argv[3],
@@ -83,7 +86,7 @@ want = {"tacozip": sys.argv[1], "pytest": sys.argv[2], "pyarrow": sys.argv[3],
         "duckdb": sys.argv[8], "maturin": sys.argv[9], "fsspec": sys.argv[10],
         "pandas": sys.argv[11], "xarray": sys.argv[12], "h5netcdf": sys.argv[13],
         "h5py": sys.argv[14], "dask": sys.argv[15], "requests": sys.argv[16],
-        "aiohttp": sys.argv[17]}
+        "aiohttp": sys.argv[17], "mypy": sys.argv[18]}
 bad = {k: version(k) for k, v in want.items() if version(k) != v}
 if bad:
     sys.exit(f"setup.sh: wrong versions installed: {bad}, wanted {want}")

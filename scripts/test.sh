@@ -21,6 +21,9 @@ echo "== cargo fmt --check, cargo clippy"
 cargo fmt --all -- --check || status=1
 cargo clippy --workspace --all-targets -j2 -- -D warnings || status=1
 
+echo "== mypy: the Python package type-checks against the extension's stubs"
+python3 -m mypy --ignore-missing-imports python/taco_archive || status=1
+
 echo "== taco-reader without its remote feature: builds clean and pulls in no HTTP stack"
 cargo clippy -p taco-reader --all-targets -j2 -- -D warnings || status=1
 if cargo tree -p taco-reader -e normal --prefix none | grep -qE '^(tokio|object_store|reqwest) '; then

@@ -136,7 +136,7 @@ class MemberFile(io.RawIOBase):
         return len(data)
 
     def readall(self) -> bytes:
-        chunks = []
+        chunks: List[bytes] = []
         while True:
             chunk = self.read(max(self._length - self._pos, 1))
             if not chunk:

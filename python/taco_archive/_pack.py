@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from . import _native
 
@@ -71,8 +71,8 @@ def _result(packed: "_native.Packed") -> PackResult:
     )
 
 
-def _run(planner: str, inputs: Sequence[PathLike], out: PathLike, **options: object) -> PackResult:
-    progress = _progress_callback(options.pop("progress", None))  # type: ignore[arg-type]
+def _run(planner: str, inputs: Sequence[PathLike], out: PathLike, **options: Any) -> PackResult:
+    progress = _progress_callback(options.pop("progress", None))
     packed = _native.pack(
         planner,
         [os.fspath(p) for p in inputs],
