@@ -40,7 +40,10 @@ def test_the_taco_protocol_is_registered_and_lists_members(parquet_archive):
     out, parts, src = parquet_archive
     fs = fsspec.filesystem("taco", fo=str(out))
     assert isinstance(fs, taco_archive.fsspec.TacoFileSystem)
-    assert fs.ls("", detail=False) == ["TACO_DIRECTORY", "TACO_MANIFEST.parquet", "src"]
+    # taco's own members are not listed (a glob must not take the manifest for data)
+    assert fs.ls("", detail=False) == ["src"]
+    assert fs.info("")["type"] == "directory"
+    assert fs.cat("TACO_MANIFEST.parquet")[:4] == b"PAR1"
     assert sorted(fs.ls("src", detail=False)) == sorted(parts)
     assert fs.info("src/part-1.parquet")["size"] == len(fs.cat("src/part-1.parquet"))
     assert fs.cat_file("src/part-1.parquet", start=0, end=4) == b"PAR1"
@@ -49,6 +52,10 @@ def test_the_taco_protocol_is_registered_and_lists_members(parquet_archive):
         fs.open("src/missing.parquet")
     with pytest.raises(OSError, match="read-only"):
         fs.open("src/new.bin", "wb")
+    with pytest.raises(taco_archive.InvalidArgumentError, match="endpoint_url"):
+        fsspec.filesystem("taco", fo=str(out), target_options={"endpoint_url": "http://x"})
+    with pytest.raises(taco_archive.InvalidArgumentError, match="gcs://"):
+        fsspec.filesystem("taco", fo="bucket/x.taco", target_protocol="gcs")
 
 
 def test_pandas_and_pyarrow_dataset_read_members_over_http(
@@ -62,8 +69,8 @@ def test_pandas_and_pyarrow_dataset_read_members_over_http(
     assert dataset.to_table().num_rows == sum(t.num_rows for t in parts.values())
 
 
-def _member_sum(name_and_url):
-    # runs in a worker process: opens the archive through fsspec there
+def _rows_by_url(name_and_url):
+    # runs in a worker process: opens the archive through a chained fsspec URL there
     import fsspec as worker_fsspec
     import pyarrow.parquet as worker_pq
 
@@ -72,12 +79,32 @@ def _member_sum(name_and_url):
         return name, worker_pq.read_table(f).num_rows
 
 
-def test_dask_reads_members_in_worker_processes(parquet_archive, nginx_server, remote_env):
+def _rows_by_fs(fs_and_name):
+    # runs in a worker process with a filesystem object pickled (or forked) from the parent
+    import pyarrow.parquet as worker_pq
+
+    fs, name = fs_and_name
+    with fs.open(name) as f:
+        return name, worker_pq.read_table(f).num_rows
+
+
+@pytest.mark.parametrize("context", ["spawn", "fork"])
+def test_dask_reads_members_in_worker_processes(parquet_archive, nginx_server, remote_env,
+                                                context):
+    import dask
+
     out, parts, src = parquet_archive
-    url = nginx_server.put("fsspec-dask.taco", out)
-    bag = dask_bag.from_sequence([(n, url) for n in sorted(parts)], npartitions=3)
-    got = dict(bag.map(_member_sum).compute(scheduler="processes", num_workers=2))
-    assert got == {n: t.num_rows for n, t in parts.items()}
+    url = nginx_server.put(f"fsspec-dask-{context}.taco", out)
+    fs = fsspec.filesystem("taco", fo=url)
+    fs.ls("src")  # the parent has used it (its client exists) before the workers start
+    expected = {n: t.num_rows for n, t in parts.items()}
+    with dask.config.set({"multiprocessing.context": context}):
+        by_url = dask_bag.from_sequence([(n, url) for n in sorted(parts)], npartitions=3)
+        assert dict(by_url.map(_rows_by_url).compute(scheduler="processes",
+                                                     num_workers=2)) == expected
+        by_fs = dask_bag.from_sequence([(fs, n) for n in sorted(parts)], npartitions=3)
+        assert dict(by_fs.map(_rows_by_fs).compute(scheduler="processes",
+                                                   num_workers=2)) == expected
 
 
 def test_xarray_reads_one_time_step_of_a_remote_netcdf_member(tmp_path, nginx_server, remote_env):

@@ -6,7 +6,7 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
 use pyo3::prelude::*;
 use taco_format::FormatError;
 use taco_planners::PlanError;
-use taco_reader::{ArchiveError, ReadError};
+use taco_reader::{ArchiveError, ReadError, RemoteError};
 use taco_writer::WriteError;
 
 /// tacozip 0.13's error codes (`tacozip.config`).
@@ -76,9 +76,17 @@ impl From<ReadError> for Failure {
                 | ArchiveError::NoIndex => ("NotFoundError", TACOZ_ERR_NOT_FOUND),
                 _ => ("ArchiveError", TACOZ_ERR_INVALID_HEADER),
             },
-            ReadError::Io { .. } | ReadError::Open { .. } | ReadError::Remote { .. } => {
-                ("TransportError", TACOZ_ERR_IO)
+            ReadError::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ("ArchiveNotFoundError", TACOZ_ERR_IO)
             }
+            ReadError::Remote { problem, .. } => match problem {
+                RemoteError::NotFound | RemoteError::NoSuchBucket { .. } => {
+                    ("ArchiveNotFoundError", TACOZ_ERR_IO)
+                }
+                RemoteError::BadUrl { .. } => ("InvalidArgumentError", TACOZ_ERR_PARAM),
+                _ => ("TransportError", TACOZ_ERR_IO),
+            },
+            ReadError::Io { .. } | ReadError::Open { .. } => ("TransportError", TACOZ_ERR_IO),
             ReadError::OutputExists { .. } => ("OutputError", TACOZ_ERR_EXISTS),
             _ => ("OutputError", TACOZ_ERR_IO),
         };
@@ -89,6 +97,7 @@ impl From<ReadError> for Failure {
 impl From<WriteError> for Failure {
     fn from(error: WriteError) -> Failure {
         let (class, code) = match &error {
+            WriteError::Cancelled => ("Interrupted", TACOZ_ERR_IO),
             WriteError::Source { .. }
             | WriteError::SourceGrew { .. }
             | WriteError::SourceShrank { .. }

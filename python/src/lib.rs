@@ -106,12 +106,35 @@ fn to_entries(pairs: &[(u64, u64)]) -> Vec<Entry> {
 /// Every method releases the GIL while it reads; one object is safe to use from many threads.
 #[pyclass(frozen, module = "taco_archive._native")]
 struct NativeArchive {
-    archive: TacoArchive<Source>,
+    /// Always `Some` until dropped (an `Option` only so `Drop` can take it).
+    archive: Option<TacoArchive<Source>>,
+    /// The process that opened it: see `Drop`.
+    pid: u32,
+}
+
+impl Drop for NativeArchive {
+    /// In a forked child, a remote archive's client (its runtime's worker threads, its
+    /// connections) belongs to the parent: tearing it down would wait for threads that do not
+    /// exist here. It is leaked instead — the child's copy of memory the parent owns.
+    fn drop(&mut self) {
+        if let Some(archive) = self.archive.take() {
+            if std::process::id() != self.pid {
+                std::mem::forget(archive);
+            }
+        }
+    }
 }
 
 impl NativeArchive {
+    fn archive(&self) -> &TacoArchive<Source> {
+        // `None` only inside `drop`, where no method runs.
+        self.archive
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("NativeArchive used while dropped"))
+    }
+
     fn located_py(&self, located: &Located) -> Result<(u64, u64, u32), Failure> {
-        let (range, crc32) = self.archive.data_range(located)?;
+        let (range, crc32) = self.archive().data_range(located)?;
         Ok((range.offset, range.length, crc32))
     }
 }
@@ -147,30 +170,38 @@ impl NativeArchive {
             options.stall_timeout = seconds(s, "stall_timeout").py(py)?;
         }
         let archive = py.detach(|| TacoArchive::open(&src, &options)).py(py)?;
-        Ok(NativeArchive { archive })
+        Ok(NativeArchive {
+            archive: Some(archive),
+            pid: std::process::id(),
+        })
     }
 
     /// The archive's path or URL.
     #[getter]
     fn label(&self) -> String {
-        self.archive.source().label()
+        self.archive().source().label()
+    }
+
+    /// Whether every read is a request over a network (then fewer, larger reads pay).
+    fn reads_are_requests(&self) -> bool {
+        self.archive().source().reads_are_requests()
     }
 
     /// Length in bytes.
     fn size(&self, py: Python<'_>) -> PyResult<u64> {
-        py.detach(|| self.archive.source().size()).py(py)
+        py.detach(|| self.archive().source().size()).py(py)
     }
 
     /// The header's entries, `[(offset, length), ...]`.
     fn entries(&self, py: Python<'_>) -> PyResult<Vec<(u64, u64)>> {
-        py.detach(|| self.archive.entries().map(pairs)).py(py)
+        py.detach(|| self.archive().entries().map(pairs)).py(py)
     }
 
     /// Every member as `(name, header_offset, size, crc32)`, in archive order (reads the
     /// central directory once).
     fn members(&self, py: Python<'_>) -> PyResult<Vec<(String, u64, u64, u32)>> {
         py.detach(|| {
-            self.archive.members().map(|members| {
+            self.archive().members().map(|members| {
                 members
                     .iter()
                     .map(|m| (m.name_lossy(), m.header_offset(), m.size(), m.record.crc32))
@@ -187,9 +218,25 @@ impl NativeArchive {
         offset: u64,
         length: usize,
     ) -> PyResult<Bound<'py, PyBytes>> {
+        // Bounded by the archive's length before anything is allocated.
+        let size = py.detach(|| self.archive().source().size()).py(py)?;
+        if offset
+            .checked_add(length as u64)
+            .is_none_or(|end| end > size)
+        {
+            return Err(Failure::new(
+                "ArchiveError",
+                format!(
+                    "{}: {length} bytes at offset {offset} reach past the end ({size} bytes)",
+                    self.archive().source().label()
+                ),
+                TACOZ_ERR_INVALID_HEADER,
+            )
+            .into_py(py));
+        }
         // Read straight into the new bytes object (no second copy), without the GIL.
         PyBytes::new_with(py, length, |buf| {
-            py.detach(|| self.archive.source().read_exact_at(buf, offset))
+            py.detach(|| self.archive().source().read_exact_at(buf, offset))
                 .py(py)
         })
     }
@@ -198,10 +245,10 @@ impl NativeArchive {
     fn read_entry<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyBytes>> {
         let bytes = py
             .detach(|| -> Result<Vec<u8>, Failure> {
-                let entry = self.archive.entry(index)?;
+                let entry = self.archive().entry(index)?;
                 let capacity = usize::try_from(entry.length).unwrap_or(0).min(1 << 26);
                 let mut out = Vec::with_capacity(capacity);
-                self.archive
+                self.archive()
                     .open_entry(index)?
                     .read_to_end(&mut out)
                     .map_err(|e| Failure::new("TransportError", e.to_string(), TACOZ_ERR_IO))?;
@@ -213,7 +260,7 @@ impl NativeArchive {
 
     /// The data of member `name`, CRC-checked.
     fn read_member<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = py.detach(|| self.archive.read_member(name)).py(py)?;
+        let bytes = py.detach(|| self.archive().read_member(name)).py(py)?;
         Ok(PyBytes::new(py, &bytes))
     }
 
@@ -221,7 +268,7 @@ impl NativeArchive {
     /// lookup directory when the archive has one (no central directory read).
     fn locate_member(&self, py: Python<'_>, name: &str) -> PyResult<(u64, u64, u32)> {
         py.detach(|| {
-            let located = self.archive.find_member(name)?;
+            let located = self.archive().find_member(name)?;
             self.located_py(&located)
         })
         .py(py)
@@ -230,7 +277,7 @@ impl NativeArchive {
     /// Tile `z/x/y`'s data range and CRC-32, and its member name: `(offset, length, crc32)`.
     fn locate_tile(&self, py: Python<'_>, z: u32, x: u32, y: u32) -> PyResult<(u64, u64, u32)> {
         py.detach(|| {
-            let located = self.archive.tile(z, x, y)?;
+            let located = self.archive().tile(z, x, y)?;
             self.located_py(&located)
         })
         .py(py)
@@ -239,7 +286,7 @@ impl NativeArchive {
     /// The manifest's data range and CRC-32 (`TACO_MANIFEST.parquet`).
     fn manifest_range(&self, py: Python<'_>) -> PyResult<(u64, u64, u32)> {
         py.detach(|| {
-            self.archive
+            self.archive()
                 .manifest_range()
                 .map(|(range, crc)| (range.offset, range.length, crc))
         })
@@ -259,7 +306,7 @@ impl NativeArchive {
         let selection = TimeSelection::parse(time, start, end)
             .map_err(Failure::from)
             .py(py)?;
-        let matches = py.detach(|| self.archive.query_time(&selection)).py(py)?;
+        let matches = py.detach(|| self.archive().query_time(&selection)).py(py)?;
         matches
             .iter()
             .map(|m| {
@@ -289,7 +336,7 @@ impl NativeArchive {
                 .into_py(py))
             }
         };
-        let report = py.detach(|| self.archive.validate(level)).py(py)?;
+        let report = py.detach(|| self.archive().validate(level)).py(py)?;
         let out = PyDict::new(py);
         out.set_item("level", format!("{:?}", report.level).to_lowercase())?;
         out.set_item("entries", pairs(&report.entries))?;
@@ -310,16 +357,20 @@ impl NativeArchive {
         overwrite: bool,
     ) -> PyResult<Vec<PathBuf>> {
         let selection = entry.map_or(Selection::All, Selection::Entry);
-        let options = ExtractOptions {
-            overwrite,
-            inputs: Vec::new(),
-        };
+        // The archive itself is never replaced by a member of the same name.
+        let label = self.archive().source().label();
+        let inputs = taco_writer::FileId::of_path(std::path::Path::new(&label))
+            .filter(|_| !taco_reader::is_remote(&label))
+            .map(|id| (id.dev, id.ino))
+            .into_iter()
+            .collect();
+        let options = ExtractOptions { overwrite, inputs };
         py.detach(|| {
             std::fs::create_dir_all(&dir).map_err(|source| taco_reader::ReadError::Output {
                 path: dir.clone(),
                 source,
             })?;
-            self.archive.extract(&dir, selection, &options)
+            self.archive().extract(&dir, selection, &options)
         })
         .map(|report| report.files)
         .py(py)
@@ -327,7 +378,7 @@ impl NativeArchive {
 
     /// Requests and bytes received so far (remote sources; zeros for local files).
     fn stats(&self) -> (u64, u64) {
-        let stats = self.archive.source().stats();
+        let stats = self.archive().source().stats();
         (stats.requests, stats.bytes)
     }
 }

@@ -93,19 +93,12 @@ fn run_plan(
             })
         })
     };
+    // Progress is reported at once (0 done), then every 100 ms, and once more at the end.
+    let mut finished = false;
     loop {
-        let finished = py.detach(|| {
-            for _ in 0..10 {
-                if worker.is_finished() {
-                    return true;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            worker.is_finished()
-        });
         if let Err(interrupt) = py.check_signals() {
             cancel.store(true, Ordering::Relaxed);
-            // The worker stops before its next member and removes its temporary file.
+            // The worker stops at its next chunk and removes its temporary files.
             let _ = py.detach(|| worker.join());
             return Err(interrupt);
         }
@@ -114,11 +107,25 @@ fn run_plan(
             // plan's total does not count: clamped, so the caller sees 0..=total.
             let total = total.load(Ordering::Relaxed);
             let done = done.load(Ordering::Relaxed).min(total);
-            report.call1(py, (done, total))?;
+            if let Err(raised) = report.call1(py, (done, total)) {
+                // The callback's exception (or a Ctrl-C that landed in it) ends the pack too.
+                cancel.store(true, Ordering::Relaxed);
+                let _ = py.detach(|| worker.join());
+                return Err(raised);
+            }
         }
         if finished {
             break;
         }
+        finished = py.detach(|| {
+            for _ in 0..10 {
+                if worker.is_finished() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            worker.is_finished()
+        });
     }
     match worker.join() {
         Ok(result) => result.py(py),

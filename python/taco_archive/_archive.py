@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -15,6 +14,8 @@ from .errors import ArchiveError, InvalidArgumentError, NotFoundError
 
 #: Bytes a file object reads ahead of what was asked (one range request covers both).
 DEFAULT_READ_AHEAD = 256 * 1024
+#: The most a file object over a local archive reads beyond what was asked.
+LOCAL_WINDOW = 64 * 1024
 
 _STORAGE_OPTIONS = ("retries", "connect_timeout", "timeout", "stall_timeout")
 
@@ -32,10 +33,11 @@ class Member:
 class MemberFile(io.RawIOBase):
     """A read-only, seekable binary file over ``length`` bytes at ``offset`` of an archive.
 
-    Reads are range reads (one request each for a remote archive) through a one-window cache:
-    a read outside the window fetches at least ``read_ahead`` bytes, and each further read
-    that continues where the window ended doubles that (up to 8 MiB), so a sequential scan
-    costs few requests while a random read costs one small one. Reading from start to end in
+    Reads are range reads (one request each for a remote archive) through a one-window cache.
+    Remote, a read outside the window fetches at least ``read_ahead`` bytes, and each further
+    read that continues where the window ended doubles that (up to 8 MiB), so a sequential
+    scan costs few requests while a random read costs one small one. Local, a read fetches
+    what it asks for (at least 64 KiB). Reading from start to end in
     order checks the CRC-32 when one is known; a mismatch raises :class:`ArchiveError`."""
 
     MAX_READ_AHEAD = 8 * 1024 * 1024
@@ -61,6 +63,7 @@ class MemberFile(io.RawIOBase):
         self._crc = 0
         self._crc_pos = 0
         self._expected_crc = crc32
+        self._crc_failure: Optional[str] = None
         self.name = name
 
     def readable(self) -> bool:
@@ -70,7 +73,16 @@ class MemberFile(io.RawIOBase):
         return True
 
     def tell(self) -> int:
+        self._check_open()
         return self._pos
+
+    def close(self) -> None:
+        self._window = b""
+        super().close()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError(f"I/O operation on closed file ({self.name})")
 
     def write(self, data: Any) -> int:
         raise io.UnsupportedOperation(f"{self.name}: archive members are read-only")
@@ -81,6 +93,7 @@ class MemberFile(io.RawIOBase):
         return self._length
 
     def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        self._check_open()
         if whence == io.SEEK_SET:
             new = pos
         elif whence == io.SEEK_CUR:
@@ -97,7 +110,11 @@ class MemberFile(io.RawIOBase):
     def _fetch(self, pos: int, want: int) -> None:
         """Makes the window cover ``pos .. pos + want`` (one read)."""
         window_end = self._window_start + len(self._window)
-        if pos == window_end and self._window:
+        if not self._archive._remote:
+            # A local read costs a system call, not a request: read what was asked (small
+            # reads still fill a window), so large reads are never copied twice.
+            self._ahead = min(self._base_ahead, LOCAL_WINDOW)
+        elif pos == window_end and self._window:
             self._ahead = min(max(self._ahead * 2, self._base_ahead), self.MAX_READ_AHEAD)
         else:
             self._ahead = self._base_ahead
@@ -108,6 +125,9 @@ class MemberFile(io.RawIOBase):
     def _take(self, size: int) -> bytes:
         """Up to ``size`` bytes from the current position, from the window (fetched when
         the position is outside it)."""
+        self._check_open()
+        if self._crc_failure is not None:
+            raise ArchiveError(self._crc_failure, -3)
         pos = self._pos
         want = min(size, max(0, self._length - pos))
         if want == 0:
@@ -149,11 +169,12 @@ class MemberFile(io.RawIOBase):
         self._crc = _native.crc32(data, self._crc)
         self._crc_pos += len(data)
         if self._crc_pos == self._length and self._crc != self._expected_crc:
-            raise ArchiveError(
+            # Sticky: every later read fails too, so a retry cannot return the bad bytes.
+            self._crc_failure = (
                 f"{self._archive.label}: {self.name}: CRC-32 {self._crc:08x} of the data "
-                f"read, the archive records {self._expected_crc:08x}",
-                -3,
+                f"read, the archive records {self._expected_crc:08x}"
             )
+            raise ArchiveError(self._crc_failure, -3)
 
 
 class Archive:
@@ -172,26 +193,26 @@ class Archive:
             )
         self._src = os.fspath(src)
         self._options = storage_options
-        self._lock = threading.Lock()
         self._pid = os.getpid()
         self._handle: Optional[_native.NativeArchive] = _native.NativeArchive(
             self._src, **storage_options
         )
+        self._remote = self._handle.reads_are_requests()
 
     def _native(self) -> _native.NativeArchive:
         handle = self._handle
-        if handle is not None and self._pid == os.getpid():
-            return handle
-        with self._lock:
-            if self._handle is None:
-                raise ValueError("I/O operation on a closed archive")
-            if self._pid != os.getpid():
-                # The parent's client (its connection pool and runtime threads) is not ours:
-                # keep it alive, unused, rather than shut down threads that do not exist here.
-                _ORPHANS.append(self._handle)
-                self._handle = _native.NativeArchive(self._src, **self._options)
-                self._pid = os.getpid()
-            return self._handle
+        if handle is None:
+            raise ValueError(f"I/O operation on a closed archive ({self._src})")
+        if self._pid != os.getpid():
+            # A forked child: the parent's client (connections, runtime threads) is not ours.
+            # The old handle is dropped without being torn down (see NativeArchive's Drop).
+            handle = _native.NativeArchive(self._src, **self._options)
+            self._handle, self._pid = handle, os.getpid()
+        return handle
+
+    def __reduce__(self) -> Any:
+        # Pickled as what to open: a worker process opens its own.
+        return (_reopen, (self._src, self._options))
 
     # -- context manager -------------------------------------------------------------------
 
@@ -203,8 +224,7 @@ class Archive:
 
     def close(self) -> None:
         """Releases the archive (file handle, connections). Idempotent."""
-        with self._lock:
-            self._handle = None
+        self._handle = None
 
     @property
     def closed(self) -> bool:
@@ -268,6 +288,13 @@ class Archive:
                 f"{self._src}: no entry {index} (the header has {len(entries)})", -5
             )
         offset, length = entries[index]
+        size = self.size
+        if offset + length > size:
+            raise ArchiveError(
+                f"{self._src}: entry {index} ({length} bytes at offset {offset}) reaches past "
+                f"the end of the archive ({size} bytes)",
+                -3,
+            )
         return MemberFile(self, offset, length, f"entry {index}", None, read_ahead)
 
     def open_member(self, name: str, read_ahead: int = DEFAULT_READ_AHEAD) -> MemberFile:
@@ -339,8 +366,8 @@ class Archive:
         return [os.fspath(p) for p in written]
 
 
-#: Native archives inherited across a fork, kept so they are never torn down in the child.
-_ORPHANS: List[Any] = []
+def _reopen(src: str, options: Dict[str, Any]) -> Archive:
+    return Archive(src, **options)
 
 
 def open(src: "str | os.PathLike[str]", **storage_options: Any) -> Archive:  # noqa: A001

@@ -46,11 +46,17 @@ def _progress_callback(progress: Progress) -> Optional[Callable[[int, int], obje
     if callable(progress):
         return progress
 
+    finished = False
+
     def draw(done: int, total: int) -> None:
+        nonlocal finished
+        if finished:
+            return  # the index and the final sync still run; the line is complete
         share = f"{100 * done // total:3d}%" if total else "   "
         sys.stderr.write(f"\rtaco: packing {share} {done / 2**20:,.1f} of {total / 2**20:,.1f} MiB")
         if total and done >= total:
             sys.stderr.write("\n")
+            finished = True
         sys.stderr.flush()
 
     return draw

@@ -13,18 +13,22 @@ should not:
   ``TACOZ_ERR_INVALID_HEADER`` (tacozip returns whatever the damaged bytes say).
 - **Entries must be 0 ≤ n < 2⁶⁴** (tacozip wraps negative numbers silently):
   ``TACOZ_ERR_PARAM``.
-- **Member names are checked** (no absolute paths, no ``..``, no duplicates) — tacozip writes
-  them, and extraction tools then write outside their directory: ``TACOZ_ERR_PARAM``
-  (``TACOZ_ERR_EXISTS`` for a duplicate).
+- **Member names are checked** as every taco archive's are (DESIGN §2): tacozip writes
+  absolute paths, ``..``, empty names, ``dir/``, backslashes, ``./a``, ``a//b``, control
+  characters and ``TACO_HEADER`` itself, some of which make extraction tools write outside
+  their directory; here each is ``TACOZ_ERR_PARAM`` (a duplicate name ``TACOZ_ERR_EXISTS``).
+- ``SOURCE_DATE_EPOCH``, when set, fixes every member's time (reproducible archives); a value
+  that is not an integer is ``TACOZ_ERR_PARAM`` (tacozip ignores the variable).
 - ``read_header`` also takes ``bytearray`` and ``memoryview``; ``update_header`` takes a
   ``pathlib.Path`` (tacozip raises ``AttributeError``).
-- ``get_library_version()`` is taco's version.
+- ``get_library_version()``, ``__version__`` and ``__tacozip_version__`` are taco's version.
 - ``create`` writes the archive to a temporary file and renames it into place: a failure
   leaves any existing archive untouched.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 import pathlib
 from typing import List, Optional, Sequence, Tuple, Union
@@ -47,7 +51,9 @@ def _checked_entries(entries: Sequence[Tuple[int, int]]) -> List[Tuple[int, int]
     if len(entries) > TACO_HEADER_MAX_ENTRIES:
         raise ValueError(f"Too many entries: {len(entries)} > {TACO_HEADER_MAX_ENTRIES}")
     out = []
-    for offset, length in entries:
+    for pair in entries:
+        # integers only, as tacozip's ctypes fields (a float is a TypeError there too)
+        offset, length = (operator.index(n) for n in pair)
         if not (0 <= offset < _U64 and 0 <= length < _U64):
             raise TacozipError(
                 TACOZ_ERR_PARAM,
@@ -135,6 +141,7 @@ def get_library_version() -> str:
     return _native.version()
 
 
-def self_check() -> bool:
-    """tacozip's self-check: True when the native library is loaded and answers."""
-    return bool(_native.version())
+def self_check() -> None:
+    """tacozip's self-check: returns None when the native library is loaded and answers (it
+    is, or importing the package would have failed)."""
+    _native.version()

@@ -6,7 +6,9 @@ failure it is, so callers can catch what they can handle:
 
 - :class:`ArchiveError` — the archive's bytes (or its index) are wrong; retrying will not help.
 - :class:`NotFoundError` — no such member, entry or tile (also a :class:`LookupError`).
-- :class:`TransportError` — reading failed: the file or the server (also an :class:`OSError`).
+- :class:`TransportError` — reading failed: the file or the server (also an :class:`OSError`);
+  :class:`ArchiveNotFoundError` (also a :class:`FileNotFoundError`) when there is no such
+  archive.
 - :class:`OutputError` — writing a result failed (also an :class:`OSError`).
 - :class:`InvalidArgumentError` — an argument or input the call cannot use (also a
   :class:`ValueError`).
@@ -59,6 +61,10 @@ class NotFoundError(TacoError, LookupError):
 
 class TransportError(TacoError, OSError):
     """Reading the archive or a source file failed."""
+
+
+class ArchiveNotFoundError(TransportError, FileNotFoundError):
+    """The archive does not exist: no such file, HTTP 404, no such key or bucket."""
 
 
 class OutputError(TacoError, OSError):

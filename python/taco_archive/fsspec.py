@@ -22,10 +22,15 @@ from typing import Any, Dict, Optional
 from fsspec.archive import AbstractArchiveFileSystem
 
 from ._archive import DEFAULT_READ_AHEAD, _STORAGE_OPTIONS, Archive
-from .errors import NotFoundError
+from .errors import InvalidArgumentError, NotFoundError
 
 #: Protocols whose paths taco opens as local files.
 _LOCAL = {None, "", "file", "local"}
+#: Protocols taco reads itself.
+_REMOTE = {"http", "https", "s3", "s3a"}
+#: Members taco writes for itself: not listed (a `*.parquet` glob must not pick up the
+#: manifest as data), still readable by name.
+_OWN = {"TACO_HEADER", "TACO_DIRECTORY", "TACO_MANIFEST.parquet", "TACO_INDEX.json"}
 
 
 def _archive_url(fo: Any, target_protocol: Optional[str]) -> str:
@@ -35,11 +40,15 @@ def _archive_url(fo: Any, target_protocol: Optional[str]) -> str:
             f"got {type(fo).__name__}"
         )
     url = os.fspath(fo)
-    if "://" in url:
+    protocol = url.split("://", 1)[0] if "://" in url else target_protocol
+    if protocol not in _LOCAL and protocol not in _REMOTE:
+        raise InvalidArgumentError(
+            f"taco:// reads archives from local paths, http(s):// and s3:// URLs, not "
+            f"{protocol}://"
+        )
+    if "://" in url or protocol in _LOCAL:
         return url
-    if target_protocol in _LOCAL:
-        return url
-    return f"{target_protocol}://{url}"
+    return f"{protocol}://{url}"
 
 
 class TacoFileSystem(AbstractArchiveFileSystem):
@@ -57,7 +66,16 @@ class TacoFileSystem(AbstractArchiveFileSystem):
     ) -> None:
         super().__init__(**kwargs)
         self.fo = _archive_url(fo, target_protocol)
-        options = {k: v for k, v in (target_options or {}).items() if k in _STORAGE_OPTIONS}
+        options = dict(target_options or {})
+        unknown = set(options) - set(_STORAGE_OPTIONS)
+        if unknown:
+            # Never ignored: an option meant for another client (an endpoint, credentials)
+            # would otherwise send requests somewhere the caller did not mean.
+            raise InvalidArgumentError(
+                f"taco:// does not take the option(s) {', '.join(sorted(unknown))}; it takes "
+                f"{', '.join(_STORAGE_OPTIONS)} (S3 endpoint and credentials come from the "
+                "environment, as for the taco command)"
+            )
         self.archive = Archive(self.fo, **options)
         self.dir_cache: Optional[Dict[str, Dict[str, Any]]] = None
 
@@ -69,7 +87,7 @@ class TacoFileSystem(AbstractArchiveFileSystem):
     def _get_dirs(self) -> None:
         if self.dir_cache is not None:
             return
-        members = [m for m in self.archive.members() if m.name != "TACO_HEADER"]
+        members = [m for m in self.archive.members() if m.name not in _OWN]
         cache: Dict[str, Dict[str, Any]] = {
             d: {"name": d, "size": 0, "type": "directory"}
             for d in self._all_dirnames([m.name for m in members])
@@ -83,6 +101,12 @@ class TacoFileSystem(AbstractArchiveFileSystem):
                 "header_offset": m.header_offset,
             }
         self.dir_cache = cache
+
+    def info(self, path: str, **kwargs: Any) -> Dict[str, Any]:
+        path = self._strip_protocol(path)
+        if path in ("", "/"):
+            return {"name": "", "type": "directory", "size": 0}
+        return super().info(path, **kwargs)
 
     def _open(
         self,

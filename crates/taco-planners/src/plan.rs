@@ -165,8 +165,8 @@ pub struct ExecuteOptions {
     /// Accept entries that reach past the archive's end ([`GroupRange::Fixed`] only), as
     /// [`WriterOptions::allow_entries_outside`].
     pub allow_entries_outside: bool,
-    /// Checked before each member is written: once set, [`execute`] stops with
-    /// [`PlanError::Cancelled`] and leaves nothing behind (a caller's Ctrl-C).
+    /// Checked before each member and between chunks of each copy: once set, [`execute`]
+    /// stops with [`PlanError::Cancelled`] and leaves nothing behind (a caller's Ctrl-C).
     pub cancel: Option<Arc<AtomicBool>>,
 }
 
@@ -309,6 +309,9 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
     };
     if let Some(progress) = options.progress {
         writer.set_progress(progress);
+    }
+    if let Some(cancel) = &options.cancel {
+        writer.set_cancel(cancel.clone());
     }
 
     if let Some(lookup) = lookup {

@@ -209,3 +209,42 @@ fn a_member_named_like_tacos_own_is_refused_with_or_without_the_index() {
         }
     }
 }
+
+/// A cancel flag raised while a large member is being copied (here by the progress callback,
+/// after its first chunk) stops the copy there — not at the next member — and leaves neither
+/// the archive nor its sidecar nor a temporary file.
+#[test]
+fn a_cancel_during_a_long_copy_stops_it_and_leaves_nothing() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    for size in [3 << 20, 40 << 20] {
+        // 3 MiB goes through the read-and-write loop, 40 MiB through the kernel copy.
+        let src = tempfile::tempdir().unwrap();
+        let body = vec![7u8; size];
+        let mut plan = plan(src.path(), Vec::new());
+        plan.members.push(member(src.path(), "big.bin", &body));
+        let out_dir = tempfile::tempdir().unwrap();
+        let dest = out_dir.path().join("out.taco");
+        let cancel = Arc::new(AtomicBool::new(false));
+        let copied = Arc::new(AtomicU64::new(0));
+        let (flag, seen) = (cancel.clone(), copied.clone());
+        let options = ExecuteOptions {
+            progress: Some(Box::new(move |n| {
+                if seen.fetch_add(n, Ordering::Relaxed) + n > 1 << 20 {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            })),
+            cancel: Some(cancel),
+            ..ExecuteOptions::default()
+        };
+        let err = execute(plan, &dest, options).unwrap_err();
+        assert!(err.to_string().contains("interrupted"), "{size}: {err}");
+        assert!(
+            copied.load(Ordering::Relaxed) < size as u64,
+            "{size}: the whole member was copied before stopping"
+        );
+        let left: Vec<_> = std::fs::read_dir(out_dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{size}: left behind: {left:?}");
+    }
+}

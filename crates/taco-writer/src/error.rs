@@ -7,6 +7,9 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum WriteError {
+    /// The caller asked to stop ([`crate::ArchiveWriter::set_cancel`]).
+    #[error("interrupted; nothing was written")]
+    Cancelled,
     /// A source could not be opened, inspected or read.
     #[error("{path}: {source}")]
     Source {

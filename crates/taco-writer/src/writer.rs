@@ -4,6 +4,8 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::SystemTime;
 use taco_format::{
     check_member_name, encode_header, encode_payload, DosDateTime, EndOfCentralDirectory, Entry,
@@ -153,10 +155,16 @@ pub struct ArchiveWriter<W: ArchiveOutput> {
     names: HashSet<Vec<u8>>,
     options: WriterOptions,
     progress: Option<Box<dyn FnMut(u64)>>,
+    /// Set by the caller to stop: checked between chunks of every copy.
+    cancel: Option<Arc<AtomicBool>>,
     /// Start of the written bytes not yet handed to writeback.
     writeback_from: u64,
     /// The files this writer writes or replaces, which it must never read as a source.
     outputs: Vec<FileId>,
+}
+
+fn is_set(flag: Option<&Arc<AtomicBool>>) -> bool {
+    flag.is_some_and(|f| f.load(Ordering::Relaxed))
 }
 
 fn now_unix() -> i64 {
@@ -222,6 +230,7 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             names: HashSet::new(),
             options,
             progress: None,
+            cancel: None,
             writeback_from: 0,
             outputs: Vec::new(),
         };
@@ -245,6 +254,20 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
     /// Calls `report(bytes)` with the number of data bytes copied, as copying progresses.
     pub fn set_progress(&mut self, report: impl FnMut(u64) + 'static) {
         self.progress = Some(Box::new(report));
+    }
+
+    /// Stops the member being copied (and every later one) with [`WriteError::Cancelled`] once
+    /// `flag` is set, between chunks of at most 16 MiB: a long copy ends promptly. Nothing is
+    /// left behind (the temporary output goes with the writer).
+    pub fn set_cancel(&mut self, flag: Arc<AtomicBool>) {
+        self.cancel = Some(flag);
+    }
+
+    fn check_cancel(&self) -> Result<(), WriteError> {
+        if is_set(self.cancel.as_ref()) {
+            return Err(WriteError::Cancelled);
+        }
+        Ok(())
     }
 
     /// Number of members added so far, not counting `TACO_HEADER`.
@@ -514,6 +537,7 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             let mut done = 0u64;
             while done < len {
                 let n = (len - done).min(chunk.len() as u64) as usize;
+                self.check_cancel()?;
                 read_range(file, &mut chunk[..n], offset + done, len, done, label)?;
                 hasher.update(&chunk[..n]);
                 self.write_data(&chunk[..n])?;
@@ -552,11 +576,15 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             })?;
         let chunk = &mut self.chunk;
         let progress = &mut self.progress;
+        let cancel = self.cancel.as_ref();
         let (copied, crc) = std::thread::scope(|scope| {
             let crc_thread = scope.spawn(move || {
                 let mut hasher = crc32fast::Hasher::new();
                 let mut done = 0u64;
                 while done < len {
+                    if is_set(cancel) {
+                        return Err(WriteError::Cancelled);
+                    }
                     let n = (len - done).min(chunk.len() as u64) as usize;
                     read_range(src, &mut chunk[..n], offset + done, len, done, label)?;
                     hasher.update(&chunk[..n]);
@@ -567,6 +595,9 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             let mut copied = 0u64;
             let mut copy_result = Ok(());
             while copied < len {
+                if is_set(cancel) {
+                    break;
+                }
                 let step = (len - copied).min(KERNEL_COPY_STEP);
                 match io::copy(&mut Read::take(src, step), &mut &*out) {
                     Ok(0) => break,
@@ -593,6 +624,7 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         });
         let copied = copied.map_err(|e| self.output_error(e))?;
         let crc = crc?;
+        self.check_cancel()?;
         if copied < len {
             return Err(WriteError::SourceShrank {
                 source_name: label.to_string(),
@@ -647,6 +679,7 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             let mut hasher = crc32fast::Hasher::new();
             let mut copied = 0u64;
             while copied < len {
+                self.check_cancel()?;
                 let want = usize::try_from(len - copied).map_or(CHUNK_LEN, |r| r.min(CHUNK_LEN));
                 let got = read_full(&mut reader, &mut self.chunk[..want]).map_err(read_error)?;
                 if got == 0 {
