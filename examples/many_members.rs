@@ -18,7 +18,9 @@
 use std::path::Path;
 use taco_format::hilbert_index;
 use taco_index::CivilTime;
-use taco_planners::{execute, ExecuteOptions, MemberFields, MemberSource, Plan, PlannedMember};
+use taco_planners::{
+    execute, ExecuteOptions, MemberFields, MemberSource, Plan, PlannedFields, PlannedMember,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -62,7 +64,7 @@ fn names(count: u64) -> Vec<PlannedMember> {
         .map(|i| PlannedMember {
             name: format!("m/{:04}/{i:07}.bin", i / 1000),
             source: MemberSource::Bytes(format!("member {i}").into_bytes()),
-            fields: MemberFields::default(),
+            fields: PlannedFields::None,
         })
         .collect()
 }
@@ -84,12 +86,7 @@ fn tiles(count: u64) -> Result<Vec<PlannedMember>, Box<dyn std::error::Error>> {
             members.push(PlannedMember {
                 name: format!("{z}/{x}/{y}.pbf"),
                 source: MemberSource::Bytes(format!("tile {z}/{x}/{y}").into_bytes()),
-                fields: MemberFields {
-                    z: Some(z),
-                    x: Some(x),
-                    y: Some(y),
-                    ..MemberFields::default()
-                },
+                fields: PlannedFields::Tile { z, x, y },
             });
         }
         z += 1;
@@ -110,7 +107,8 @@ fn times(count: u64) -> Vec<PlannedMember> {
                     calendar: Some("standard".into()),
                     units: Some("hours since 2000-01-01".into()),
                     ..MemberFields::default()
-                },
+                }
+                .into(),
             }
         })
         .collect()

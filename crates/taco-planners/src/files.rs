@@ -48,7 +48,7 @@ pub fn plan_files(inputs: &[PathBuf], out: &Path, entries: FileEntries) -> Resul
         members.push(PlannedMember {
             name,
             source: MemberSource::Path { path, size },
-            fields: MemberFields::default(),
+            fields: MemberFields::default().into(),
         });
     };
     for input in inputs {
@@ -118,7 +118,7 @@ pub fn plan_named_files(
                 path,
                 size: meta.len(),
             },
-            fields: MemberFields::default(),
+            fields: MemberFields::default().into(),
         });
     }
     finish_plan(members, entries, Vec::new(), total_bytes)

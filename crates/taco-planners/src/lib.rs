@@ -25,8 +25,8 @@ pub use netcdf_planner::{
 };
 pub use parquet_planner::{plan_parquet, ParquetLayout, ParquetOptions};
 pub use plan::{
-    default_output, execute, meta_path, source_date_epoch, ExecuteOptions, Executed, Group,
-    GroupRange, MemberSource, Plan, PlannedMember, INDEX_MEMBER,
+    default_output, execute, meta_path, source_date_epoch, Assembled, ExecuteOptions, Executed,
+    Group, GroupRange, MemberSource, Plan, PlannedFields, PlannedMember, INDEX_MEMBER,
 };
 pub use splits::{plan_splits, SplitOptions};
 pub use taco_index::{EntryFields, EntryFiles, MemberFields, INDEX_VERSION};

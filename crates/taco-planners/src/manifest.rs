@@ -113,19 +113,20 @@ fn write_column(
         3 => write_i64(column, &int64(&|_, s| i64::from(s.crc32)))?,
         4..=6 => {
             let value = |m: &PlannedMember| match index {
-                4 => m.fields.z,
-                5 => m.fields.x,
-                _ => m.fields.y,
+                4 => m.fields.get().z,
+                5 => m.fields.get().x,
+                _ => m.fields.get().y,
             };
             let (values, levels) = optional(rows, |m| value(m).map(|v| v as i32));
             column
                 .typed::<Int32Type>()
                 .write_batch(&values, Some(&levels), None)?;
         }
-        7 => write_text(column, rows, |m| m.fields.split.clone())?,
+        7 => write_text(column, rows, |m| m.fields.get().split.clone())?,
         8 | 9 => {
             let (values, levels) = optional(rows, |m| {
-                let groups = m.fields.row_groups.as_ref()?;
+                let fields = m.fields.get();
+                let groups = fields.row_groups.as_ref()?;
                 let pick = if index == 8 {
                     groups.first()
                 } else {
@@ -138,7 +139,7 @@ fn write_column(
                 .write_batch(&values, Some(&levels), None)?;
         }
         10 => {
-            let (values, levels) = optional(rows, |m| m.fields.rows);
+            let (values, levels) = optional(rows, |m| m.fields.get().rows);
             column
                 .typed::<Int64Type>()
                 .write_batch(&values, Some(&levels), None)?;
@@ -146,9 +147,9 @@ fn write_column(
         11 | 12 => {
             let (values, levels) = optional(rows, |m| {
                 let time = if index == 11 {
-                    m.fields.start
+                    m.fields.get().start
                 } else {
-                    m.fields.end
+                    m.fields.get().end
                 };
                 time.and_then(CivilTime::unix_millis)
             });
@@ -156,10 +157,12 @@ fn write_column(
                 .typed::<Int64Type>()
                 .write_batch(&values, Some(&levels), None)?;
         }
-        13 => write_text(column, rows, |m| m.fields.start.map(|t| t.to_string()))?,
-        14 => write_text(column, rows, |m| m.fields.end.map(|t| t.to_string()))?,
-        15 => write_text(column, rows, |m| m.fields.calendar.clone())?,
-        _ => write_text(column, rows, |m| m.fields.units.clone())?,
+        13 => write_text(column, rows, |m| {
+            m.fields.get().start.map(|t| t.to_string())
+        })?,
+        14 => write_text(column, rows, |m| m.fields.get().end.map(|t| t.to_string()))?,
+        15 => write_text(column, rows, |m| m.fields.get().calendar.clone())?,
+        _ => write_text(column, rows, |m| m.fields.get().units.clone())?,
     }
     Ok(())
 }

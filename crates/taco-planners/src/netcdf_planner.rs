@@ -212,7 +212,8 @@ pub fn plan_netcdf(dir: &Path, options: &NetcdfOptions) -> Result<Plan, PlanErro
                 start: Some(times.start),
                 end: Some(times.end),
                 ..MemberFields::default()
-            },
+            }
+            .into(),
         })
         .collect();
     let section = json!({ "files": count });

@@ -1,7 +1,7 @@
 //! The Parquet planner (DESIGN §7): split a file into self-contained parts by copying encoded
 //! column chunks, or store it verbatim with one entry per row group.
 
-use crate::plan::{Group, GroupRange, MemberSource, Plan, PlannedMember};
+use crate::plan::{Assembled, Group, GroupRange, MemberSource, Plan, PlannedMember};
 use crate::PlanError;
 use parquet::file::metadata::{
     ColumnChunkMetaData, ParquetMetaData, ParquetMetaDataBuilder, ParquetMetaDataReader,
@@ -374,14 +374,14 @@ pub fn plan_parquet(path: &Path, options: &ParquetOptions) -> Result<Plan, PlanE
                 total_bytes += end - start;
                 members.push(PlannedMember {
                     name: format!("{stem}/part-{i}.parquet"),
-                    source: MemberSource::Assembled {
+                    source: MemberSource::Assembled(Box::new(Assembled {
                         path: path.to_path_buf(),
                         prefix: MAGIC.to_vec(),
                         offset: start,
                         len: end - start,
                         suffix: footer,
-                    },
-                    fields: member_fields(run.clone(), rows),
+                    })),
+                    fields: member_fields(run.clone(), rows).into(),
                 });
                 groups.push(Group {
                     label: format!("part-{i}"),
@@ -439,7 +439,7 @@ pub fn plan_parquet(path: &Path, options: &ParquetOptions) -> Result<Plan, PlanE
                     path: path.to_path_buf(),
                     size: len,
                 },
-                fields: member_fields(0..row_groups.len(), num_rows),
+                fields: member_fields(0..row_groups.len(), num_rows).into(),
             }];
             let row_group_count = row_groups.len();
             let section = move |spans: &[taco_writer::MemberSpan]| {

@@ -32,21 +32,34 @@ pub enum MemberSource {
         size: u64,
     },
     /// Bytes in memory followed by a range of a file followed by more bytes (a Parquet part:
-    /// magic, copied column chunks, new footer).
-    Assembled {
-        /// The file the range is copied from.
-        path: PathBuf,
-        /// Bytes before the range.
-        prefix: Vec<u8>,
-        /// Offset of the range in the file.
-        offset: u64,
-        /// Length of the range.
-        len: u64,
-        /// Bytes after the range.
-        suffix: Vec<u8>,
-    },
+    /// magic, copied column chunks, new footer). Boxed: a plan's members are mostly whole files.
+    Assembled(Box<Assembled>),
     /// Bytes made in memory (small generated members).
     Bytes(Vec<u8>),
+    /// The file `dir/<member name>`, of the size it had when planned: a whole file whose path
+    /// is the member's name under a directory the members share (a tile pyramid), so the plan
+    /// keeps no path of its own for each of millions of members.
+    Named {
+        /// The directory the name is relative to.
+        dir: Arc<Path>,
+        /// Its size when planned.
+        size: u64,
+    },
+}
+
+/// A member assembled from bytes and a file range ([`MemberSource::Assembled`]).
+#[derive(Debug)]
+pub struct Assembled {
+    /// The file the range is copied from.
+    pub path: PathBuf,
+    /// Bytes before the range.
+    pub prefix: Vec<u8>,
+    /// Offset of the range in the file.
+    pub offset: u64,
+    /// Length of the range.
+    pub len: u64,
+    /// Bytes after the range.
+    pub suffix: Vec<u8>,
 }
 
 /// One member of a plan.
@@ -57,7 +70,80 @@ pub struct PlannedMember {
     /// Where its bytes come from.
     pub source: MemberSource,
     /// The planner's own fields for this member's index record.
-    pub fields: MemberFields,
+    pub fields: PlannedFields,
+}
+
+/// A planned member's typed fields, held compactly: a plan holds one per member (10^6 and
+/// more), and most have none or only a tile's z/x/y, which need 16 bytes rather than a whole
+/// [`MemberFields`]. Made from a [`MemberFields`] with `into()`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum PlannedFields {
+    /// No fields.
+    #[default]
+    None,
+    /// A tile's zoom, column and row, and nothing else.
+    Tile {
+        /// Zoom.
+        z: u32,
+        /// Column.
+        x: u32,
+        /// Row.
+        y: u32,
+    },
+    /// An ML split's name, shared by its members, and nothing else.
+    Split(Arc<str>),
+    /// Anything else.
+    Other(Box<MemberFields>),
+}
+
+impl From<MemberFields> for PlannedFields {
+    fn from(fields: MemberFields) -> PlannedFields {
+        if let (Some(z), Some(x), Some(y)) = (fields.z, fields.x, fields.y) {
+            let tile_only = MemberFields {
+                z: Some(z),
+                x: Some(x),
+                y: Some(y),
+                ..MemberFields::default()
+            };
+            if fields == tile_only {
+                return PlannedFields::Tile { z, x, y };
+            }
+        }
+        if let Some(split) = &fields.split {
+            let split_only = MemberFields {
+                split: Some(split.clone()),
+                ..MemberFields::default()
+            };
+            if fields == split_only {
+                return PlannedFields::Split(Arc::from(split.as_str()));
+            }
+        }
+        if fields == MemberFields::default() {
+            PlannedFields::None
+        } else {
+            PlannedFields::Other(Box::new(fields))
+        }
+    }
+}
+
+impl PlannedFields {
+    /// The fields as the index and the manifest record them.
+    pub fn get(&self) -> Cow<'_, MemberFields> {
+        match self {
+            PlannedFields::None => Cow::Owned(MemberFields::default()),
+            PlannedFields::Tile { z, x, y } => Cow::Owned(MemberFields {
+                z: Some(*z),
+                x: Some(*x),
+                y: Some(*y),
+                ..MemberFields::default()
+            }),
+            PlannedFields::Split(split) => Cow::Owned(MemberFields {
+                split: Some(split.to_string()),
+                ..MemberFields::default()
+            }),
+            PlannedFields::Other(fields) => Cow::Borrowed(fields),
+        }
+    }
 }
 
 /// The byte range a group covers, by member position in [`Plan::members`].
@@ -269,7 +355,9 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         .find(|m| reserved.contains(&m.name.as_str()))
     {
         let path = match &member.source {
-            MemberSource::Path { path, .. } | MemberSource::Assembled { path, .. } => path.clone(),
+            MemberSource::Path { path, .. } => path.clone(),
+            MemberSource::Named { dir, .. } => dir.join(&member.name),
+            MemberSource::Assembled(assembled) => assembled.path.clone(),
             MemberSource::Bytes(_) => PathBuf::from(&member.name),
         };
         return Err(PlanError::ReservedName {
@@ -287,8 +375,8 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         .members
         .iter()
         .filter_map(|m| match &m.source {
-            MemberSource::Assembled { path, .. } => FileId::of_path(path),
-            MemberSource::Path { .. } | MemberSource::Bytes(_) => None,
+            MemberSource::Assembled(assembled) => FileId::of_path(&assembled.path),
+            MemberSource::Path { .. } | MemberSource::Named { .. } | MemberSource::Bytes(_) => None,
         })
         .collect();
     check_not_input(dest, &assembled)?;
@@ -313,6 +401,8 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
     if let Some(cancel) = &options.cancel {
         writer.set_cancel(cancel.clone());
     }
+    // the members, the lookup directory and the three index members
+    writer.reserve_members(plan.members.len() + 3);
 
     if let Some(lookup) = lookup {
         writer.add_bytes(LOOKUP_MEMBER, &lookup, None)?;
@@ -323,14 +413,18 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         check_cancel(&options.cancel)?;
         let span = match &member.source {
             MemberSource::Path { path, .. } => writer.add_path(&member.name, path)?,
+            MemberSource::Named { dir, .. } => {
+                writer.add_path(&member.name, &dir.join(&member.name))?
+            }
             MemberSource::Bytes(bytes) => writer.add_bytes(&member.name, bytes, None)?,
-            MemberSource::Assembled {
-                path,
-                prefix,
-                offset,
-                len,
-                suffix,
-            } => {
+            MemberSource::Assembled(assembled) => {
+                let Assembled {
+                    path,
+                    prefix,
+                    offset,
+                    len,
+                    suffix,
+                } = &**assembled;
                 let file = File::open(path).map_err(io_error(path))?;
                 let modified = file.metadata().and_then(|m| m.modified()).ok();
                 let label = path.display().to_string();
@@ -539,7 +633,7 @@ fn member_record<'a>((member, span): (&'a PlannedMember, &MemberSpan)) -> Member
         data_offset: span.data_offset,
         length: span.data_len,
         crc32: span.crc32,
-        fields: Cow::Borrowed(&member.fields),
+        fields: member.fields.get(),
     }
 }
 
@@ -547,13 +641,10 @@ impl MemberSource {
     /// The number of bytes the member will hold, as planned (no file is looked at again).
     fn planned_size(&self) -> u64 {
         match self {
-            MemberSource::Path { size, .. } => *size,
-            MemberSource::Assembled {
-                prefix,
-                len,
-                suffix,
-                ..
-            } => prefix.len() as u64 + len + suffix.len() as u64,
+            MemberSource::Path { size, .. } | MemberSource::Named { size, .. } => *size,
+            MemberSource::Assembled(assembled) => {
+                assembled.prefix.len() as u64 + assembled.len + assembled.suffix.len() as u64
+            }
             MemberSource::Bytes(bytes) => bytes.len() as u64,
         }
     }
@@ -573,7 +664,7 @@ fn plan_lookup(plan: &Plan) -> Result<(Vec<u8>, Vec<u64>), PlanError> {
         let key = match kind {
             KeyKind::Name => name_key(member.name.as_bytes()),
             KeyKind::Tile => {
-                let f = &member.fields;
+                let f = member.fields.get();
                 f.z.zip(f.x)
                     .zip(f.y)
                     .and_then(|((z, x), y)| tile_key(z, x, y))

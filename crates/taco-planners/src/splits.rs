@@ -1,13 +1,14 @@
 //! The ML split planner (DESIGN §7): one span entry per split directory.
 
-use crate::plan::{Group, GroupRange, MemberSource, Plan, PlannedMember};
+use crate::plan::{Group, GroupRange, MemberSource, Plan, PlannedFields, PlannedMember};
 use crate::walk::{list_dir, walk_files};
 use crate::PlanError;
 use serde_json::{json, Value};
 use std::fs;
 use std::path::Path;
+use std::sync::Arc;
 use taco_format::MAX_ENTRIES;
-use taco_index::{EntryFields, EntryFiles, MemberFields};
+use taco_index::{EntryFields, EntryFiles};
 use taco_writer::MemberSpan;
 
 /// Splits that come first, in this order, when present.
@@ -102,11 +103,10 @@ pub fn plan_splits(dir: &Path, options: &SplitOptions) -> Result<Plan, PlanError
         let first = members.len();
         let bytes: u64 = files.iter().map(|f| f.size).sum();
         let count = files.len();
+        // One copy of the split's name, shared by its members.
+        let shared: Arc<str> = Arc::from(split.as_str());
         for file in files {
-            let fields = MemberFields {
-                split: Some(split.clone()),
-                ..MemberFields::default()
-            };
+            let fields = PlannedFields::Split(shared.clone());
             members.push(PlannedMember {
                 name: format!("{split}/{}", file.relative),
                 source: MemberSource::Path {

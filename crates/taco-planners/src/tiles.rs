@@ -1,13 +1,14 @@
 //! The tile planner (DESIGN §7): `z/x/y.ext` files ordered by zoom, then along a Hilbert curve,
 //! with one span entry per zoom for the lowest 7 zooms.
 
-use crate::plan::{Group, GroupRange, MemberSource, Plan, PlannedMember};
-use crate::walk::{walk_files, FoundFile};
+use crate::plan::{Group, GroupRange, MemberSource, Plan, PlannedFields, PlannedMember};
+use crate::walk::{walk_each, FoundFile};
 use crate::PlanError;
 use serde_json::{json, Value};
 use std::path::Path;
+use std::sync::Arc;
 use taco_format::MAX_ENTRIES;
-use taco_index::{EntryFields, MemberFields};
+use taco_index::EntryFields;
 
 /// Deepest zoom accepted: 2^30 tiles a side is beyond any real pyramid and keeps x, y in u32.
 pub const MAX_ZOOM: u32 = 30;
@@ -20,8 +21,12 @@ struct Tile {
     z: u32,
     x: u32,
     y: u32,
+    /// Position along the zoom's Hilbert curve: the sort key after the zoom.
+    hilbert: u64,
     ext: String,
-    path: std::path::PathBuf,
+    /// The file, when its path under the directory is not the member's name (`03/1/2.png`
+    /// is member `3/1/2.png`); `None` for the usual case, which keeps no path at all.
+    path: Option<std::path::PathBuf>,
     size: u64,
 }
 
@@ -61,12 +66,14 @@ fn parse_tile(file: FoundFile) -> Result<Result<Tile, FoundFile>, PlanError> {
         )));
     }
     let ext = ext.to_string();
+    let canonical = file.relative == format!("{z}/{x}/{y}.{ext}");
     Ok(Ok(Tile {
         z,
         x,
         y,
+        hilbert: hilbert_index(z, x, y),
         ext,
-        path: file.path,
+        path: (!canonical).then_some(file.path),
         size: file.size,
     }))
 }
@@ -78,24 +85,31 @@ fn parse_tile(file: FoundFile) -> Result<Result<Tile, FoundFile>, PlanError> {
 /// # Errors
 /// [`PlanError::NoTiles`], [`PlanError::BadTilePath`], and the errors of directory walking.
 pub fn plan_tiles(dir: &Path) -> Result<Plan, PlanError> {
-    let files = walk_files(dir)?;
-    let mut tiles = Vec::with_capacity(files.len());
-    let (mut skipped, mut first_skipped) = (0usize, None);
-    for file in files {
+    // Each file is parsed as the walk finds it, so the listing is never held whole: a
+    // pyramid of millions of tiles keeps only what the plan needs of each.
+    let mut tiles = Vec::new();
+    let (mut skipped, mut first_skipped) = (0usize, None::<String>);
+    walk_each(dir, &mut |file| {
         match parse_tile(file)? {
             Ok(tile) => tiles.push(tile),
             Err(other) => {
                 skipped += 1;
-                first_skipped.get_or_insert(other.relative);
+                // the smallest, so the note does not depend on the listing order
+                if first_skipped.as_ref().is_none_or(|f| other.relative < *f) {
+                    first_skipped = Some(other.relative);
+                }
             }
         }
-    }
+        Ok(())
+    })?;
     if tiles.is_empty() {
         return Err(PlanError::NoTiles {
             path: dir.to_path_buf(),
         });
     }
-    tiles.sort_by_cached_key(|t| (t.z, hilbert_index(t.z, t.x, t.y), t.ext.clone()));
+    // Keys compared in place (the Hilbert index computed once, in the walk): no copy of every
+    // extension for the sort, whose keys would otherwise be the largest thing in memory.
+    tiles.sort_unstable_by(|a, b| (a.z, a.hilbert, &a.ext).cmp(&(b.z, b.hilbert, &b.ext)));
 
     let mut notes = Vec::new();
     if let Some(first) = first_skipped {
@@ -142,23 +156,23 @@ pub fn plan_tiles(dir: &Path) -> Result<Plan, PlanError> {
         })
         .collect();
     let total_bytes = tiles.iter().map(|t| t.size).sum();
+    let root: Arc<Path> = Arc::from(dir);
     let members = tiles
         .into_iter()
-        .map(|t| {
-            let fields = MemberFields {
-                z: Some(t.z),
-                x: Some(t.x),
-                y: Some(t.y),
-                ..MemberFields::default()
-            };
-            PlannedMember {
-                name: format!("{}/{}/{}.{}", t.z, t.x, t.y, t.ext),
-                source: MemberSource::Path {
-                    path: t.path,
+        .map(|t| PlannedMember {
+            name: format!("{}/{}/{}.{}", t.z, t.x, t.y, t.ext),
+            source: match t.path {
+                None => MemberSource::Named {
+                    dir: root.clone(),
                     size: t.size,
                 },
-                fields,
-            }
+                Some(path) => MemberSource::Path { path, size: t.size },
+            },
+            fields: PlannedFields::Tile {
+                z: t.z,
+                x: t.x,
+                y: t.y,
+            },
         })
         .collect();
     let section = json!({"zooms": zoom_records, "skipped": skipped});

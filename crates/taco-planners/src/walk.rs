@@ -33,9 +33,24 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> PlanError + '_ {
 /// [`PlanError::NonUtf8Name`], [`PlanError::Io`] for unreadable directories.
 pub fn walk_files(dir: &Path) -> Result<Vec<FoundFile>, PlanError> {
     let mut found = Vec::new();
-    walk(dir, "", &mut Vec::new(), &mut found)?;
+    walk_each(dir, &mut |file| {
+        found.push(file);
+        Ok(())
+    })?;
     found.sort_by(|a, b| a.relative.as_bytes().cmp(b.relative.as_bytes()));
     Ok(found)
+}
+
+/// As [`walk_files`], handing each file to `visit` as it is found, in listing order (not
+/// sorted): for planners that keep less than a [`FoundFile`] of each of millions of files.
+///
+/// # Errors
+/// As [`walk_files`], and the first error of `visit`.
+pub(crate) fn walk_each(
+    dir: &Path,
+    visit: &mut dyn FnMut(FoundFile) -> Result<(), PlanError>,
+) -> Result<(), PlanError> {
+    walk(dir, "", &mut Vec::new(), visit)
 }
 
 /// The entries of one directory as (entry, path, UTF-8 name), unsorted.
@@ -61,7 +76,7 @@ fn walk(
     dir: &Path,
     prefix: &str,
     ancestors: &mut Vec<(u64, u64)>,
-    out: &mut Vec<FoundFile>,
+    visit: &mut dyn FnMut(FoundFile) -> Result<(), PlanError>,
 ) -> Result<(), PlanError> {
     let meta = fs::metadata(dir).map_err(io_error(dir))?;
     let id = (meta.dev(), meta.ino());
@@ -85,13 +100,13 @@ fn walk(
             Err(e) => return Err(io_error(&path)(e)),
         };
         if meta.is_dir() {
-            walk(&path, &relative, ancestors, out)?;
+            walk(&path, &relative, ancestors, visit)?;
         } else if meta.is_file() {
-            out.push(FoundFile {
+            visit(FoundFile {
                 relative,
                 path,
                 size: meta.len(),
-            });
+            })?;
         } else {
             return Err(PlanError::NotRegular { path });
         }

@@ -19,7 +19,7 @@ fn member(dir: &Path, name: &str, body: &[u8]) -> PlannedMember {
             path,
             size: body.len() as u64,
         },
-        fields: MemberFields::default(),
+        fields: MemberFields::default().into(),
     }
 }
 
@@ -140,7 +140,7 @@ fn generated(count: usize) -> Vec<PlannedMember> {
         .map(|i| PlannedMember {
             name: format!("d/{i:06}"),
             source: MemberSource::Bytes(format!("{i}").into_bytes()),
-            fields: MemberFields::default(),
+            fields: MemberFields::default().into(),
         })
         .collect()
 }

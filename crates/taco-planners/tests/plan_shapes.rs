@@ -120,10 +120,11 @@ fn tiles_are_planned_by_zoom_then_hilbert_order_with_a_span_per_zoom() {
             ),
         ]
     );
+    // canonically named tiles keep no path of their own: the file is the name under the root
     assert!(plan
         .members
         .iter()
-        .all(|m| matches!(m.source, MemberSource::Path { .. })));
+        .all(|m| matches!(&m.source, MemberSource::Named { dir, .. } if dir.ends_with("tiles"))));
     check_entries(plan);
 }
 
@@ -224,4 +225,35 @@ fn parquet_split_makes_balanced_parts_and_verbatim_one_slice_per_row_group() {
         previous_end = offset + length;
     }
     check_entries(plan);
+}
+
+/// A tile whose path is not its canonical name (`03/1/2.png`) keeps its own path; the others
+/// are read as `<root>/<name>`.
+#[test]
+fn a_tile_path_that_is_not_its_name_keeps_its_own_path() {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, body) in [("03/1/2.png", "odd"), ("3/0/0.png", "plain")] {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    }
+    let plan = plan_tiles(dir.path()).unwrap();
+    let by_name: Vec<_> = plan
+        .members
+        .iter()
+        .map(|m| (m.name.as_str(), &m.source))
+        .collect();
+    assert!(by_name.iter().any(|(n, s)| *n == "3/1/2.png"
+        && matches!(s, MemberSource::Path { path, .. } if path.ends_with("03/1/2.png"))));
+    assert!(by_name
+        .iter()
+        .any(|(n, s)| *n == "3/0/0.png" && matches!(s, MemberSource::Named { .. })));
+    let out = dir.path().join("out.taco");
+    taco_planners::execute(plan, &out, Default::default()).unwrap();
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+    for (name, body) in [("3/1/2.png", "odd"), ("3/0/0.png", "plain")] {
+        let mut data = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut data).unwrap();
+        assert_eq!(data, body);
+    }
 }

@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, OnceLock};
-use taco_planners::{MemberFields, MemberSource, Plan, PlannedMember};
+use taco_planners::{Assembled, MemberSource, Plan, PlannedFields, PlannedMember};
 use taco_reader::{Place, ReadError, TacoArchive};
 
 fn counting(path: &Path) -> TacoArchive<Counting> {
@@ -46,19 +46,14 @@ fn pyramid(max_zoom: u32) -> std::path::PathBuf {
         let body = tile_body(z, x, y);
         members.push(PlannedMember {
             name: format!("{z}/{x}/{y}.png"),
-            source: MemberSource::Assembled {
+            source: MemberSource::Assembled(Box::new(Assembled {
                 path: bodies.clone(),
                 prefix: Vec::new(),
                 offset: all.len() as u64,
                 len: body.len() as u64,
                 suffix: Vec::new(),
-            },
-            fields: MemberFields {
-                z: Some(z),
-                x: Some(x),
-                y: Some(y),
-                ..MemberFields::default()
-            },
+            })),
+            fields: PlannedFields::Tile { z, x, y },
         });
         all.extend_from_slice(&body);
     }

@@ -38,7 +38,8 @@ fn times_archive(count: u64, index_v2: bool) -> Vec<u8> {
                 calendar: Some("standard".into()),
                 units: Some("hours since 2024-01-01".into()),
                 ..MemberFields::default()
-            },
+            }
+            .into(),
         })
         .collect();
     let plan = Plan {

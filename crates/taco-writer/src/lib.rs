@@ -25,6 +25,7 @@
 //! ```
 
 mod atomic;
+mod central;
 mod error;
 mod output;
 mod update;

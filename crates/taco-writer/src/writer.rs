@@ -1,5 +1,5 @@
+use crate::central::CentralDirectory;
 use crate::{AtomicFile, FileId, WriteError};
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -150,9 +150,10 @@ pub struct ArchiveWriter<W: ArchiveOutput> {
     pos: u64,
     pending: Vec<u8>,
     chunk: Vec<u8>,
-    /// Central directory records; the first is `TACO_HEADER`, completed in `finish`.
-    members: Vec<StoredMember>,
-    names: HashSet<Vec<u8>>,
+    /// `TACO_HEADER`'s central record, completed in `finish`.
+    header_member: StoredMember,
+    /// Every other member's central record, and the names claimed.
+    directory: CentralDirectory,
     options: WriterOptions,
     progress: Option<Box<dyn FnMut(u64)>>,
     /// Set by the caller to stop: checked between chunks of every copy.
@@ -209,6 +210,9 @@ impl ArchiveWriter<AtomicFile> {
         let file = AtomicFile::create(dest, overwrite)?;
         let mut writer = ArchiveWriter::new(file, options)?;
         writer.label = dest.to_path_buf();
+        // A large central directory waits beside the archive, where the user made room.
+        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty());
+        writer.directory = CentralDirectory::new(Some(dir.unwrap_or(Path::new("."))));
         writer.outputs.extend(replaced);
         Ok(writer)
     }
@@ -226,8 +230,14 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             pos: 0,
             pending: Vec::with_capacity(PENDING_LEN),
             chunk: vec![0u8; CHUNK_LEN],
-            members: Vec::new(),
-            names: HashSet::new(),
+            header_member: StoredMember {
+                name: HEADER_NAME.to_vec(),
+                crc32: 0,
+                size: PAYLOAD_LEN as u64,
+                modified: DosDateTime::default(),
+                header_offset: 0,
+            },
+            directory: CentralDirectory::new(None),
             options,
             progress: None,
             cancel: None,
@@ -241,13 +251,6 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         let placeholder = encode_header(&[], DosDateTime::default())?;
         writer.pending.extend_from_slice(&placeholder);
         writer.pos = HEADER_LEN as u64;
-        writer.members.push(StoredMember {
-            name: HEADER_NAME.to_vec(),
-            crc32: 0,
-            size: PAYLOAD_LEN as u64,
-            modified: DosDateTime::default(),
-            header_offset: 0,
-        });
         Ok(writer)
     }
 
@@ -270,9 +273,15 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         Ok(())
     }
 
+    /// Makes room for `count` more members (a caller that knows how many are coming, such as a
+    /// plan's executor), so the name table is sized once rather than grown.
+    pub fn reserve_members(&mut self, count: usize) {
+        self.directory.reserve(count);
+    }
+
     /// Number of members added so far, not counting `TACO_HEADER`.
     pub fn member_count(&self) -> usize {
-        self.members.len() - 1
+        usize::try_from(self.directory.records()).unwrap_or(usize::MAX)
     }
 
     /// Bytes written so far: the offset where the next member's local header will go.
@@ -313,7 +322,7 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
 
     fn claim_name(&mut self, name: &str) -> Result<(), WriteError> {
         check_member_name(name.as_bytes())?;
-        if !self.names.insert(name.as_bytes().to_vec()) {
+        if !self.directory.claim(name.as_bytes()) {
             return Err(WriteError::DuplicateName {
                 name: name.to_string(),
             });
@@ -449,10 +458,10 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         if let Err(e) = patched {
             return Err(self.output_error(e));
         }
-        Ok(self.record_member(member))
+        self.record_member(member)
     }
 
-    fn record_member(&mut self, member: StoredMember) -> MemberSpan {
+    fn record_member(&mut self, member: StoredMember) -> Result<MemberSpan, WriteError> {
         let span = MemberSpan {
             header_offset: member.header_offset,
             data_offset: member.data_offset(),
@@ -460,8 +469,10 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             crc32: member.crc32,
         };
         self.pos = span.end();
-        self.members.push(member);
-        span
+        self.directory
+            .push(&member)
+            .map_err(|(path, source)| WriteError::Output { path, source })?;
+        Ok(span)
     }
 
     /// Adds a member made of `pieces` in order: bytes in memory and ranges of files. The
@@ -696,7 +707,7 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             member.crc32 = hasher.finalize();
             return self.finish_streamed_member(member);
         }
-        Ok(self.record_member(member))
+        self.record_member(member)
     }
 
     /// Writes the central directory, the end records and the header holding `entries`, and
@@ -708,19 +719,16 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
     pub fn finish(mut self, entries: &[Entry]) -> Result<(W, FinishSummary), WriteError> {
         let payload = encode_payload(entries)?;
         let time = self.options.fixed_time.unwrap_or_else(now_unix);
-        let header_member = &mut self.members[0];
-        header_member.crc32 = crc32fast::hash(&payload);
-        header_member.modified = DosDateTime::from_unix(time);
+        self.header_member.crc32 = crc32fast::hash(&payload);
+        self.header_member.modified = DosDateTime::from_unix(time);
 
-        let mut directory = Vec::new();
-        for member in &self.members {
-            member.encode_central(&mut directory);
-        }
+        let mut header_record = Vec::new();
+        self.header_member.encode_central(&mut header_record);
+        let directory = std::mem::replace(&mut self.directory, CentralDirectory::new(None));
         let cd_offset = self.pos;
-        let cd_size = directory.len() as u64;
-        let directory_crc32 = crc32fast::hash(&directory);
-        let header_crc32 = self.members[0].crc32;
-        let records = self.members.len() as u64;
+        let cd_size = header_record.len() as u64 + directory.len();
+        let header_crc32 = self.header_member.crc32;
+        let records = directory.records() + 1;
         let eocd = EndOfCentralDirectory::for_directory(records, cd_size, cd_offset);
         let zip64 = eocd.needs_zip64();
         let zip64_len = if zip64 {
@@ -731,8 +739,22 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         let archive_len = cd_offset + cd_size + zip64_len + eocd.encode().len() as u64;
         check_entries_inside(entries, archive_len, self.options.allow_entries_outside)?;
 
-        self.pending.extend_from_slice(&directory);
-        drop(directory);
+        // The records stream out (from memory or the temporary file), hashed on the way.
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&header_record);
+        self.pending.extend_from_slice(&header_record);
+        directory.drain(
+            |records| {
+                hasher.update(records);
+                self.pending.extend_from_slice(records);
+                if self.pending.len() >= PENDING_LEN {
+                    self.flush_pending()?;
+                }
+                Ok(())
+            },
+            |path, source| WriteError::Output { path, source },
+        )?;
+        let directory_crc32 = hasher.finalize();
         if zip64 {
             let record = Zip64Eocd {
                 entries_this_disk: records,

@@ -467,3 +467,45 @@ fn a_zip64_locator_points_at_the_zip64_end_record() {
     assert_eq!(zip.len(), 65_536);
     assert_eq!(zip.by_index(65_535).unwrap().name(), "m65534");
 }
+
+/// Past 8 MiB of central records the directory moves to a temporary file: the archive still
+/// lists every member in order, its directory CRC is the CRC of the bytes written, and a
+/// duplicate name is still caught after the spill.
+#[test]
+fn a_central_directory_larger_than_memory_holds_streams_back_in_order() {
+    let count = 180_000usize; // ~74 bytes a record: well past the 4 MiB threshold
+    let mut writer = ArchiveWriter::new(Cursor::new(Vec::new()), WriterOptions::default()).unwrap();
+    for i in 0..count {
+        let name = format!("members/m{i:07}.bin");
+        writer
+            .add_bytes(&name, &i.to_le_bytes()[..3], None)
+            .unwrap();
+    }
+    match writer.add_bytes("members/m0000007.bin", b"again", None) {
+        Err(WriteError::DuplicateName { name }) => assert_eq!(name, "members/m0000007.bin"),
+        other => panic!("duplicate after the spill not refused: {other:?}"),
+    }
+    let (out, summary) = writer.finish(&[]).unwrap();
+    let bytes = out.into_inner();
+    assert_eq!(summary.members, count as u64);
+
+    let mut zip = zip::ZipArchive::new(Cursor::new(&bytes)).unwrap();
+    assert_eq!(zip.len(), count + 1);
+    for i in [0, 1, count / 2, count - 1] {
+        let mut file = zip.by_index(i + 1).unwrap();
+        assert_eq!(file.name(), format!("members/m{i:07}.bin"));
+        let mut data = Vec::new();
+        file.read_to_end(&mut data).unwrap();
+        assert_eq!(data, &i.to_le_bytes()[..3]);
+    }
+    // the CRC the summary reports (the sidecar's identity) is that of the directory written
+    let eocd = bytes.len() - 22;
+    let cd_size = u32::from_le_bytes(bytes[eocd + 12..eocd + 16].try_into().unwrap()) as usize;
+    let cd_offset = u32::from_le_bytes(bytes[eocd + 16..eocd + 20].try_into().unwrap()) as usize;
+    assert!(
+        cd_size > 4 << 20,
+        "the directory did not pass the spill threshold"
+    );
+    let directory = &bytes[cd_offset..cd_offset + cd_size];
+    assert_eq!(summary.directory_crc32, crc32fast::hash(directory));
+}
