@@ -136,6 +136,7 @@ fn finish_plan(
         if !seen.insert(member.name.as_str()) {
             let path = match &member.source {
                 MemberSource::Path { path, .. } => path.clone(),
+                MemberSource::Named { dir, .. } => dir.join(&member.name),
                 _ => PathBuf::from(&member.name),
             };
             return Err(PlanError::DuplicateName {

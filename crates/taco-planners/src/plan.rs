@@ -401,7 +401,7 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
     if let Some(cancel) = &options.cancel {
         writer.set_cancel(cancel.clone());
     }
-    // the members, the lookup directory and the three index members
+    // the members, the lookup directory, the manifest and the v1 index
     writer.reserve_members(plan.members.len() + 3);
 
     if let Some(lookup) = lookup {
@@ -414,6 +414,10 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         let span = match &member.source {
             MemberSource::Path { path, .. } => writer.add_path(&member.name, path)?,
             MemberSource::Named { dir, .. } => {
+                // The name is checked before it becomes a path: an absolute name or one with
+                // `..` must not reach outside `dir`.
+                taco_format::check_member_name(member.name.as_bytes())
+                    .map_err(taco_writer::WriteError::from)?;
                 writer.add_path(&member.name, &dir.join(&member.name))?
             }
             MemberSource::Bytes(bytes) => writer.add_bytes(&member.name, bytes, None)?,

@@ -89,19 +89,30 @@ pub fn plan_tiles(dir: &Path) -> Result<Plan, PlanError> {
     // pyramid of millions of tiles keeps only what the plan needs of each.
     let mut tiles = Vec::new();
     let (mut skipped, mut first_skipped) = (0usize, None::<String>);
+    // The smallest bad tile path is reported once the walk is done (its errors first), so
+    // neither the note nor the error depends on the order the file system lists files in.
+    let mut first_bad: Option<(std::path::PathBuf, PlanError)> = None;
     walk_each(dir, &mut |file| {
-        match parse_tile(file)? {
-            Ok(tile) => tiles.push(tile),
-            Err(other) => {
+        let path = file.path.clone();
+        match parse_tile(file) {
+            Ok(Ok(tile)) => tiles.push(tile),
+            Ok(Err(other)) => {
                 skipped += 1;
-                // the smallest, so the note does not depend on the listing order
                 if first_skipped.as_ref().is_none_or(|f| other.relative < *f) {
                     first_skipped = Some(other.relative);
+                }
+            }
+            Err(bad) => {
+                if first_bad.as_ref().is_none_or(|(p, _)| path < *p) {
+                    first_bad = Some((path, bad));
                 }
             }
         }
         Ok(())
     })?;
+    if let Some((_, bad)) = first_bad {
+        return Err(bad);
+    }
     if tiles.is_empty() {
         return Err(PlanError::NoTiles {
             path: dir.to_path_buf(),

@@ -257,3 +257,20 @@ fn a_tile_path_that_is_not_its_name_keeps_its_own_path() {
         assert_eq!(data, body);
     }
 }
+
+/// With several bad tile paths, the one reported is the smallest, whatever order the file
+/// system lists them in.
+#[test]
+fn the_bad_tile_reported_is_the_smallest_path() {
+    let dir = tempfile::tempdir().unwrap();
+    for rel in ["3/9/1.png", "2/7/0.png", "1/0/0.png"] {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "t").unwrap();
+    }
+    let err = plan_tiles(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("2/7/0.png") && err.contains("out of range"),
+        "{err}"
+    );
+}

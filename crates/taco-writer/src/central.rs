@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::io::{self, BufWriter, Read, Seek, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use taco_format::StoredMember;
 
@@ -17,14 +17,15 @@ const SPILL_AT: usize = 4 << 20;
 /// first, at the end, once its CRC is known), in order.
 pub(crate) struct CentralDirectory {
     memory: Vec<u8>,
-    spill: Option<BufWriter<File>>,
-    /// Where the temporary file goes (beside the archive); the system's temporary directory
-    /// when that fails.
+    /// The temporary file the records moved to, and its directory (for messages).
+    spill: Option<(File, PathBuf)>,
+    /// Where the temporary file goes: beside the archive, or the system's temporary directory
+    /// for a writer on another output.
     spill_dir: Option<PathBuf>,
     len: u64,
     records: u64,
-    /// Two independently keyed SipHash values of each name: a false "duplicate" needs a
-    /// 128-bit collision under keys chosen per process, so no input can aim for one.
+    /// Two SipHash values of each name under two secret keys chosen per process: a false
+    /// "duplicate" needs both to collide at once, which no input can aim for.
     names: HashSet<(u64, u64)>,
     keys: (RandomState, RandomState),
 }
@@ -33,7 +34,6 @@ impl CentralDirectory {
     /// An empty directory whose temporary file, if it needs one, goes in `spill_dir`.
     pub(crate) fn new(spill_dir: Option<&Path>) -> CentralDirectory {
         CentralDirectory {
-            // Grows by doubling up to SPILL_AT, never past it.
             memory: Vec::new(),
             spill: None,
             spill_dir: spill_dir.map(Path::to_path_buf),
@@ -60,37 +60,32 @@ impl CentralDirectory {
         self.names.insert((hash(&self.keys.0), hash(&self.keys.1)))
     }
 
-    /// Appends `member`'s central record.
+    /// Appends `member`'s central record. The record is kept whatever happens: if moving the
+    /// records to the temporary file fails, they stay in memory (the error is returned, and a
+    /// writer that goes on still lists every member it wrote).
     ///
     /// # Errors
     /// Creating or writing the temporary file failed; the error names its directory.
     pub(crate) fn push(&mut self, member: &StoredMember) -> Result<(), (PathBuf, io::Error)> {
-        // Spilled before the buffer would grow past SPILL_AT: a record is its fixed part, the
-        // name and at most a 28-byte ZIP64 extra field.
-        let most = 46 + member.name.len() + 28;
-        if !self.memory.is_empty() && self.memory.len() + most > SPILL_AT {
-            self.spill_memory()?;
-        }
         let before = self.memory.len();
         member.encode_central(&mut self.memory);
         self.len += (self.memory.len() - before) as u64;
         self.records += 1;
+        if self.memory.len() >= SPILL_AT {
+            self.spill_memory()?;
+        }
         Ok(())
     }
 
     fn spill_memory(&mut self) -> Result<(), (PathBuf, io::Error)> {
-        let dir = self.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
         if self.spill.is_none() {
-            let file = self
-                .spill_dir
-                .as_deref()
-                .map_or_else(tempfile::tempfile, tempfile::tempfile_in)
-                .or_else(|_| tempfile::tempfile())
-                .map_err(|e| (dir.clone(), e))?;
-            self.spill = Some(BufWriter::with_capacity(1 << 20, file));
+            let dir = self.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
+            let file = tempfile::tempfile_in(&dir).map_err(|e| (dir.clone(), spill_error(e)))?;
+            self.spill = Some((file, dir));
         }
-        if let Some(spill) = self.spill.as_mut() {
-            spill.write_all(&self.memory).map_err(|e| (dir, e))?;
+        if let Some((file, dir)) = self.spill.as_mut() {
+            file.write_all(&self.memory)
+                .map_err(|e| (dir.clone(), spill_error(e)))?;
         }
         self.memory.clear();
         Ok(())
@@ -106,46 +101,53 @@ impl CentralDirectory {
         self.len
     }
 
-    /// Hands the records to `write` in order, in pieces of at most 1 MiB (or the memory held).
+    /// Hands the records to `write` in order, in pieces of at most [`SPILL_AT`] bytes.
     ///
     /// # Errors
-    /// Reading the temporary file back failed (named by its directory), or `write` failed.
+    /// Reading the temporary file back failed, or gave other than the bytes written (named by
+    /// its directory), or `write` failed.
     pub(crate) fn drain<E>(
         mut self,
         mut write: impl FnMut(&[u8]) -> Result<(), E>,
         io_error: impl Fn(PathBuf, io::Error) -> E,
     ) -> Result<(), E> {
-        let dir = self.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
         let mut drained = 0u64;
-        if let Some(spill) = self.spill.take() {
-            let mut file = spill
-                .into_inner()
-                .map_err(|e| io_error(dir.clone(), e.into_error()))?;
-            file.rewind().map_err(|e| io_error(dir.clone(), e))?;
-            let mut chunk = vec![0u8; 1 << 20];
+        let mut tail = std::mem::take(&mut self.memory);
+        if let Some((mut file, dir)) = self.spill.take() {
+            let read_error = |e| io_error(dir.clone(), spill_error(e));
+            file.rewind().map_err(read_error)?;
+            // The records still in memory go last; the buffer is reused to read the file back.
+            let mut chunk = vec![0u8; SPILL_AT];
             loop {
-                let n = file
-                    .read(&mut chunk)
-                    .map_err(|e| io_error(dir.clone(), e))?;
+                let n = match file.read(&mut chunk) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(read_error(e)),
+                };
                 if n == 0 {
                     break;
                 }
                 drained += n as u64;
                 write(&chunk[..n])?;
             }
-        }
-        drained += self.memory.len() as u64;
-        if drained != self.len {
-            // The end records already say `len`: a directory that came back shorter or longer
-            // (a temporary file cut short) must not be written under them.
-            return Err(io_error(
-                dir,
-                io::Error::other(format!(
-                    "the central directory's temporary file holds {drained} bytes, {} were written",
+            if drained + tail.len() as u64 != self.len {
+                // The end records already say `len`: a directory that came back shorter or
+                // longer must not be written under them.
+                return Err(read_error(io::Error::other(format!(
+                    "read back {} bytes of {}",
+                    drained + tail.len() as u64,
                     self.len
-                )),
-            ));
+                ))));
+            }
         }
-        write(&self.memory)
+        write(&std::mem::take(&mut tail))
     }
+}
+
+/// An I/O error on the central directory's temporary file, saying so.
+fn spill_error(e: io::Error) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!("temporary file for the central directory: {e}"),
+    )
 }

@@ -468,7 +468,7 @@ fn a_zip64_locator_points_at_the_zip64_end_record() {
     assert_eq!(zip.by_index(65_535).unwrap().name(), "m65534");
 }
 
-/// Past 8 MiB of central records the directory moves to a temporary file: the archive still
+/// Past 4 MiB of central records the directory moves to a temporary file: the archive still
 /// lists every member in order, its directory CRC is the CRC of the bytes written, and a
 /// duplicate name is still caught after the spill.
 #[test]
