@@ -93,7 +93,6 @@ pub fn plan_tiles(dir: &Path) -> Result<Plan, PlanError> {
     // neither the note nor the error depends on the order the file system lists files in.
     let mut first_bad: Option<(std::path::PathBuf, PlanError)> = None;
     walk_each(dir, &mut |file| {
-        let path = file.path.clone();
         match parse_tile(file) {
             Ok(Ok(tile)) => tiles.push(tile),
             Ok(Err(other)) => {
@@ -103,8 +102,11 @@ pub fn plan_tiles(dir: &Path) -> Result<Plan, PlanError> {
                 }
             }
             Err(bad) => {
-                if first_bad.as_ref().is_none_or(|(p, _)| path < *p) {
-                    first_bad = Some((path, bad));
+                let PlanError::BadTilePath { path, .. } = &bad else {
+                    return Err(bad);
+                };
+                if first_bad.as_ref().is_none_or(|(p, _)| path < p) {
+                    first_bad = Some((path.clone(), bad));
                 }
             }
         }
