@@ -9,6 +9,7 @@
 
 pub mod cftime;
 mod error;
+mod execute;
 mod files;
 mod manifest;
 mod netcdf_planner;
@@ -19,14 +20,16 @@ mod tiles;
 mod walk;
 
 pub use error::PlanError;
+pub use execute::{
+    default_output, execute, meta_path, source_date_epoch, ExecuteOptions, Executed, INDEX_MEMBER,
+};
 pub use files::{plan_files, plan_named_files, FileEntries};
 pub use netcdf_planner::{
     plan_netcdf, read_file_times, FileTimes, NetcdfOptions, NETCDF_EXTENSIONS,
 };
 pub use parquet_planner::{plan_parquet, ParquetLayout, ParquetOptions};
 pub use plan::{
-    default_output, execute, meta_path, source_date_epoch, Assembled, ExecuteOptions, Executed,
-    Group, GroupRange, MemberSource, Plan, PlannedFields, PlannedMember, INDEX_MEMBER,
+    Assembled, Group, GroupRange, IndexSection, MemberSource, Plan, PlannedFields, PlannedMember,
 };
 pub use splits::{plan_splits, SplitOptions};
 pub use taco_index::{EntryFields, EntryFiles, MemberFields, INDEX_VERSION};
