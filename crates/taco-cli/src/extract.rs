@@ -29,6 +29,9 @@ pub fn extract(args: &ExtractArgs) -> Result<()> {
             Ok(archive.extract(&args.dir, selection, &options)?)
         })?
     };
+    if args.quiet {
+        return Ok(());
+    }
     print_report(&report, &args.dir, args.json)
 }
 

@@ -115,6 +115,9 @@ fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
             report.files.extend(r.files);
             report.bytes += r.bytes;
         }
+        if args.quiet {
+            return Ok(());
+        }
         return crate::extract::print_report(&report, dir, false);
     }
     match wants.as_slice() {

@@ -32,7 +32,7 @@ fn print_header(source: &(impl ReadAt + ?Sized), label: &str, args: &HeaderArgs)
         CrcPolicy::Strict
     };
     let header = read_header(source, policy)?;
-    if !header.crc_ok {
+    if !header.crc_ok && !args.quiet {
         eprintln!(
             "taco: warning: {label}: header CRC mismatch (stored 0x{:08x}, computed 0x{:08x}); \
              entries may be wrong",
@@ -40,7 +40,7 @@ fn print_header(source: &(impl ReadAt + ?Sized), label: &str, args: &HeaderArgs)
             taco_format::crc32(&header_payload(source)?),
         );
     }
-    for (slot, e) in &header.ignored_slots {
+    for (slot, e) in header.ignored_slots.iter().filter(|_| !args.quiet) {
         eprintln!(
             "taco: warning: {label}: slot {slot} holds {}:{} beyond the entry count {}; ignored \
              (tacozip 0.13 writes this when a 0:0 entry precedes it)",
@@ -158,7 +158,7 @@ pub fn validate(args: &ValidateArgs) -> Result<()> {
         })?;
     }
     let report = result?;
-    if !args.json {
+    if !args.json && !args.quiet {
         let members = report
             .members
             .map_or(String::new(), |m| format!(", {m} members"));

@@ -24,6 +24,9 @@ pub struct QueryArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Nothing on standard error but errors; the files found still go to standard output.
+    #[arg(short, long)]
+    pub quiet: bool,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
@@ -73,6 +76,10 @@ pub struct HeaderArgs {
     /// Report a header CRC mismatch as a warning instead of failing (forensics).
     #[arg(long)]
     pub lenient: bool,
+    /// Nothing on standard error but errors (no warnings); the listing itself still goes to
+    /// standard output.
+    #[arg(short, long)]
+    pub quiet: bool,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
@@ -90,6 +97,10 @@ pub struct UpdateHeaderArgs {
     /// Accept entries that lie outside the archive.
     #[arg(long)]
     pub allow_outside: bool,
+    /// Print nothing but errors (the command prints nothing else today; accepted on every
+    /// command).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +110,10 @@ pub struct LsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Nothing on standard error but errors (no warnings); the listing itself still goes to
+    /// standard output.
+    #[arg(short, long)]
+    pub quiet: bool,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
@@ -144,6 +159,9 @@ pub struct ValidateArgs {
     /// Print JSON (the exit code still says whether the archive is valid).
     #[arg(long)]
     pub json: bool,
+    /// Print nothing (unless --json): the exit code says whether the archive is valid.
+    #[arg(short, long)]
+    pub quiet: bool,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
@@ -173,6 +191,9 @@ pub struct ExtractArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// No summary line (errors still go to standard error).
+    #[arg(short, long, conflicts_with = "json")]
+    pub quiet: bool,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
