@@ -29,6 +29,8 @@ MYPY_VERSION=2.4.1
 # command -> Debian package providing it
 declare -A TOOLS=(
   [unzip]=unzip
+  [man]=man-db
+  [groff]=groff-base
   [zipinfo]=unzip
   [bsdtar]=libarchive-tools
   [7zz]=7zip

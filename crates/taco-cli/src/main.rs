@@ -4,6 +4,7 @@
 mod cli;
 mod extract;
 mod get;
+mod help;
 mod inspect;
 mod output;
 mod pack;
@@ -37,6 +38,8 @@ fn main() -> ExitCode {
         cli::Command::Get(args) => get::get(&args),
         cli::Command::Query(args) => query::query(&args),
         cli::Command::Manifest(args) => query::manifest(&args),
+        cli::Command::Completions(args) => help::completions(args.shell),
+        cli::Command::Man => help::man(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -78,6 +78,23 @@ pub enum Command {
     /// member with its data range, CRC-32 and the planner's typed columns; the entries in its
     /// key-value metadata), CRC-checked, for pyarrow, DuckDB or any Parquet reader.
     Manifest(ManifestArgs),
+    /// Print a completion script for SHELL, made from the same definitions as --help.
+    ///
+    /// bash: `taco completions bash > ~/.local/share/bash-completion/completions/taco`;
+    /// zsh: `taco completions zsh > ~/.zfunc/_taco` (with ~/.zfunc in fpath);
+    /// fish: `taco completions fish > ~/.config/fish/completions/taco.fish`;
+    /// PowerShell: `taco completions powershell >> $PROFILE`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), made from the same definitions as --help:
+    /// `taco man > taco.1; man ./taco.1`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Parses `OFFSET:LENGTH` (decimal) into an entry.
