@@ -130,20 +130,24 @@ pub fn parse_header(bytes: &[u8], crc_policy: CrcPolicy) -> Result<ParsedHeader,
             found: le32(bytes, 0),
         });
     }
+    // A ZIP whose first member is not TACO_HEADER is told as such even when it is shorter than
+    // a header (a small deflated zip): "not a TACO archive" says more than "too short".
+    if bytes.len() >= 30 {
+        let name_len = usize::from(le16(bytes, 26));
+        let name = &bytes[30..(30 + name_len).min(bytes.len())];
+        // (a header cut short inside its name is still a cut-short header)
+        if name_len != HEADER_NAME.len() || !HEADER_NAME.starts_with(name) {
+            return Err(FormatError::NotTacoHeader {
+                found: String::from_utf8_lossy(name).into_owned(),
+            });
+        }
+    }
     if bytes.len() < HEADER_LEN {
         return Err(FormatError::TooShort {
             what: "TACO header",
             offset: 0,
             needed: HEADER_LEN as u64,
             found: bytes.len() as u64,
-        });
-    }
-    let name_len = le16(bytes, 26);
-    let name_matches = usize::from(name_len) == HEADER_NAME.len() && &bytes[30..41] == HEADER_NAME;
-    if !name_matches {
-        let end = (30 + usize::from(name_len)).min(bytes.len());
-        return Err(FormatError::NotTacoHeader {
-            found: String::from_utf8_lossy(&bytes[30..end]).into_owned(),
         });
     }
     let checks: [(&'static str, u64, u64); 5] = [

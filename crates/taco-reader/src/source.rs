@@ -252,6 +252,17 @@ pub enum Source {
     Remote(crate::RemoteSource),
 }
 
+/// The scheme of `text` when it reads as `scheme://…` (letters first, then letters, digits,
+/// `+`, `-`, `.`).
+fn url_scheme(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once("://")?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
+}
+
 impl Source {
     /// Opens `text` as a URL when it starts with `http://`, `https://` or `s3://`, else as a
     /// local path. Opening a remote source sends nothing.
@@ -261,7 +272,31 @@ impl Source {
     /// malformed URL, or for any URL when the crate is built without the `remote` feature.
     pub fn open(text: &str, options: &crate::RemoteOptions) -> Result<Source, ReadError> {
         if !crate::is_remote(text) {
-            return Ok(Source::Local(LocalFile::open(Path::new(text))?));
+            return match LocalFile::open(Path::new(text)) {
+                Ok(file) => Ok(Source::Local(file)),
+                // `ftp://…` or `gs://…` is no file either: say which URLs are read rather
+                // than "No such file".
+                Err(ReadError::Open { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    match url_scheme(text) {
+                        Some(scheme) => Err(ReadError::Remote {
+                            url: text.to_string(),
+                            problem: crate::RemoteError::BadUrl {
+                                reason: format!(
+                                    "{scheme}:// URLs are not read (taco reads paths, http://, \
+                                     https:// and s3:// URLs)"
+                                ),
+                            },
+                        }),
+                        None => Err(ReadError::Open {
+                            path: text.into(),
+                            source,
+                        }),
+                    }
+                }
+                Err(other) => Err(other),
+            };
         }
         #[cfg(feature = "remote")]
         {
