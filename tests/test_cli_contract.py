@@ -51,7 +51,8 @@ from conftest import (
 from tree_fixtures import meta_path, note_lines, random_pyramid, scratch_dir
 
 SUBCOMMANDS = ["pack", "pack-parquet", "pack-tiles", "pack-splits", "pack-netcdf", "header",
-               "update-header", "ls", "validate", "extract", "get", "query", "manifest"]
+               "update-header", "ls", "validate", "extract", "get", "query", "manifest",
+               "completions", "man"]
 
 SRC_FILES = {"a.txt": b"alpha\n", "b.bin": payload(5000, 1), "sub/c.txt": b"gamma\n"}
 

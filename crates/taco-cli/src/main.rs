@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         cli::Command::Query(args) => query::query(&args),
         cli::Command::Manifest(args) => query::manifest(&args),
         cli::Command::Completions(args) => help::completions(args.shell),
-        cli::Command::Man => help::man(),
+        cli::Command::Man(_) => help::man(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -87,7 +87,7 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff), made from the same definitions as --help:
     /// `taco man > taco.1; man ./taco.1`.
-    Man,
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +95,16 @@ pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+    /// Accepted, as on every command (the script is all this prints).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Accepted, as on every command (the page is all this prints).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Parses `OFFSET:LENGTH` (decimal) into an entry.
