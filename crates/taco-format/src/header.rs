@@ -133,13 +133,15 @@ pub fn parse_header(bytes: &[u8], crc_policy: CrcPolicy) -> Result<ParsedHeader,
     // A ZIP whose first member is not TACO_HEADER is told as such even when it is shorter than
     // a header (a small deflated zip): "not a TACO archive" says more than "too short".
     if bytes.len() >= 30 {
+        // Only a whole, named first member counts: a header cut short inside its name, or
+        // bytes that merely start like a local header, are still "too short".
         let name_len = usize::from(le16(bytes, 26));
-        let name = &bytes[30..(30 + name_len).min(bytes.len())];
-        // (a header cut short inside its name is still a cut-short header)
-        if name_len != HEADER_NAME.len() || !HEADER_NAME.starts_with(name) {
-            return Err(FormatError::NotTacoHeader {
-                found: String::from_utf8_lossy(name).into_owned(),
-            });
+        if let Some(name) = bytes.get(30..30 + name_len).filter(|n| !n.is_empty()) {
+            if name != HEADER_NAME {
+                return Err(FormatError::NotTacoHeader {
+                    found: String::from_utf8_lossy(name).into_owned(),
+                });
+            }
         }
     }
     if bytes.len() < HEADER_LEN {
