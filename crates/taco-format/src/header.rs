@@ -152,6 +152,14 @@ pub fn parse_header(bytes: &[u8], crc_policy: CrcPolicy) -> Result<ParsedHeader,
             found: bytes.len() as u64,
         });
     }
+    let name_len = le16(bytes, 26);
+    let name_matches = usize::from(name_len) == HEADER_NAME.len() && &bytes[30..41] == HEADER_NAME;
+    if !name_matches {
+        let end = (30 + usize::from(name_len)).min(bytes.len());
+        return Err(FormatError::NotTacoHeader {
+            found: String::from_utf8_lossy(&bytes[30..end]).into_owned(),
+        });
+    }
     let checks: [(&'static str, u64, u64); 5] = [
         ("method", 0, u64::from(le16(bytes, 8))),
         (
