@@ -42,7 +42,9 @@ cargo run -q -p taco-examples --example snapshot || status=1
 cargo run -q -p taco-examples --example progressive || status=1
 
 echo "== pytest tests/"
-TACO_BIN="$PWD/target/release/taco" python3 -m pytest -q -ra -p no:cacheprovider tests/ || status=1
+# Wherever cargo puts its output (CARGO_TARGET_DIR included).
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+TACO_BIN="$target_dir/release/taco" python3 -m pytest -q -ra -p no:cacheprovider tests/ || status=1
 
 if [[ $status -ne 0 ]]; then
   echo "test.sh: FAILED" >&2

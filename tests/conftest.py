@@ -179,6 +179,37 @@ def assert_taco_error(cp: subprocess.CompletedProcess, *needles: str) -> str:
     return line
 
 
+def ls_seen_remotely(taco, path: Path, *flags: str) -> str:
+    """What `taco ls URL [FLAGS]` prints for the archive at `path`: the local listing, except
+    that without a manifest the data offsets of members before the last 64 KiB (which
+    remotely would mean reading the data) are `-` (null in JSON)."""
+    size = path.stat().st_size
+    members = json.loads(taco("ls", "--json", path, check=True).stdout)["members"]
+    tail_start = max(0, size - 65536)
+    known = ("TACO_MANIFEST.parquet" in [m["name"] for m in members]
+             or all(m["header_offset"] >= tail_start for m in members))
+    local = taco("ls", path, *flags, check=True).stdout
+    if known:
+        return local
+    hidden = [m["header_offset"] < tail_start for m in members]
+    if "--json" in flags:
+        for m, h in zip(members, hidden):
+            if h:
+                m["data_offset"] = None
+        return json.dumps({"members": members}, indent=2, sort_keys=True) + "\n"
+    lines = local.splitlines(keepends=True)
+    column = 1 if ("-l" in flags or "--long" in flags) else 0
+    out = [lines[0]]
+    for line, h in zip(lines[1:], hidden):
+        if h:
+            cells = line.split()
+            value = cells[column]
+            at = line.index(value, 0 if column == 0 else line.index(cells[0]) + len(cells[0]))
+            line = line[:at] + "-".rjust(len(value)) + line[at + len(value):]
+        out.append(line)
+    return "".join(out)
+
+
 def listing(d: Path) -> set[str]:
     """Every path under d, relative, including directories and symlinks."""
     out = set()

@@ -238,9 +238,8 @@ def all_dirs() -> list[str]:
 
 
 def job_extract(a: Arch, dest: Path, i: int) -> Job:
-    # a whole extraction writes taco's v1 index too (TACO_DIRECTORY and the manifest are
-    # skipped)
-    return Job(["extract", a.path, "-C", dest], all_dirs(), {**a.files, INDEX_MEMBER: a.index})
+    # a whole extraction writes the user's files, not taco's own members (`--all` would)
+    return Job(["extract", a.path, "-C", dest], all_dirs(), dict(a.files))
 
 
 def job_range(a: Arch, dest: Path, i: int) -> Job:

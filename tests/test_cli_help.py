@@ -10,7 +10,7 @@ import pytest
 from conftest import require_tool
 
 SUBCOMMANDS = ["pack", "pack-parquet", "pack-tiles", "pack-splits", "pack-netcdf", "header",
-               "update-header", "ls", "validate", "extract", "get", "query", "manifest",
+               "info", "update-header", "ls", "validate", "extract", "get", "query", "manifest",
                "completions", "man"]
 
 
@@ -30,6 +30,15 @@ def test_bash_completion_parses_and_completes_every_subcommand(taco, tmp_path):
     assert set(first.split()) == {"pack", "pack-parquet", "pack-tiles", "pack-splits",
                                   "pack-netcdf"}, first
     assert second.split() == ["--json"], second
+
+
+def test_zsh_completion_parses(taco, tmp_path):
+    zsh = require_tool("zsh")
+    cp = taco("completions", "zsh", check=True)
+    script = tmp_path / "_taco"
+    script.write_text(cp.stdout)
+    check = subprocess.run([zsh, "-n", script], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
 
 
 @pytest.mark.parametrize("shell,needle", [

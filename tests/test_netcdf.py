@@ -400,9 +400,12 @@ def qid(q):
 @pytest.mark.parametrize("args,want", QUERIES, ids=[qid(q) for q in QUERIES])
 def test_query_json(taco, monthly, args, want):
     _src, out, files = monthly
-    cp = taco("query", out, *args, "--json", check=True)
+    cp = taco("query", out, *args, "--json", check=bool(want))
     got = json.loads(cp.stdout)["files"]
     assert [g["name"] for g in got] == want
+    if not want:  # nothing overlaps: still the JSON shape, and exit 1 with a line saying so
+        assert cp.returncode == 1 and cp.stderr.startswith("taco: ")
+        assert "no file overlaps" in cp.stderr
     index = json.loads(meta_path(out).read_bytes())
     raw = out.read_bytes()
     by_name = {f["name"]: f for f in files}
@@ -418,7 +421,8 @@ def test_query_json(taco, monthly, args, want):
                          ids=[qid(QUERIES[i]) for i in (0, 1, 9, 11)])
 def test_query_text(taco, monthly, args, want):
     _src, out, files = monthly
-    cp = taco("query", out, *args, check=True)
+    cp = taco("query", out, *args, check=bool(want))
+    assert cp.returncode == (0 if want else 1), cp.stderr
     known = {f["name"] for f in files}
     found = [tok for line in cp.stdout.splitlines() for tok in line.split() if tok in known]
     assert found == want, cp.stdout

@@ -1,6 +1,7 @@
 """`taco pack-splits`: one span entry per split directory (`train`, `val`, `test` first, then
 the others alphabetically, or the `--splits` order); members keep their paths relative to DIR,
-sorted by path within a split; files directly in DIR are left out with one note.
+sorted by path within a split; files directly in DIR are stored after the splits, outside
+every entry.
 
 Checked with bsdtar (splitting each span back into files), tacozip, unzip, zipfile and 7-Zip.
 """
@@ -13,6 +14,7 @@ import re
 import struct
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -84,15 +86,18 @@ def pack(taco, src, out, *args, cwd=None):
     return cp
 
 
-def check_splits_archive(taco, out, files, order) -> dict:
-    """Common checks plus: members in split order with their relative paths, entry i = the
-    span of split i, per-split counts and bytes in the entries and in index.splits."""
+def check_splits_archive(taco, out, files, order, top=None) -> dict:
+    """Common checks plus: members in split order with their relative paths, then the
+    top-level files `top` (in no split), entry i = the span of split i, per-split counts and
+    bytes in the entries and in index.splits."""
+    top = top or {}
     files = {n: d for n, d in files.items() if split_of(n) in order}
     index, body = check_common(taco, out, "splits", tacozip)
-    check_data_ranges(out, index, files)
-    assert [m.name for m in body] == expected_members(files, order)
+    check_data_ranges(out, index, {**files, **top})
+    assert [m.name for m in body] == expected_members(files, order) + sorted(
+        top, key=str.encode)
     for m in index["members"]:
-        assert m["split"] == split_of(m["name"]), m
+        assert m.get("split") == (None if m["name"] in top else split_of(m["name"])), m
 
     entries = index["entries"]
     assert [e["label"] for e in entries] == list(order)
@@ -123,17 +128,34 @@ def packed(taco, tmp_path_factory):
 
 def test_archive_layout_and_index(taco, packed):
     _src, out, _cp = packed
-    check_splits_archive(taco, out, TREE, ORDER)
+    check_splits_archive(taco, out, TREE, ORDER, TOP_LEVEL)
 
 
-def test_top_level_files_left_out_with_one_note(packed):
+def test_top_level_files_are_kept_outside_every_split(taco, packed, tmp_path):
     _src, out, cp = packed
-    names = {m.name for m in zip_members(out)}
-    assert not names & set(TOP_LEVEL)
+    assert note_lines(cp.stderr) == [], cp.stderr
+    with zipfile.ZipFile(out) as z:
+        for name, data in TOP_LEVEL.items():
+            assert z.read(name) == data
+    index = json.loads(meta_path(out).read_bytes())
+    body = zip_members(out)
+    for e in index["entries"]:
+        assert not {m.name for m in span_members(body, e)} & set(TOP_LEVEL), e
+    info = taco("info", out, check=True).stdout
+    assert "outside every entry: LICENSE, README.md (2)" in info
+
+
+def test_hidden_files_and_directories_are_left_out_with_one_note(taco, tmp_path):
+    src = tmp_path / "ml"
+    write_tree(src, {**TREE, ".git/HEAD": b"ref\n", "train/.DS_Store": b"x",
+                     "val/.cache/state": b"y", ".env": b"SECRET=1\n"})
+    out = tmp_path / "ml.taco"
+    cp = pack(taco, src, out)
     notes = note_lines(cp.stderr)
-    assert len(notes) == 1, f"expected one note line, stderr: {cp.stderr!r}"
-    assert re.search(rf"\b{len(TOP_LEVEL)}\b", notes[0]), f"note must give the count: {notes[0]!r}"
-    assert any(n in notes[0] for n in TOP_LEVEL), f"note must name an example: {notes[0]!r}"
+    assert len(notes) == 1 and "4 hidden" in notes[0] and ".env" in notes[0], notes
+    names = [m.name for m in zip_members(out)]
+    assert not [n for n in names if any(p.startswith(".") for p in n.split("/"))], names
+    check_splits_archive(taco, out, TREE, ORDER)
 
 
 @pytest.mark.parametrize("i", range(len(ORDER)))
@@ -148,7 +170,7 @@ def test_splits_option_picks_and_orders(taco, tmp_path, packed, choice):
     src, _out, _cp = packed
     out = tmp_path / "sub.taco"
     pack(taco, src, out, "--splits", ",".join(choice))
-    index = check_splits_archive(taco, out, TREE, choice)
+    index = check_splits_archive(taco, out, TREE, choice, TOP_LEVEL)
     for e in index["entries"]:
         check_entry_extracts(taco, out, e, of_split(TREE, e["split"]), tmp_path)
 
@@ -185,7 +207,7 @@ def test_truncated_split_span_counts_complete_files(taco, packed, tmp_path):
     _src, out, _cp = packed
     index = json.loads(meta_path(out).read_bytes())
     e = index["entries"][0]  # train: 5 files
-    members = [m for m in index["members"] if m["split"] == "train"]
+    members = [m for m in index["members"] if m.get("split") == "train"]
     assert len(members) == 5
     big = max(range(5), key=lambda k: members[k]["length"])  # shard-0001, 1500 bytes
     assert big >= 1
@@ -286,7 +308,7 @@ def test_force_and_quiet(taco, tmp_path, packed):
     cp = taco("pack-splits", src, "-o", out, "--force", "-q", check=True)
     assert cp.stdout == ""
     assert listing(outdir) == {"s.taco", "s.taco.meta.json"}
-    check_splits_archive(taco, out, TREE, ORDER)
+    check_splits_archive(taco, out, TREE, ORDER, TOP_LEVEL)
 
 
 # ---------------------------------------------------------------------------

@@ -71,9 +71,13 @@ impl From<ReadError> for Failure {
             ReadError::Invalid { problem, .. } => match problem {
                 ArchiveError::NoSuchEntry { .. }
                 | ArchiveError::NoSuchMember { .. }
+                | ArchiveError::NoMatch { .. }
                 | ArchiveError::NoSuchTile { .. }
                 | ArchiveError::NotInDirectory { .. }
                 | ArchiveError::NoIndex => ("NotFoundError", TACOZ_ERR_NOT_FOUND),
+                ArchiveError::EntryHoldsNoMember { .. } => {
+                    ("InvalidArgumentError", TACOZ_ERR_PARAM)
+                }
                 _ => ("ArchiveError", TACOZ_ERR_INVALID_HEADER),
             },
             ReadError::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {

@@ -364,7 +364,11 @@ impl NativeArchive {
             .map(|id| (id.dev, id.ino))
             .into_iter()
             .collect();
-        let options = ExtractOptions { overwrite, inputs };
+        let options = ExtractOptions {
+            overwrite,
+            inputs,
+            ..ExtractOptions::default()
+        };
         py.detach(|| {
             std::fs::create_dir_all(&dir).map_err(|source| taco_reader::ReadError::Output {
                 path: dir.clone(),

@@ -11,8 +11,8 @@ use std::time::Duration;
 use taco_format::Entry;
 use taco_planners::{
     execute, plan_files, plan_named_files, plan_netcdf, plan_parquet, plan_splits, plan_tiles,
-    source_date_epoch, ExecuteOptions, FileEntries, NetcdfOptions, ParquetLayout, ParquetOptions,
-    Plan, PlanError, SplitOptions,
+    source_date_epoch, ExecuteOptions, FileEntries, GivenEntry, NetcdfOptions, ParquetLayout,
+    ParquetOptions, Plan, PlanError, SplitOptions,
 };
 
 /// What a pack wrote: `taco_archive.PackResult` is made from it.
@@ -154,7 +154,7 @@ pub fn create(
 ) -> PyResult<Packed> {
     let entries = entries
         .into_iter()
-        .map(|(offset, length)| Entry::new(offset, length))
+        .map(|(offset, length)| GivenEntry::Range(Entry::new(offset, length)))
         .collect();
     let run = Run {
         out,
@@ -164,7 +164,7 @@ pub fn create(
         progress: None,
     };
     run_plan(py, run, move || {
-        plan_named_files(files, FileEntries::Ranges(entries))
+        plan_named_files(files, FileEntries::Given(entries))
     })
 }
 
@@ -216,13 +216,16 @@ pub fn pack(
                     )
                     .into_py(py))
                 }
-                (Some(ranges), false) => {
-                    FileEntries::Ranges(ranges.into_iter().map(|(o, l)| Entry::new(o, l)).collect())
-                }
+                (Some(ranges), false) => FileEntries::Given(
+                    ranges
+                        .into_iter()
+                        .map(|(o, l)| GivenEntry::Range(Entry::new(o, l)))
+                        .collect(),
+                ),
                 (None, true) => FileEntries::PerFile,
                 (None, false) => FileEntries::None,
             };
-            run_plan(py, run, move || plan_files(&inputs, &out, entries))
+            run_plan(py, run, move || plan_files(&inputs, None, &out, entries))
         }
         "parquet" => {
             let input = single(&inputs).py(py)?;

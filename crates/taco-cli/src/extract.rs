@@ -2,37 +2,86 @@
 
 use crate::cli::ExtractArgs;
 use crate::output::{input_ids, print_json, with_archive};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
-use taco_reader::{ExtractOptions, ExtractReport};
+use std::path::{Path, PathBuf};
+use taco_format::NamePattern;
+use taco_reader::{ExtractOptions, ExtractReport, Selection};
 
 pub fn extract(args: &ExtractArgs) -> Result<()> {
-    let input = args.range.as_deref().or(args.src.as_deref().map(Path::new));
+    // With --range there is no archive argument: every positional is a pattern.
+    let (src, patterns) = match &args.range {
+        Some(_) => (
+            None,
+            args.src.iter().chain(&args.patterns).collect::<Vec<_>>(),
+        ),
+        None => (args.src.as_deref(), args.patterns.iter().collect()),
+    };
+    let patterns = patterns
+        .into_iter()
+        .map(|p| NamePattern::parse(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let input = args.range.as_deref().or(src.map(Path::new));
     let options = ExtractOptions {
         overwrite: args.force,
         inputs: input_ids(input),
+        patterns,
+        taco_members: args.all,
     };
-    let report = if let Some(range) = &args.range {
-        let file = File::open(range).with_context(|| range.display().to_string())?;
-        let reader = io::BufReader::with_capacity(1 << 20, file);
-        taco_reader::extract_span(reader, &range.display().to_string(), &args.dir, &options)?
+    let span = match (&args.range, src) {
+        (Some(range), _) => Some(range.clone()),
+        (None, Some("-")) => Some(PathBuf::from("-")),
+        _ => None,
+    };
+    let report = if let Some(span) = span {
+        if !args.entry.is_empty() {
+            bail!("--entry needs an archive to read the header from, not a stream");
+        }
+        extract_stream(&span, &args.dir, &options)?
     } else {
-        let src = args
-            .src
-            .as_deref()
-            .context("an archive or --range FILE is required")?;
-        let selection = args.selection();
+        let src = src.context("an archive or --range FILE is required")?;
         with_archive(src, &args.remote, |archive| {
-            Ok(archive.extract(&args.dir, selection, &options)?)
+            if args.entry.is_empty() {
+                return Ok(archive.extract(&args.dir, Selection::All, &options)?);
+            }
+            let mut report = ExtractReport::default();
+            for &index in &args.entry {
+                let one = archive.extract(&args.dir, Selection::Entry(index), &options)?;
+                report.files.extend(one.files);
+                report.bytes += one.bytes;
+            }
+            Ok(report)
         })?
     };
     if args.quiet {
         return Ok(());
     }
     print_report(&report, &args.dir, args.json)
+}
+
+/// A span or a whole archive read front to back from FILE or standard input (`-`): local
+/// entries are written as they arrive; there is no central directory to check them against.
+fn extract_stream(span: &Path, dir: &Path, options: &ExtractOptions) -> Result<ExtractReport> {
+    if span.as_os_str() == "-" {
+        let stdin = io::stdin().lock();
+        let reader = io::BufReader::with_capacity(1 << 20, stdin);
+        return Ok(taco_reader::extract_span(
+            reader,
+            "<standard input>",
+            dir,
+            options,
+        )?);
+    }
+    let file = File::open(span).with_context(|| span.display().to_string())?;
+    let reader = io::BufReader::with_capacity(1 << 20, file);
+    Ok(taco_reader::extract_span(
+        reader,
+        &span.display().to_string(),
+        dir,
+        options,
+    )?)
 }
 
 /// What an extraction wrote: a summary line, or JSON.

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use indicatif::ProgressBar;
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
-use taco_format::Entry;
+use taco_format::{Entry, NamePattern};
 use taco_reader::{
     copy_exact, ExtractOptions, ExtractReport, Located, ReadAt, ReadError, Selection, TacoArchive,
 };
@@ -41,6 +41,7 @@ fn get_located(archive: &TacoArchive, located: &[Located], args: &GetArgs) -> Re
     let options = ExtractOptions {
         overwrite: args.force,
         inputs: input_ids(Some(Path::new(&args.src))),
+        ..ExtractOptions::default()
     };
     archive.read_located(located, usize::from(args.jobs), |_, name, range, reader| {
         write_named(reader, name, range, dir, &label, &options, &bar)
@@ -60,9 +61,42 @@ fn output_dir(count: usize, args: &GetArgs) -> Result<&Path> {
     }
 }
 
+/// `--member` values with their patterns expanded: a value holding `*`, `?` or `[` that is
+/// not itself a member's name selects every file member it matches (taco's own left out), in
+/// archive order.
+fn member_names(archive: &TacoArchive, asked: &[String]) -> Result<Vec<String>> {
+    let mut names = Vec::with_capacity(asked.len());
+    for name in asked {
+        let wild = name.contains(['*', '?', '[']);
+        if !wild || archive.member(name).is_ok() {
+            names.push(name.clone());
+            continue;
+        }
+        let pattern = NamePattern::parse(name)?;
+        let options = ExtractOptions {
+            patterns: vec![pattern],
+            ..ExtractOptions::default()
+        };
+        let before = names.len();
+        names.extend(
+            archive
+                .members()?
+                .iter()
+                .filter(|m| !m.is_dir())
+                .map(|m| m.name_lossy())
+                .filter(|n| options.selects(n)),
+        );
+        if names.len() == before {
+            bail!("{}: no member matches {name:?}", archive.source().label());
+        }
+    }
+    Ok(names)
+}
+
 fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
     let label = archive.source().label();
-    if let [name] = args.member.as_slice() {
+    let members = member_names(archive, &args.member)?;
+    if let [name] = members.as_slice() {
         // One member: its local header and data come with one request.
         let (range, mut reader) = archive.open_member(name)?;
         let bar = progress_bar(range.length, args.quiet);
@@ -70,9 +104,8 @@ fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
         bar.finish_and_clear();
         return Ok(());
     }
-    if !args.member.is_empty() {
-        let located = args
-            .member
+    if !members.is_empty() {
+        let located = members
             .iter()
             .map(|name| archive.find_member(name))
             .collect::<Result<Vec<_>, _>>()?;
@@ -99,6 +132,7 @@ fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
     let options = ExtractOptions {
         overwrite: args.force,
         inputs: input_ids(Some(Path::new(&args.src))),
+        ..ExtractOptions::default()
     };
     let total = wants.iter().map(|w| w.range.length).sum();
     let bar = progress_bar(total, args.quiet);

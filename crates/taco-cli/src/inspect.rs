@@ -1,12 +1,12 @@
 //! The commands that describe an archive: header, update-header, ls, validate.
 
 use crate::cli::{HeaderArgs, LsArgs, UpdateHeaderArgs, ValidateArgs};
-use crate::output::{entries_json, print_json, print_stats, with_archive};
+use crate::output::{entries_json, human_size, print_json, print_stats, with_archive};
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
-use taco_format::CrcPolicy;
+use taco_format::{CrcPolicy, Entry};
 use taco_reader::{read_header, ReadAt, Source, TacoArchive};
 
 pub fn header(args: &HeaderArgs) -> Result<()> {
@@ -85,18 +85,47 @@ pub fn update_header(args: &UpdateHeaderArgs) -> Result<()> {
 }
 
 pub fn ls(args: &LsArgs) -> Result<()> {
-    with_archive(&args.src, &args.remote, |archive| list(archive, args.json))
+    with_archive(&args.src, &args.remote, |archive| list(archive, args))
 }
 
-fn list(archive: &TacoArchive, json_output: bool) -> Result<()> {
+fn list(archive: &TacoArchive, args: &LsArgs) -> Result<()> {
     let members = archive.members()?;
-    if json_output {
-        let members: Vec<_> = members
+    let data = archive.data_ranges()?;
+    if data.iter().any(Option::is_none) && !args.quiet {
+        eprintln!(
+            "taco: note: {}: data offsets outside the archive's last 64 KiB are shown as - \
+             (the archive has no manifest, and remotely they need every local header, which \
+             means reading the data)",
+            archive.source().label()
+        );
+    }
+    let entries = args
+        .entry
+        .iter()
+        .map(|&i| archive.entry(i))
+        .collect::<Result<Vec<_>, _>>()?;
+    // With --entry: the members whose data overlaps one of the entries (all of a span's
+    // members; the one member of a data entry, or the file a row group lies in). A member
+    // whose data offset is unknown is judged by its local entry.
+    let overlaps = |m: &taco_reader::Member, d: Option<Entry>| {
+        let d = d.unwrap_or(Entry::new(m.header_offset(), m.size()));
+        // An empty member counts as the one byte where it sits.
+        let d_end = d.end().unwrap_or(u64::MAX).max(d.offset.saturating_add(1));
+        entries
             .iter()
-            .map(|m| {
+            .any(|e| d.offset < e.end().unwrap_or(u64::MAX) && e.offset < d_end)
+    };
+    let listed = members
+        .iter()
+        .zip(data)
+        .filter(|(m, d)| entries.is_empty() || overlaps(m, *d));
+    if args.json {
+        let members: Vec<_> = listed
+            .map(|(m, d)| {
                 json!({
                     "name": m.name_lossy(),
                     "header_offset": m.header_offset(),
+                    "data_offset": d.map(|d| d.offset),
                     "size": m.size(),
                     "crc32": m.record.crc32,
                 })
@@ -104,18 +133,31 @@ fn list(archive: &TacoArchive, json_output: bool) -> Result<()> {
             .collect();
         return print_json(&json!({ "members": members }));
     }
+    let size = |n: u64| {
+        if args.human {
+            human_size(n)
+        } else {
+            n.to_string()
+        }
+    };
     let mut out = BufWriter::new(io::stdout().lock());
+    if args.long {
+        write!(out, "{:>14}  ", "header_offset")?;
+    }
     writeln!(
         out,
         "{:>14}  {:>14}  {:>8}  name",
-        "offset", "size", "crc32"
+        "data_offset", "size", "crc32"
     )?;
-    for m in members {
+    for (m, d) in listed {
+        if args.long {
+            write!(out, "{:>14}  ", m.header_offset())?;
+        }
         writeln!(
             out,
             "{:>14}  {:>14}  {:08x}  {}",
-            m.header_offset(),
-            m.size(),
+            d.map_or("-".to_string(), |d| d.offset.to_string()),
+            size(m.size()),
             m.record.crc32,
             taco_format::escape_name(&m.name_lossy())
         )?;

@@ -5,12 +5,13 @@ mod cli;
 mod extract;
 mod get;
 mod help;
+mod info;
 mod inspect;
 mod output;
 mod pack;
 mod query;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::io::{self, Write};
 use std::process::ExitCode;
 
@@ -23,14 +24,25 @@ fn main() -> ExitCode {
             report_panic(info);
         }
     }));
-    let cli = cli::Cli::parse();
+    let matches = match cli::Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(err) => usage_error(err),
+    };
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => usage_error(err),
+    };
     let result = match cli.command {
-        cli::Command::Pack(args) => pack::run(&args),
+        cli::Command::Pack(args) => match matches.subcommand_matches("pack") {
+            Some(sub) => pack::run(&args, sub),
+            None => Err(anyhow::anyhow!("pack arguments went missing")),
+        },
         cli::Command::PackParquet(args) => pack::parquet(&args),
         cli::Command::PackTiles(args) => pack::tiles(&args),
         cli::Command::PackSplits(args) => pack::splits(&args),
         cli::Command::PackNetcdf(args) => pack::netcdf(&args),
         cli::Command::Header(args) => inspect::header(&args),
+        cli::Command::Info(args) => info::info(&args),
         cli::Command::UpdateHeader(args) => inspect::update_header(&args),
         cli::Command::Ls(args) => inspect::ls(&args),
         cli::Command::Validate(args) => inspect::validate(&args),
@@ -51,6 +63,48 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reports a command line clap refused as one `taco:` line with the usage and a hint, and
+/// exits 2. Help and version requests (and `taco` alone, which shows the help) print as clap
+/// prints them.
+fn usage_error(err: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        err.exit();
+    }
+    let rendered = err.render().to_string();
+    let mut usage = None;
+    let mut message = Vec::new();
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(u) = line.strip_prefix("Usage: ") {
+            usage = Some(u.to_string());
+        } else if !line.starts_with("For more information") {
+            message.push(line.strip_prefix("error: ").unwrap_or(line));
+        }
+    }
+    // The subcommand whose --help explains it: the first argument that names one.
+    let command = cli::Cli::command();
+    let names: Vec<&str> = command
+        .get_subcommands()
+        .map(clap::Command::get_name)
+        .collect();
+    let command = std::env::args()
+        .skip(1)
+        .find(|arg| names.contains(&arg.as_str()))
+        .map_or("taco".to_string(), |sub| format!("taco {sub}"));
+    let usage = usage.map_or(String::new(), |u| format!("usage: {u}; "));
+    let line = one_line_text(&format!(
+        "{} ({usage}see '{command} --help')",
+        message.join(" ")
+    ));
+    let _ = writeln!(io::stderr().lock(), "taco: {line}");
+    std::process::exit(2);
 }
 
 /// The error and its causes on one line, each printed once. Contexts added here come first;

@@ -5,7 +5,7 @@ use crate::cli::RemoteArgs;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::Path;
 use taco_format::Entry;
 use taco_reader::{copy_exact, ReadError, Source, TacoArchive};
@@ -51,6 +51,22 @@ pub fn entries_json(entries: &[Entry]) -> serde_json::Value {
         .enumerate()
         .map(|(i, e)| json!({"index": i, "offset": e.offset, "length": e.length}))
         .collect()
+}
+
+/// A size for people: bytes below 1 KiB, else one decimal in the largest binary unit that
+/// keeps the number at least 1 ("1.5 KiB", "3.0 GiB").
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// A progress bar on stderr (drawn only when stderr is a terminal), hidden with `-q`.
@@ -104,7 +120,8 @@ pub fn stdout_error(source: io::Error) -> ReadError {
 
 /// Where one item's bytes go: `-o FILE` or standard output.
 pub struct Destination<'a> {
-    /// `-o FILE` (`-` and no `-o` are standard output).
+    /// `-o FILE` (`-` is standard output, even a terminal; no `-o` is standard output unless
+    /// that is a terminal).
     pub output: Option<&'a Path>,
     /// Replace an existing FILE.
     pub force: bool,
@@ -122,6 +139,13 @@ pub fn write_item(
     bar: &ProgressBar,
 ) -> Result<()> {
     let Some(path) = dest.output else {
+        if io::stdout().is_terminal() {
+            // As curl does: archive bytes would garble the terminal (and mix with the bar).
+            anyhow::bail!(
+                "refusing to write {label}'s bytes to a terminal: give -o FILE, pipe the \
+                 output, or -o - to write to the terminal anyway"
+            );
+        }
         let mut out = io::stdout().lock();
         copy_exact(reader, label, range, |c| {
             bar.inc(c.len() as u64);

@@ -4,24 +4,84 @@ use crate::cli::{
     LayoutArg, PackArgs, PackNetcdfArgs, PackParquetArgs, PackSplitsArgs, PackTilesArgs,
 };
 use crate::output::{force_hint, progress_bar};
-use anyhow::Result;
+use anyhow::{Context, Result};
+use clap::ArgMatches;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use taco_planners::GivenEntry;
+
+/// `--entry` and `--entry-member` values in the order they were given on the command line.
+fn given_entries(args: &PackArgs, matches: &ArgMatches) -> Vec<GivenEntry> {
+    let at = |id: &str| {
+        matches
+            .indices_of(id)
+            .map(Iterator::collect::<Vec<_>>)
+            .unwrap_or_default()
+    };
+    let mut given: Vec<(usize, GivenEntry)> = at("entries")
+        .into_iter()
+        .zip(args.entries.iter().map(|e| GivenEntry::Range(*e)))
+        .chain(
+            at("entry_members")
+                .into_iter()
+                .zip(args.entry_members.iter().cloned().map(GivenEntry::Member)),
+        )
+        .collect();
+    given.sort_by_key(|(index, _)| *index);
+    given.into_iter().map(|(_, entry)| entry).collect()
+}
+
+/// The paths `--files-from` lists: one per line, or NUL-separated when the list holds a NUL
+/// (so any file name, newlines included, can be given); empty items are skipped.
+fn read_file_list(list: &Path) -> Result<Vec<PathBuf>> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = if list.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut io::stdin().lock(), &mut bytes).context("standard input")?;
+        bytes
+    } else {
+        std::fs::read(list).with_context(|| list.display().to_string())?
+    };
+    let separator = if bytes.contains(&0) { 0 } else { b'\n' };
+    Ok(bytes
+        .split(|&b| b == separator)
+        .filter(|item| !item.is_empty())
+        .map(|item| PathBuf::from(std::ffi::OsStr::from_bytes(item)))
+        .collect())
+}
+
+/// An archive cannot go to standard output yet: the writer goes back to fill in each member's
+/// CRC once its data is written, which a pipe does not allow.
+fn refuse_stdout(out: &Path) -> Result<()> {
+    if out.as_os_str() == "-" {
+        anyhow::bail!(
+            "writing an archive to standard output is not supported (each member's CRC is \
+             filled in after its data, which needs a seekable file): give a file name"
+        );
+    }
+    Ok(())
+}
 
 /// `SOURCE_DATE_EPOCH` (reproducible builds convention) fixes every timestamp in the archive.
 fn fixed_time() -> Result<Option<i64>> {
     Ok(taco_planners::source_date_epoch()?)
 }
 
-pub fn run(args: &PackArgs) -> Result<()> {
+pub fn run(args: &PackArgs, matches: &ArgMatches) -> Result<()> {
+    refuse_stdout(&args.out)?;
+    let given = given_entries(args, matches);
     let entries = if args.entry_per_file {
         taco_planners::FileEntries::PerFile
-    } else if args.entries.is_empty() {
+    } else if given.is_empty() {
         taco_planners::FileEntries::None
     } else {
-        taco_planners::FileEntries::Ranges(args.entries.clone())
+        taco_planners::FileEntries::Given(given)
     };
-    let plan = taco_planners::plan_files(&args.inputs, &args.out, entries)?;
+    let mut inputs = args.inputs.clone();
+    if let Some(list) = &args.files_from {
+        inputs.extend(read_file_list(list)?);
+    }
+    let plan = taco_planners::plan_files(&inputs, args.directory.as_deref(), &args.out, entries)?;
     let files = plan.members.len() as u64;
     for note in &plan.notes {
         eprintln!("taco: note: {note}");
@@ -103,7 +163,10 @@ fn execute_plan(plan: taco_planners::Plan, out: &Path, force: bool, quiet: bool)
 /// OUT as given, or `<input stem>.taco` in the current directory.
 fn output_or_default(output: Option<&Path>, input: &Path) -> Result<PathBuf> {
     match output {
-        Some(out) => Ok(out.to_path_buf()),
+        Some(out) => {
+            refuse_stdout(out)?;
+            Ok(out.to_path_buf())
+        }
         None => default_output(input),
     }
 }

@@ -12,6 +12,15 @@ pub fn query(args: &QueryArgs) -> Result<()> {
     let selection = args.selection()?;
     with_archive(&args.src, &args.remote, |archive| {
         let matches = archive.query_time(&selection)?;
+        // Like grep, an empty result is exit 1, said on stderr (JSON still prints its empty
+        // list, so a script reads the same shape either way).
+        let nothing = || {
+            anyhow::anyhow!(
+                "{}: no file overlaps {}",
+                args.src,
+                args.describe_selection()
+            )
+        };
         if args.json {
             let files: Vec<_> = matches
                 .iter()
@@ -23,7 +32,15 @@ pub fn query(args: &QueryArgs) -> Result<()> {
                     })
                 })
                 .collect();
-            return print_json(&json!({ "files": files }));
+            print_json(&json!({ "files": files }))?;
+            return if matches.is_empty() {
+                Err(nothing())
+            } else {
+                Ok(())
+            };
+        }
+        if matches.is_empty() {
+            return Err(nothing());
         }
         let mut out = io::stdout().lock();
         for m in &matches {

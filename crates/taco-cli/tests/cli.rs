@@ -184,7 +184,7 @@ fn header_errors_name_the_problem() {
         "hello, this is not a zip file at all ".repeat(10),
     )
     .unwrap();
-    assert_one_error(&taco(&["header", "empty"], d), "needs 157 bytes");
+    assert_one_error(&taco(&["header", "empty"], d), "empty (0 bytes)");
     assert_one_error(&taco(&["header", "short"], d), "needs 157 bytes");
     assert_one_error(&taco(&["header", "text"], d), "bad signature");
     assert_one_error(&taco(&["header", "nope"], d), "nope");

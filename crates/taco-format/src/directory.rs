@@ -38,6 +38,11 @@ pub struct DirectoryEnd {
 /// [`FormatError::BadSignature`] when no end record is found, [`FormatError::TooShort`] when the
 /// ZIP64 record is not inside `tail`, [`FormatError::OutOfRange`] for impossible numbers.
 pub fn read_directory_end(tail: &[u8], tail_offset: u64) -> Result<DirectoryEnd, FormatError> {
+    if tail.is_empty() && tail_offset == 0 {
+        return Err(FormatError::Empty {
+            what: "end of central directory",
+        });
+    }
     let at = find_eocd(tail).ok_or(FormatError::BadSignature {
         what: "end of central directory (not a ZIP file, or truncated)",
         offset: tail_offset + tail.len() as u64,

@@ -7,6 +7,9 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FormatError {
+    /// There are no bytes at all: an empty file or object.
+    #[error("empty (0 bytes): no {what}; not a TACO archive or a ZIP file")]
+    Empty { what: &'static str },
     /// Fewer bytes were available than the record needs.
     #[error("{what} at offset {offset} needs {needed} bytes, only {found} available")]
     TooShort {
@@ -93,6 +96,7 @@ impl FormatError {
     /// Which error this is, without its details.
     pub fn kind(&self) -> FormatErrorKind {
         match self {
+            FormatError::Empty { .. } => FormatErrorKind::Empty,
             FormatError::TooShort { .. } => FormatErrorKind::TooShort,
             FormatError::BadSignature { .. } => FormatErrorKind::BadSignature,
             FormatError::NotTacoHeader { .. } => FormatErrorKind::NotTacoHeader,
@@ -118,6 +122,7 @@ impl FormatError {
 #[non_exhaustive]
 #[allow(missing_docs)]
 pub enum FormatErrorKind {
+    Empty,
     TooShort,
     BadSignature,
     NotTacoHeader,
@@ -140,6 +145,7 @@ impl FormatErrorKind {
     /// The variant's name: a stable identifier for machine-readable output.
     pub fn name(self) -> &'static str {
         match self {
+            FormatErrorKind::Empty => "Empty",
             FormatErrorKind::TooShort => "TooShort",
             FormatErrorKind::BadSignature => "BadSignature",
             FormatErrorKind::NotTacoHeader => "NotTacoHeader",

@@ -123,6 +123,11 @@ pub fn encode_header(
 /// # Errors
 /// A [`FormatError`] naming the first check that failed.
 pub fn parse_header(bytes: &[u8], crc_policy: CrcPolicy) -> Result<ParsedHeader, FormatError> {
+    if bytes.is_empty() {
+        return Err(FormatError::Empty {
+            what: "TACO header",
+        });
+    }
     if bytes.len() >= 4 && le32(bytes, 0) != crate::SIG_LOCAL {
         return Err(FormatError::BadSignature {
             what: "TACO header",

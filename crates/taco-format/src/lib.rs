@@ -25,6 +25,7 @@ mod header;
 mod lookup;
 mod name_text;
 mod names;
+mod pattern;
 mod records;
 
 pub use directory::{read_directory_end, DirectoryEnd, MAX_TAIL_LEN};
@@ -43,6 +44,7 @@ pub use name_text::{
     decode_cp437, decode_name, decode_name_strict, escape_name, is_bidi_control, unicode_path,
 };
 pub use names::{check_member_name, NameProblem};
+pub use pattern::{BadPattern, NamePattern};
 pub use records::{
     check_stored_sizes, find_eocd, local_header_len, CentralRecord, EndOfCentralDirectory,
     LocalHeader, StoredMember, Zip64Eocd, Zip64Locator, CENTRAL_CRC_OFFSET, CENTRAL_FIXED_LEN,

@@ -132,18 +132,25 @@ impl<'de> Deserialize<'de> for CivilTime {
     }
 }
 
-/// A user's time selection (`2024`, `2024-01`, `2024-01-15`, `2024-01-15T06:00[:00]`) as the
-/// first instant it covers and, for periods, the first instant after it.
+/// A user's time selection (`2024`, `2024-01`, `2024-01-15`, `2024-01-15T06:00[:00]`, an
+/// instant optionally ending in `Z` or a UTC offset such as `+02:00`) as the first instant it
+/// covers and, for periods, the first instant after it. Dates must exist in the Gregorian
+/// calendar (`2023-04-31` is refused); an instant with an offset is converted to UTC, the time
+/// the index records.
 ///
 /// ```
 /// use taco_index::parse_period;
 /// let (start, next) = parse_period("2024-12").unwrap();
 /// assert_eq!(start.to_string(), "2024-12-01T00:00:00");
 /// assert_eq!(next.unwrap().to_string(), "2025-01-01T00:00:00");
+/// let (noon, _) = parse_period("2024-01-01T01:30+02:00").unwrap();
+/// assert_eq!(noon.to_string(), "2023-12-31T23:30:00");
+/// assert!(parse_period("2023-04-31").is_err());
 /// ```
 ///
 /// # Errors
-/// [`IndexError::BadSelection`] when the text is none of those forms.
+/// [`IndexError::BadSelection`] when the text is none of those forms or names a day that does
+/// not exist.
 pub fn parse_period(text: &str) -> Result<(CivilTime, Option<CivilTime>), IndexError> {
     let bad = || IndexError::BadSelection {
         text: text.to_string(),
@@ -185,7 +192,8 @@ pub fn parse_period(text: &str) -> Result<(CivilTime, Option<CivilTime>), IndexE
         [y, m, d] => (field(y, 4)?, field(m, 2)?, field(d, 2)?),
         _ => return Err(bad()),
     };
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+    // A day the Gregorian calendar has: unix_millis is None for 31 April or 29 February 2023.
+    if at(year, month, day, 0, 0, 0).unix_millis().is_none() {
         return Err(bad());
     }
     let Some(clock) = clock else {
@@ -196,6 +204,7 @@ pub fn parse_period(text: &str) -> Result<(CivilTime, Option<CivilTime>), IndexE
             Some(at(year, month, day + 1, 0, 0, 0)),
         ));
     };
+    let (clock, offset_seconds) = split_utc_offset(clock).ok_or_else(bad)?;
     let parts: Vec<&str> = clock.split(':').collect();
     let (hour, minute, second) = match parts.as_slice() {
         [h, mi] => (field(h, 2)?, field(mi, 2)?, 0),
@@ -205,7 +214,69 @@ pub fn parse_period(text: &str) -> Result<(CivilTime, Option<CivilTime>), IndexE
     if hour > 23 || minute > 59 || second > 59 {
         return Err(bad());
     }
-    Ok((at(year, month, day, hour, minute, second), None))
+    let local = at(year, month, day, hour, minute, second);
+    if offset_seconds == 0 {
+        return Ok((local, None));
+    }
+    let utc_seconds = local.unix_millis().ok_or_else(bad)? / 1000 - offset_seconds;
+    Ok((civil_from_unix_seconds(utc_seconds), None))
+}
+
+/// Splits a clock `HH:MM[:SS]` from its zone: nothing or `Z` (UTC, offset 0) or `±HH:MM`,
+/// `±HHMM`, `±HH`. Returns the clock and the offset east of UTC in seconds; `None` for a
+/// malformed zone.
+fn split_utc_offset(clock: &str) -> Option<(&str, i64)> {
+    if let Some(rest) = clock.strip_suffix(['Z', 'z']) {
+        return Some((rest, 0));
+    }
+    let Some(at) = clock.find(['+', '-']) else {
+        return Some((clock, 0));
+    };
+    let (clock, zone) = clock.split_at(at);
+    let sign = if zone.starts_with('-') { -1 } else { 1 };
+    let digits: String = zone[1..].chars().filter(|&c| c != ':').collect();
+    let colons = zone[1..].matches(':').count();
+    let two = |s: &str| -> Option<i64> {
+        (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (hours, minutes) = match (digits.len(), colons) {
+        (2, 0) => (two(&digits)?, 0),
+        (4, 0) => (two(&digits[..2])?, two(&digits[2..])?),
+        (4, 1) if zone[1..].find(':') == Some(2) => (two(&digits[..2])?, two(&digits[2..])?),
+        _ => return None,
+    };
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    Some((clock, sign * (hours * 3600 + minutes * 60)))
+}
+
+/// The proleptic Gregorian date and time `seconds` after 1970-01-01T00:00:00 (Howard
+/// Hinnant's days-to-civil algorithm, the inverse of [`CivilTime::unix_millis`]).
+fn civil_from_unix_seconds(seconds: i64) -> CivilTime {
+    let days = seconds.div_euclid(86_400);
+    let in_day = seconds.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    // Each value is within its field's small range by construction.
+    let small = |v: i64| u32::try_from(v).unwrap_or(0);
+    CivilTime {
+        year,
+        month: small(month),
+        day: small(day),
+        hour: small(in_day / 3600),
+        minute: small(in_day % 3600 / 60),
+        second: small(in_day % 60),
+    }
 }
 
 /// Which times a query keeps: from `begin` (inclusive) to `end` (inclusive for an instant,
@@ -395,5 +466,59 @@ mod tests {
             Err(IndexError::EmptySelection)
         ));
         assert!(TimeSelection::parse(None, Some("2024-01-31T00:00"), Some("2024-01")).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod selection_tests {
+    use super::*;
+
+    #[test]
+    fn selections_take_real_dates_and_utc_offsets_only() {
+        let start = |s: &str| parse_period(s).map(|(start, _)| start.to_string());
+        assert_eq!(start("2024-01-15T12:00Z").unwrap(), "2024-01-15T12:00:00");
+        assert_eq!(
+            start("2024-01-15T12:00:00z").unwrap(),
+            "2024-01-15T12:00:00"
+        );
+        assert_eq!(
+            start("2024-01-15T12:00+00:00").unwrap(),
+            "2024-01-15T12:00:00"
+        );
+        assert_eq!(
+            start("2024-03-01T01:00+0200").unwrap(),
+            "2024-02-29T23:00:00"
+        );
+        assert_eq!(start("2023-12-31T23:30-01").unwrap(), "2024-01-01T00:30:00");
+        assert_eq!(start("2024-02-29").unwrap(), "2024-02-29T00:00:00");
+        for bad in [
+            "2023-04-31",
+            "2023-02-29",
+            "2023-04-31T00:00",
+            "2024-01-15T12:00+2",
+            "2024-01-15T12:00+02:0",
+            "2024-01-15T12:00+24:00",
+            "2024-01-15T12:00ZZ",
+            "2024-01-15Z",
+            "2024-01-15T12:00+02:00:00",
+        ] {
+            assert!(parse_period(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn unix_seconds_and_civil_times_round_trip() {
+        for text in [
+            "1970-01-01T00:00:00",
+            "1969-12-31T23:59:59",
+            "2000-02-29T12:34:56",
+            "2100-03-01T00:00:00",
+            "1600-01-01T00:00:00",
+            "-001-03-01T00:00:00",
+        ] {
+            let time: CivilTime = text.parse().unwrap();
+            let seconds = time.unix_millis().unwrap() / 1000;
+            assert_eq!(civil_from_unix_seconds(seconds), time, "{text}");
+        }
     }
 }

@@ -16,23 +16,40 @@ pub enum FileEntries {
     /// No entries: the header's count is 0.
     #[default]
     None,
-    /// These absolute byte ranges, as given (the writer checks they lie inside the archive
-    /// unless told otherwise).
-    Ranges(Vec<Entry>),
+    /// These entries, in this order: absolute byte ranges as given (the writer checks they lie
+    /// inside the archive unless told otherwise) or the data of a named member.
+    Given(Vec<GivenEntry>),
     /// Entry *i* is the data of member *i* (at most 7 files).
     PerFile,
 }
 
+/// One entry of [`FileEntries::Given`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GivenEntry {
+    /// An absolute byte range of the archive (`--entry OFF:LEN`).
+    Range(Entry),
+    /// The data of the member of this name (`--entry-member NAME`).
+    Member(String),
+}
+
 /// Plans `taco pack OUT INPUT...`: a FILE is stored under its file name, a DIR recursively as
-/// `DIR/rel/path` sorted by name, in the order given. A file that is the existing `out`
-/// (about to be replaced) is left out with a note: an archive is never packed into itself.
+/// `DIR/rel/path` sorted by name, in the order given. With `base` (`-C DIR`), each input is a
+/// path relative to `base` and is stored under that path (`-C data sub/a.txt` stores
+/// `data/sub/a.txt` as `sub/a.txt`). A file that is the existing `out` (about to be replaced)
+/// is left out with a note: an archive is never packed into itself.
 ///
 /// # Errors
 /// [`PlanError::Io`] for a missing input, [`PlanError::NotRegular`],
 /// [`PlanError::DuplicateName`] when two inputs map to one member name,
-/// [`PlanError::BadOption`] for more than 7 entries (or files with [`FileEntries::PerFile`]),
+/// [`PlanError::BadOption`] for more than 7 entries (or files with [`FileEntries::PerFile`]), an
+/// entry naming no member, or with `base` an input that is absolute or climbs out with `..`;
 /// and directory walking errors.
-pub fn plan_files(inputs: &[PathBuf], out: &Path, entries: FileEntries) -> Result<Plan, PlanError> {
+pub fn plan_files(
+    inputs: &[PathBuf],
+    base: Option<&Path>,
+    out: &Path,
+    entries: FileEntries,
+) -> Result<Plan, PlanError> {
     let out_meta = fs::metadata(out).ok().filter(fs::Metadata::is_file);
     let is_out = |path: &Path, size: u64| {
         out_meta.as_ref().is_some_and(|meta| {
@@ -51,15 +68,22 @@ pub fn plan_files(inputs: &[PathBuf], out: &Path, entries: FileEntries) -> Resul
             fields: MemberFields::default().into(),
         });
     };
-    for input in inputs {
+    for given in inputs {
+        // Under `-C DIR` the name is the path as given, opened below DIR.
+        let (input, named_as) = match base {
+            Some(base) => (base.join(given), Some(relative_name(given)?)),
+            None => (given.clone(), None),
+        };
+        let input = &input;
         let meta = fs::metadata(input).map_err(|source| PlanError::Io {
             path: input.clone(),
             source,
         })?;
         if meta.is_dir() {
-            let prefix = match input.file_name() {
-                Some(name) => utf8(input, name)?,
-                None => String::new(),
+            let prefix = match (&named_as, input.file_name()) {
+                (Some(named), _) => named.clone(),
+                (None, Some(name)) => utf8(input, name)?,
+                (None, None) => String::new(),
             };
             for file in walk_files(input)? {
                 if is_out(&file.path, file.size) {
@@ -77,10 +101,16 @@ pub fn plan_files(inputs: &[PathBuf], out: &Path, entries: FileEntries) -> Resul
                 add(name, file.path, file.size);
             }
         } else if meta.is_file() {
-            let name = input.file_name().ok_or_else(|| PlanError::NotRegular {
-                path: input.clone(),
-            })?;
-            add(utf8(input, name)?, input.clone(), meta.len());
+            let name = match named_as {
+                Some(named) if !named.is_empty() => named,
+                _ => {
+                    let name = input.file_name().ok_or_else(|| PlanError::NotRegular {
+                        path: input.clone(),
+                    })?;
+                    utf8(input, name)?
+                }
+            };
+            add(name, input.clone(), meta.len());
         } else {
             return Err(PlanError::NotRegular {
                 path: input.clone(),
@@ -147,18 +177,33 @@ fn finish_plan(
     }
     let groups = match entries {
         FileEntries::None => Vec::new(),
-        FileEntries::Ranges(ranges) => {
-            if ranges.len() > MAX_ENTRIES {
+        FileEntries::Given(given) => {
+            if given.len() > MAX_ENTRIES {
                 return Err(PlanError::BadOption(format!(
                     "{} entries given, a TACO header holds at most {MAX_ENTRIES}",
-                    ranges.len()
+                    given.len()
                 )));
             }
-            ranges
+            given
                 .into_iter()
                 .enumerate()
-                .map(|(i, range)| group(format!("entry {i}"), GroupRange::Fixed(range)))
-                .collect()
+                .map(|(i, entry)| match entry {
+                    GivenEntry::Range(range) => {
+                        Ok(group(format!("entry {i}"), GroupRange::Fixed(range)))
+                    }
+                    GivenEntry::Member(name) => {
+                        let index =
+                            members.iter().position(|m| m.name == name).ok_or_else(|| {
+                                PlanError::BadOption(format!(
+                                    "--entry-member {name:?}: no member has that name (members \
+                                 are named as `taco ls` shows them, e.g. {:?})",
+                                    members.first().map_or("", |m| m.name.as_str())
+                                ))
+                            })?;
+                        Ok(group(name, GroupRange::Data(index)))
+                    }
+                })
+                .collect::<Result<Vec<_>, PlanError>>()?
         }
         FileEntries::PerFile => {
             if members.len() > MAX_ENTRIES {
@@ -190,6 +235,28 @@ fn group(label: String, range: GroupRange) -> Group {
         range,
         fields: EntryFields::default(),
     }
+}
+
+/// An input given under `-C DIR` as the member name it becomes: `/`-separated, `.` components
+/// dropped (`.` alone names DIR itself: its files keep their paths below it); absolute paths
+/// and `..` are refused, since the name would not say where the file was.
+fn relative_name(given: &Path) -> Result<String, PlanError> {
+    use std::path::Component;
+    let mut parts = Vec::new();
+    for component in given.components() {
+        match component {
+            Component::Normal(part) => parts.push(utf8(given, part)?),
+            Component::CurDir => {}
+            _ => {
+                return Err(PlanError::BadOption(format!(
+                    "{}: with -C DIR, give paths relative to DIR, without .. (they become the \
+                     member names)",
+                    given.display()
+                )))
+            }
+        }
+    }
+    Ok(parts.join("/"))
 }
 
 fn utf8(path: &Path, part: &std::ffi::OsStr) -> Result<String, PlanError> {

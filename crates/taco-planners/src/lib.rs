@@ -23,7 +23,7 @@ pub use error::PlanError;
 pub use execute::{
     default_output, execute, meta_path, source_date_epoch, ExecuteOptions, Executed, INDEX_MEMBER,
 };
-pub use files::{plan_files, plan_named_files, FileEntries};
+pub use files::{plan_files, plan_named_files, FileEntries, GivenEntry};
 pub use netcdf_planner::{
     plan_netcdf, read_file_times, FileTimes, NetcdfOptions, NETCDF_EXTENSIONS,
 };

@@ -45,14 +45,20 @@ struct RowGroupBytes {
     rows: i64,
 }
 
-/// The first byte of a column chunk: its dictionary page if it has one, else its first data
-/// page. Some writers record a dictionary offset of 0 (or past the data) when there is none.
-fn chunk_start(column: &ColumnChunkMetaData) -> i64 {
+/// The offset of a column chunk's dictionary page, if it has one. Some writers record a
+/// dictionary offset of 0 (or past the data) when there is none; a chunk of zero rows may hold
+/// a dictionary page and no data page (data page offset 0, as pyarrow writes an empty table).
+fn dictionary_page(column: &ColumnChunkMetaData) -> Option<i64> {
     let data = column.data_page_offset();
-    match column.dictionary_page_offset() {
-        Some(dict) if dict > 0 && dict < data => dict,
-        _ => data,
-    }
+    column
+        .dictionary_page_offset()
+        .filter(|&dict| dict > 0 && (dict < data || data == 0))
+}
+
+/// The first byte of a column chunk: its dictionary page if it has one, else its first data
+/// page.
+fn chunk_start(column: &ColumnChunkMetaData) -> i64 {
+    dictionary_page(column).unwrap_or_else(|| column.data_page_offset())
 }
 
 fn bad(path: &Path, detail: impl Into<String>) -> PlanError {
@@ -224,17 +230,17 @@ fn part_footer(
             .columns()
             .iter()
             .map(|column| {
-                let dictionary = match column.dictionary_page_offset() {
-                    Some(dict) if dict > 0 && dict < column.data_page_offset() => {
-                        Some(dict + shift)
-                    }
-                    _ => None,
+                let dictionary = dictionary_page(column).map(|dict| dict + shift);
+                // 0 means no data page (a chunk of zero rows): it stays pointing nowhere.
+                let data = match column.data_page_offset() {
+                    0 => 0,
+                    data => data + shift,
                 };
                 // Page indexes and bloom filters live outside the copied range: drop them.
                 column
                     .clone()
                     .into_builder()
-                    .set_data_page_offset(column.data_page_offset() + shift)
+                    .set_data_page_offset(data)
                     .set_dictionary_page_offset(dictionary)
                     .set_index_page_offset(None)
                     .set_bloom_filter_offset(None)

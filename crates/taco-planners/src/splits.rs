@@ -24,7 +24,9 @@ pub struct SplitOptions {
 /// Plans an ML dataset whose immediate subdirectories are splits (DESIGN §7): `train`, `val`,
 /// `test` first, then the others alphabetically (or the order of `options.splits`); members keep
 /// their paths (`val/shard-0003.tfrecord`); entry *i* is the span of split *i*. Files directly
-/// in `dir` belong to no split and are left out with a note.
+/// in `dir` (a `labels.csv`, a `README.md`) belong to no split: they are stored after the
+/// splits, outside every entry. Hidden files and directories (names starting with `.`, such as
+/// `.cache/` or `.DS_Store`) are left out, with a note.
 ///
 /// # Errors
 /// [`PlanError::NoSplits`], [`PlanError::TooManySplits`] for more than 7 splits without a choice,
@@ -32,11 +34,18 @@ pub struct SplitOptions {
 pub fn plan_splits(dir: &Path, options: &SplitOptions) -> Result<Plan, PlanError> {
     let mut found = Vec::new();
     let mut loose = Vec::new();
+    let mut hidden = Vec::new();
     for (_, path, name) in list_dir(dir)? {
-        if fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+        let meta = fs::metadata(&path).map_err(|source| PlanError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if name.starts_with('.') {
+            hidden.push(name);
+        } else if meta.is_dir() {
             found.push(name);
-        } else {
-            loose.push(name);
+        } else if meta.is_file() {
+            loose.push((name, path, meta.len()));
         }
     }
     found.sort();
@@ -81,19 +90,19 @@ pub fn plan_splits(dir: &Path, options: &SplitOptions) -> Result<Plan, PlanError
     }
     let mut notes = Vec::new();
     loose.sort();
-    if let Some(first) = loose.first() {
-        notes.push(format!(
-            "{} file(s) directly in {} belong to no split and were left out, e.g. {first}",
-            loose.len(),
-            dir.display()
-        ));
-    }
 
     let mut members = Vec::new();
     let mut groups = Vec::new();
     let mut ranges = Vec::new();
     for split in &chosen {
-        let files = walk_files(&dir.join(split))?;
+        let mut files = walk_files(&dir.join(split))?;
+        files.retain(|f| {
+            let visible = !f.relative.split('/').any(|part| part.starts_with('.'));
+            if !visible {
+                hidden.push(format!("{split}/{}", f.relative));
+            }
+            visible
+        });
         if files.is_empty() {
             return Err(PlanError::EmptySplit {
                 path: dir.to_path_buf(),
@@ -130,7 +139,25 @@ pub fn plan_splits(dir: &Path, options: &SplitOptions) -> Result<Plan, PlanError
         });
         ranges.push((split.clone(), count, bytes, first, last));
     }
-    let total_bytes = ranges.iter().map(|r| r.2).sum();
+    // Files beside the splits, after them: no span includes them.
+    let mut loose_bytes = 0;
+    for (name, path, size) in loose {
+        loose_bytes += size;
+        members.push(PlannedMember {
+            name,
+            source: MemberSource::Path { path, size },
+            fields: PlannedFields::None,
+        });
+    }
+    hidden.sort();
+    if let Some(first) = hidden.first() {
+        notes.push(format!(
+            "{} hidden file(s) or directories in {} were left out, e.g. {first}",
+            hidden.len(),
+            dir.display()
+        ));
+    }
+    let total_bytes = ranges.iter().map(|r| r.2).sum::<u64>() + loose_bytes;
     let section = move |spans: &[MemberSpan]| {
         let splits: Vec<Value> = ranges
             .iter()

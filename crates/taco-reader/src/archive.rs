@@ -157,6 +157,70 @@ impl<S: ReadAt> Archive<S> {
         &self.members
     }
 
+    /// The data range of every member, in [`Archive::members`] order, each from its
+    /// checked local header. Remotely, local headers that lie close together (at most
+    /// 1 MiB apart) are read with one request, the data between them coming along.
+    ///
+    /// # Errors
+    /// As [`ArchiveTail::local_header`]; [`ArchiveError::OverlappingMembers`] when a member's
+    /// local header starts inside the one before it.
+    pub fn data_ranges(&self) -> Result<Vec<Entry>, ReadError> {
+        Ok(self
+            .data_ranges_where(|_| true)?
+            .into_iter()
+            .map(|range| range.unwrap_or(Entry::new(0, 0)))
+            .collect())
+    }
+
+    /// As [`Archive::data_ranges`], for the members `wanted` selects (`None` for the others).
+    pub(crate) fn data_ranges_where(
+        &self,
+        wanted: impl Fn(&Member) -> bool,
+    ) -> Result<Vec<Option<Entry>>, ReadError> {
+        let members = self.members();
+        let data_of = |member: &Member, local: &LocalHeader| {
+            Entry::new(
+                member.header_offset() + local.header_len,
+                member.record.compressed_size,
+            )
+        };
+        let mut ranges = vec![None; members.len()];
+        let mut ordered = Vec::new();
+        let each_alone = !self.source().reads_are_requests();
+        for (i, member) in members.iter().enumerate() {
+            if !wanted(member) {
+                continue;
+            }
+            // Local headers in the tail already read cost nothing; the others are read in
+            // runs when reads are requests.
+            if each_alone || member.header_offset() >= self.tail_offset {
+                ranges[i] = Some(data_of(member, &self.local_header(member)?));
+            } else {
+                ordered.push(i);
+            }
+        }
+        ordered.sort_by_key(|&i| members[i].header_offset());
+        let limit = self.directory_end().cd_offset;
+        let apart = |a: &usize, b: &usize| {
+            members[*b].header_offset() - members[*a].header_offset() <= RUN_GAP
+        };
+        for group in ordered.chunk_by(apart) {
+            let (Some(&first), Some(&last)) = (group.first(), group.last()) else {
+                continue;
+            };
+            let start = members[first].header_offset();
+            let end = run_end(start, &members[last], limit, false);
+            let mut reader = self.source().open_range(Entry::new(start, end - start))?;
+            let mut at = start;
+            for &i in group {
+                let local = self.local_header_after(&members[i], &mut reader, at)?;
+                at = members[i].header_offset() + local.header_len;
+                ranges[i] = Some(data_of(&members[i], &local));
+            }
+        }
+        Ok(ranges)
+    }
+
     /// The member with exactly this name (as [`Member::name_lossy`] decodes it).
     pub fn member(&self, name: &str) -> Option<&Member> {
         self.members.iter().find(|m| {
@@ -398,6 +462,12 @@ impl<S: ReadAt> ArchiveTail<S> {
             }
             None => self.source.read_exact_at(buf, offset),
         }
+    }
+
+    /// Offset of the first byte of the tail read when opening (bytes from here on cost no
+    /// further read).
+    pub fn tail_offset(&self) -> u64 {
+        self.tail_offset
     }
 
     /// The underlying source.

@@ -130,9 +130,25 @@ pub enum ArchiveError {
     /// The requested entry number is not in the header.
     #[error("no entry {index}: the header has {count} entries")]
     NoSuchEntry { index: usize, count: usize },
+    /// An entry asked to be extracted as files holds no whole member: it is a byte range
+    /// inside one (a verbatim Parquet row group, say).
+    #[error(
+        "entry {index} ({offset}:{length}) holds no whole member, only bytes inside {within}: \
+         write them with `taco get --entry {index} -o FILE`"
+    )]
+    EntryHoldsNoMember {
+        index: usize,
+        offset: u64,
+        length: u64,
+        /// The member the range lies in, or "no member".
+        within: String,
+    },
     /// The requested member is not in the archive.
     #[error("no member named {name:?}")]
     NoSuchMember { name: String },
+    /// A name pattern matches no member.
+    #[error("no member matches {pattern:?}")]
+    NoMatch { pattern: String },
     /// A span holds a local entry the archive's directory (central, or the lookup directory
     /// of index v2) does not list there.
     #[error(
@@ -177,7 +193,9 @@ impl ArchiveError {
             ArchiveError::CrcMismatch { .. } => ErrorKind::CrcMismatch,
             ArchiveError::TruncatedSpan { .. } => ErrorKind::TruncatedSpan,
             ArchiveError::NoSuchEntry { .. } => ErrorKind::NoSuchEntry,
+            ArchiveError::EntryHoldsNoMember { .. } => ErrorKind::EntryHoldsNoMember,
             ArchiveError::NoSuchMember { .. } => ErrorKind::NoSuchMember,
+            ArchiveError::NoMatch { .. } => ErrorKind::NoMatch,
             ArchiveError::NotInDirectory { .. } => ErrorKind::NotInDirectory,
             ArchiveError::TooLarge { .. } => ErrorKind::TooLarge,
             ArchiveError::StaleSidecar { .. } => ErrorKind::StaleSidecar,
@@ -311,7 +329,9 @@ pub enum ErrorKind {
     CrcMismatch,
     TruncatedSpan,
     NoSuchEntry,
+    EntryHoldsNoMember,
     NoSuchMember,
+    NoMatch,
     NotInDirectory,
     TooLarge,
     StaleSidecar,
@@ -372,7 +392,9 @@ impl ErrorKind {
             ErrorKind::CrcMismatch => "CrcMismatch",
             ErrorKind::TruncatedSpan => "TruncatedSpan",
             ErrorKind::NoSuchEntry => "NoSuchEntry",
+            ErrorKind::EntryHoldsNoMember => "EntryHoldsNoMember",
             ErrorKind::NoSuchMember => "NoSuchMember",
+            ErrorKind::NoMatch => "NoMatch",
             ErrorKind::NotInDirectory => "NotInDirectory",
             ErrorKind::TooLarge => "TooLarge",
             ErrorKind::StaleSidecar => "StaleSidecar",
@@ -421,7 +443,9 @@ impl ErrorKind {
             | ErrorKind::CrcMismatch
             | ErrorKind::TruncatedSpan
             | ErrorKind::NoSuchEntry
+            | ErrorKind::EntryHoldsNoMember
             | ErrorKind::NoSuchMember
+            | ErrorKind::NoMatch
             | ErrorKind::NotInDirectory
             | ErrorKind::TooLarge
             | ErrorKind::StaleSidecar => ErrorClass::Archive,

@@ -19,6 +19,24 @@ pub struct ExtractOptions {
     /// Files never to replace, even when overwriting: the inputs of the command, as
     /// (device, inode) pairs.
     pub inputs: Vec<(u64, u64)>,
+    /// Only members matching one of these patterns (or lying under a directory that does);
+    /// empty: every member.
+    pub patterns: Vec<taco_format::NamePattern>,
+    /// Also write taco's own members (`TACO_DIRECTORY`, `TACO_MANIFEST.parquet`,
+    /// `TACO_INDEX.json`), which are the format's machinery rather than the user's files and
+    /// are left out by default. `TACO_HEADER` is never written: its bytes are the header.
+    pub taco_members: bool,
+}
+
+impl ExtractOptions {
+    /// Whether the member `name` is to be written: not one of taco's own unless asked for,
+    /// and matching a pattern when there are any.
+    pub fn selects(&self, name: &str) -> bool {
+        if !self.taco_members && crate::located::NOT_LOOKED_UP.contains(&name) {
+            return false;
+        }
+        self.patterns.is_empty() || self.patterns.iter().any(|p| p.matches(name))
+    }
 }
 
 /// What an extraction wrote.
@@ -37,16 +55,17 @@ fn output_error(path: &Path) -> impl Fn(io::Error) -> ReadError + '_ {
     }
 }
 
-/// Checks a member name (as decoded text) for extraction: `TACO_HEADER`, the lookup
-/// directory `TACO_DIRECTORY` and the manifest `TACO_MANIFEST.parquet` (the format's own
-/// machinery, not the user's files; `taco manifest` writes the manifest out) are skipped
-/// (`Ok(None)`), directory entries keep their trailing `/`, everything else must pass
-/// [`check_member_name`].
-fn extraction_name(name: &str, offset: u64) -> Result<Option<&str>, ArchiveError> {
-    if name.as_bytes() == HEADER_NAME
-        || name == taco_format::LOOKUP_MEMBER
-        || name == taco_index::MANIFEST_MEMBER
-    {
+/// Checks a member name (as decoded text) for extraction: members `options` does not select
+/// (by default taco's own: the header, the lookup directory, the manifest and a v1 index —
+/// not the user's files; `taco manifest` writes the manifest out) are skipped (`Ok(None)`),
+/// directory entries keep their trailing `/`, everything else must pass [`check_member_name`].
+fn extraction_name<'n>(
+    name: &'n str,
+    offset: u64,
+    options: &ExtractOptions,
+) -> Result<Option<&'n str>, ArchiveError> {
+    // The header's bytes are the archive's first 157: never a file, even with taco's own.
+    if name.as_bytes() == HEADER_NAME || !options.selects(name) {
         return Ok(None);
     }
     let (checked, is_dir) = match name.strip_suffix('/') {
@@ -88,7 +107,12 @@ pub fn write_named_file(
         source_label: label.to_string(),
         problem,
     };
-    let checked = extraction_name(name, offset)
+    // Asked for by name: taco's own members too.
+    let by_name = ExtractOptions {
+        taco_members: true,
+        ..ExtractOptions::default()
+    };
+    let checked = extraction_name(name, offset, &by_name)
         .map_err(fail)?
         .filter(|n| !n.ends_with('/'))
         .ok_or_else(|| {
@@ -198,7 +222,7 @@ pub fn extract_members<S: ReadAt>(
             .record
             .strict_name()
             .map_err(|e| invalid(source, bad_name(e)))?;
-        let name = extraction_name(&text, member.header_offset())
+        let name = extraction_name(&text, member.header_offset(), options)
             .map_err(|e| invalid(source, e))?
             .map(str::to_owned);
         if let Some(name) = name {
@@ -384,6 +408,23 @@ pub fn extract_entry<S: ReadAt>(
             selected.push(member.clone());
         }
     }
+    if selected.is_empty() && entry.length > 0 {
+        // A range inside one member (a verbatim Parquet row group): extracting it as files
+        // would write nothing and look like success.
+        let within = before.map_or_else(
+            || "no member".to_string(),
+            |m| format!("member {:?}", m.name_lossy()),
+        );
+        return Err(invalid(
+            source,
+            ArchiveError::EntryHoldsNoMember {
+                index,
+                offset: entry.offset,
+                length: entry.length,
+                within,
+            },
+        ));
+    }
     extract_members(archive, &selected, dir, options)
 }
 
@@ -522,7 +563,7 @@ fn write_span(
         let data_offset = offset + local.header_len;
         let len = local.compressed_size;
         let text = local.strict_name().map_err(|e| fail(e.into()))?;
-        let name = extraction_name(&text, offset).map_err(fail)?;
+        let name = extraction_name(&text, offset, options).map_err(fail)?;
         let data = Entry::new(data_offset, len);
         match name {
             None => {

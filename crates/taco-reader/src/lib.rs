@@ -38,6 +38,7 @@ mod ranges;
 mod remote;
 mod source;
 mod stream;
+mod summary;
 mod taco_archive;
 mod validate;
 
@@ -59,8 +60,12 @@ pub use remote::RemoteSource;
 pub use remote::{is_remote, RemoteError, RemoteOptions, TransferStats};
 pub use source::{LocalFile, ReadAt, Source};
 pub use stream::{copy_exact, stream_range, CrcReader, RangeReader};
+pub use summary::{IndexVersion, Summary};
 pub use taco_archive::{Selection, TacoArchive};
-pub use taco_index::{Index, IndexError, TimeMatch, TimeSelection, MANIFEST_MEMBER};
+pub use taco_index::{
+    EntryFiles, EntryKind, EntryRecord, Index, IndexError, TimeMatch, TimeSelection,
+    MANIFEST_MEMBER,
+};
 /// The tokio runtime handle [`RemoteSource::open_in`] and [`RemoteSource::from_store`] take.
 #[cfg(feature = "remote")]
 pub use tokio::runtime::Handle as RuntimeHandle;

@@ -114,6 +114,87 @@ impl<S: ReadAt> TacoArchive<S> {
             })
     }
 
+    /// The data range of every member, in [`TacoArchive::members`] order, as far as it is
+    /// cheap to know: locally from each local header; remotely from the manifest when the
+    /// archive has one (a request or two, each row checked to lie inside its member's local
+    /// entry; taco's own members, which it does not list, from their local headers in one
+    /// run), else only for local headers in the tail already read (`None` for the others:
+    /// reading them would mean reading the archive's data, which is what
+    /// [`crate::Archive::data_ranges`] does).
+    ///
+    /// # Errors
+    /// [`ArchiveError::BadManifest`] for a row that disagrees with the central directory; as
+    /// [`crate::Archive::data_ranges`].
+    pub fn data_ranges(&self) -> Result<Vec<Option<Entry>>, ReadError> {
+        let directory = self.directory()?;
+        let members = directory.members();
+        if !self.source.reads_are_requests() {
+            return directory.data_ranges_where(|_| true);
+        }
+        let tail_start = directory.tail_offset();
+        let in_tail = |m: &Member| m.header_offset() >= tail_start;
+        let manifest = members
+            .iter()
+            .find(|m| m.record.name == MANIFEST_MEMBER.as_bytes());
+        let Some(manifest) = manifest.filter(|_| !members.iter().all(in_tail)) else {
+            return directory.data_ranges_where(in_tail);
+        };
+        let (fetched, metadata, data) = self.manifest_footer(directory, manifest)?;
+        let mut rows = std::collections::HashMap::new();
+        for_each_member_row(
+            &*self.source,
+            fetched,
+            &metadata,
+            data,
+            |name, offset, length, _| {
+                rows.insert(name.to_string(), (offset, length));
+                Ok(())
+            },
+        )?;
+        // taco's own members (and any the manifest lacks) from their local headers.
+        let unlisted = |m: &Member| {
+            let name = m.name_lossy();
+            NOT_LOOKED_UP.contains(&name.as_str()) || !rows.contains_key(&name)
+        };
+        let from_headers = directory.data_ranges_where(unlisted)?;
+        let limit = directory.directory_end().cd_offset;
+        members
+            .iter()
+            .zip(from_headers)
+            .map(|(member, from_header)| {
+                if from_header.is_some() {
+                    return Ok(from_header);
+                }
+                let name = member.name_lossy();
+                let &(offset, length) = rows.get(&name).unwrap_or(&(-1, -1));
+                // The data starts after the fixed part and the name, and at most a maximal
+                // extra field later; it is as long as the central record says.
+                let header_min = member.header_offset()
+                    + (taco_format::LOCAL_FIXED_LEN + member.record.name.len()) as u64;
+                let data = u64::try_from(offset)
+                    .ok()
+                    .zip(u64::try_from(length).ok())
+                    .map(|(o, l)| Entry::new(o, l))
+                    .filter(|d| {
+                        d.offset >= header_min
+                            && d.offset - header_min <= u64::from(u16::MAX)
+                            && d.length == member.record.compressed_size
+                            && d.end().is_some_and(|end| end <= limit)
+                    });
+                data.map(Some).ok_or_else(|| {
+                    bad_manifest(
+                        &*self.source,
+                        format!(
+                            "it places {name:?} at {offset}:{length}, outside its local entry \
+                             at {}",
+                            member.header_offset()
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// A reader of the manifest's data that checks its CRC-32 as the last byte arrives, and
     /// the data's range.
     ///
@@ -153,6 +234,33 @@ impl<S: ReadAt> TacoArchive<S> {
             Some(member) => f(&tail, &member).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The manifest's planner and entry records (its key-value metadata), read from its
+    /// footer only.
+    ///
+    /// # Errors
+    /// [`ArchiveError::BadManifest`] when the entries do not parse; read errors.
+    pub(crate) fn manifest_entries(
+        &self,
+        tail: &ArchiveTail<Arc<S>>,
+        member: &Member,
+    ) -> Result<(Option<String>, Vec<EntryRecord>), ReadError> {
+        let (_, metadata, _) = self.manifest_footer(tail, member)?;
+        let kv = |key: &str| {
+            metadata
+                .file_metadata()
+                .key_value_metadata()
+                .and_then(|kv| kv.iter().find(|k| k.key == key))
+                .and_then(|k| k.value.clone())
+        };
+        let entries = match kv("taco.entries") {
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                bad_manifest(&*self.source, format!("its entries do not parse: {e}"))
+            })?,
+            None => Vec::new(),
+        };
+        Ok((kv("taco.planner"), entries))
     }
 
     /// Time query through the manifest, `None` when the archive has none.
@@ -595,26 +703,83 @@ pub(crate) fn check_manifest<S: ReadAt>(
 
     let mut fetched = Fetched::empty(range.length);
     let metadata = read_footer(source, Some(range), &mut fetched)?;
-    let (positions, projection) = project(&metadata, &MEMBER_COLUMNS)
+    let mut row_number = 0usize;
+    for_each_member_row(
+        source,
+        fetched,
+        &metadata,
+        Some(range),
+        |name, offset, length, crc| {
+            let Some((member, data)) = expected.get(row_number) else {
+                return Err(bad(format!(
+                    "it has more rows than the archive's {} members",
+                    expected.len()
+                )));
+            };
+            let actual_name = member.name_lossy();
+            let listed = (name, offset, length, crc);
+            let actual = (
+                actual_name.as_str(),
+                i64::try_from(data.offset).unwrap_or(-1),
+                i64::try_from(data.length).unwrap_or(-1),
+                i64::from(member.record.crc32),
+            );
+            if listed != actual {
+                return Err(bad(format!(
+                "row {row_number} lists {name:?} at {offset}:{length} with CRC-32 {crc:#010x}; \
+                 the archive has {actual_name:?} at {}:{} with {:#010x}",
+                data.offset, data.length, member.record.crc32
+            )));
+            }
+            row_number += 1;
+            Ok(())
+        },
+    )?;
+    if row_number != expected.len() {
+        return Err(bad(format!(
+            "it lists {row_number} members, the archive has {}",
+            expected.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Calls `row` with the name, data offset, length and CRC-32 of each row of the manifest, in
+/// order: `fetched` holds what is read of it so far and `metadata` its footer; the rest is read
+/// from its data at `data` (`None`: all fetched) one row group at a time (memory bounded by a
+/// row group, whatever the member count).
+///
+/// # Errors
+/// [`ArchiveError::BadManifest`] for a manifest without those columns or a row without those
+/// values; read errors; what `row` returns.
+fn for_each_member_row<S: ReadAt>(
+    source: &S,
+    fetched: Fetched,
+    metadata: &ParquetMetaData,
+    data: Option<Entry>,
+    mut row: impl FnMut(&str, i64, i64, i64) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    let bad = |problem: String| bad_manifest(source, problem);
+    let (positions, projection) = project(metadata, &MEMBER_COLUMNS)
         .ok_or_else(|| bad(format!("it lacks one of the columns {MEMBER_COLUMNS:?}")))?;
     let spans = metadata
         .row_groups()
         .iter()
         .enumerate()
         .map(|(i, group)| {
-            let (lo, hi) = columns_span(i, group, &positions, range.length).map_err(bad)?;
+            let (lo, hi) = columns_span(i, group, &positions, fetched.len).map_err(bad)?;
             Ok((i, lo, hi))
         })
         .collect::<Result<Vec<_>, ReadError>>()?;
     let mut row_number = 0usize;
-    for_each_group(
-        source,
-        Some(range),
-        &Arc::new(fetched),
-        &spans,
-        |i, chunk| {
-            group_rows(source, chunk, metadata.row_group(i), &projection, |row| {
-                let mut fields = row.get_column_iter().map(|(_, field)| field);
+    for_each_group(source, data, &Arc::new(fetched), &spans, |i, chunk| {
+        group_rows(
+            source,
+            chunk,
+            metadata.row_group(i),
+            &projection,
+            |fields| {
+                let mut fields = fields.get_column_iter().map(|(_, field)| field);
                 let (
                     Some(Field::Str(name)),
                     Some(&Field::Long(offset)),
@@ -626,37 +791,9 @@ pub(crate) fn check_manifest<S: ReadAt>(
                         "row {row_number} lacks a name, offset, length or CRC-32"
                     )));
                 };
-                let Some((member, data)) = expected.get(row_number) else {
-                    return Err(bad(format!(
-                        "it has more rows than the archive's {} members",
-                        expected.len()
-                    )));
-                };
-                let actual_name = member.name_lossy();
-                let listed = (name.as_str(), offset, length, crc);
-                let actual = (
-                    actual_name.as_str(),
-                    i64::try_from(data.offset).unwrap_or(-1),
-                    i64::try_from(data.length).unwrap_or(-1),
-                    i64::from(member.record.crc32),
-                );
-                if listed != actual {
-                    return Err(bad(format!(
-                    "row {row_number} lists {name:?} at {offset}:{length} with CRC-32 {crc:#010x}; \
-                     the archive has {actual_name:?} at {}:{} with {:#010x}",
-                    data.offset, data.length, member.record.crc32
-                )));
-                }
                 row_number += 1;
-                Ok(())
-            })
-        },
-    )?;
-    if row_number != expected.len() {
-        return Err(bad(format!(
-            "it lists {row_number} members, the archive has {}",
-            expected.len()
-        )));
-    }
-    Ok(())
+                row(name, offset, length, crc)
+            },
+        )
+    })
 }

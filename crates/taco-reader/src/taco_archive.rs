@@ -60,6 +60,27 @@ pub enum Selection {
     Entry(usize),
 }
 
+impl<S: ReadAt> TacoArchive<S> {
+    /// The first of `options.patterns` that selects no member of the archive (reads the
+    /// central directory, only when there are patterns).
+    ///
+    /// # Errors
+    /// As [`TacoArchive::members`].
+    pub fn pattern_matching_nothing<'o>(
+        &self,
+        options: &'o ExtractOptions,
+    ) -> Result<Option<&'o taco_format::NamePattern>, ReadError> {
+        if options.patterns.is_empty() {
+            return Ok(None);
+        }
+        let names: Vec<String> = self.members()?.iter().map(|m| m.name_lossy()).collect();
+        Ok(options
+            .patterns
+            .iter()
+            .find(|p| !names.iter().any(|name| p.matches(name))))
+    }
+}
+
 impl TacoArchive<Source> {
     /// Opens a local path, or a URL (`http(s)://`, `s3://`; with the `remote` feature), and
     /// reads its first 64 KiB (see [`TacoArchive::from_source`]).
@@ -383,6 +404,14 @@ impl<S: ReadAt> TacoArchive<S> {
         selection: Selection,
         options: &ExtractOptions,
     ) -> Result<ExtractReport, ReadError> {
+        if let Some(pattern) = self.pattern_matching_nothing(options)? {
+            return Err(invalid_archive(
+                &*self.source,
+                ArchiveError::NoMatch {
+                    pattern: pattern.to_string(),
+                },
+            ));
+        }
         match selection {
             Selection::All => crate::extract_all(self.directory()?, dir, options),
             Selection::Entry(index) => {

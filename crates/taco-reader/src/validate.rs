@@ -1,4 +1,4 @@
-use crate::archive::{invalid, run_end, RUN_GAP};
+use crate::archive::invalid;
 use crate::{read_header, Archive, ArchiveError, Member, ReadAt, ReadError};
 use std::collections::HashSet;
 use taco_format::{
@@ -241,31 +241,9 @@ pub fn validate<S: ReadAt>(source: S, level: Level) -> Result<ValidationReport, 
             at = data.offset + data.length;
             ranges.push((member, data));
         }
-    } else if source.reads_are_requests() {
-        // Local headers that lie close together are read with one request, the data between
-        // them coming along; a member with more data than that before the next starts a new one.
-        let mut ordered: Vec<&Member> = members.iter().collect();
-        ordered.sort_by_key(|m| m.header_offset());
-        let limit = archive.directory_end().cd_offset;
-        for group in ordered.chunk_by(|a, b| b.header_offset() - a.header_offset() <= RUN_GAP) {
-            let (Some(first), Some(last)) = (group.first(), group.last()) else {
-                continue;
-            };
-            let start = first.header_offset();
-            let end = run_end(start, last, limit, false);
-            let mut reader = source.open_range(Entry::new(start, end - start))?;
-            let mut at = start;
-            for member in group {
-                let local = archive.local_header_after(member, &mut reader, at)?;
-                at = member.header_offset() + local.header_len;
-                ranges.push((member, data_of(member, &local)));
-            }
-        }
     } else {
-        for member in members {
-            let local = archive.local_header(member)?;
-            ranges.push((member, data_of(member, &local)));
-        }
+        let data = archive.data_ranges()?;
+        ranges.extend(members.iter().zip(data));
     }
 
     // One reading only: members follow each other with no byte between them that nobody

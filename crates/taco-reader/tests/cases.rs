@@ -378,6 +378,7 @@ fn a_symlink_at_the_file_name_is_replaced_not_followed_and_inputs_are_kept() {
             std::os::unix::fs::MetadataExt::dev(&meta),
             std::os::unix::fs::MetadataExt::ino(&meta),
         )],
+        ..Default::default()
     };
     let err = taco_reader::extract_all(&archive, &target, &options).unwrap_err();
     assert_eq!(err.kind().name(), "OutputIsInput");

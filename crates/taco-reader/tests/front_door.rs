@@ -286,11 +286,27 @@ fn entry_shapes() -> (Vec<u8>, [MemberSpan; 3]) {
 #[test]
 fn an_entry_extracts_exactly_the_members_whose_data_it_holds_whole() {
     let (bytes, _) = entry_shapes();
+    // Entries holding no whole member are refused, naming the member they lie in, and
+    // write nothing (extracting them would otherwise "succeed" with no file).
+    for (entry, within) in [(2, "b.bin"), (3, "c.bin")] {
+        through_every_source(&bytes, |archive| {
+            let dir = tempfile::tempdir().unwrap();
+            let err = archive
+                .extract(
+                    dir.path(),
+                    Selection::Entry(entry),
+                    &ExtractOptions::default(),
+                )
+                .unwrap_err();
+            assert_eq!(err.kind().name(), "EntryHoldsNoMember", "entry {entry}");
+            assert!(err.to_string().contains(within), "{err}");
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        });
+    }
+    let (bytes, _) = entry_shapes();
     for (entry, want) in [
         (0, vec!["b.bin"]),
         (1, vec!["b.bin", "c.bin"]),
-        (2, vec![]),
-        (3, vec![]),
         (4, vec!["a.bin"]),
     ] {
         through_every_source(&bytes, |archive| {

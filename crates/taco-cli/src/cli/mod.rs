@@ -58,6 +58,15 @@ pub enum Command {
     PackNetcdf(PackNetcdfArgs),
     /// Print the entries of an archive's TACO header (reads only the first 157 bytes).
     Header(HeaderArgs),
+    /// Say what an archive is and what each entry holds.
+    ///
+    /// Size, members, ZIP64, index and planner, then each entry's kind, label and what it
+    /// covers (tiles, files, row groups and rows, a time range), and the members outside every
+    /// entry. Reads the head, the tail and the manifest's footer (or a v1 index): three
+    /// requests for a remote planned archive, whatever its size; the rest of the central
+    /// directory only when members lie outside the entries. Remotely the requests made are
+    /// said at the end.
+    Info(InfoArgs),
     /// Rewrite the entries of an existing archive in place (only the header and its CRCs change).
     UpdateHeader(UpdateHeaderArgs),
     /// List the members of an archive from its central directory.
@@ -129,13 +138,26 @@ pub struct PackArgs {
     /// Output archive path.
     pub out: PathBuf,
     /// Files and directories to store, in this order.
-    #[arg(required = true, value_name = "FILE|DIR")]
+    #[arg(required_unless_present = "files_from", value_name = "FILE|DIR")]
     pub inputs: Vec<PathBuf>,
-    /// An entry as absolute archive byte range OFFSET:LENGTH (repeat, at most 7).
+    /// Also store the files and directories listed in FILE (- for standard input), one per
+    /// line, or NUL-separated when the list holds a NUL byte (`find -print0`); after FILE|DIR.
+    #[arg(long, value_name = "FILE")]
+    pub files_from: Option<PathBuf>,
+    /// Read inputs relative to DIR and name members by the paths as given (as tar -C):
+    /// `-C data sub/a.txt` stores data/sub/a.txt as sub/a.txt.
+    #[arg(short = 'C', long = "directory", value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// An entry as absolute archive byte range OFFSET:LENGTH (repeatable; with
+    /// --entry-member, at most 7 in all, in command-line order).
     #[arg(long = "entry", value_name = "OFF:LEN", value_parser = parse_entry)]
     pub entries: Vec<Entry>,
+    /// An entry that is the data of the member NAME (repeatable), as `taco ls` names it:
+    /// no offsets to compute by hand.
+    #[arg(long = "entry-member", value_name = "NAME")]
+    pub entry_members: Vec<String>,
     /// Make entry i the data range of member i (at most 7 members).
-    #[arg(long, conflicts_with = "entries")]
+    #[arg(long, conflicts_with_all = ["entries", "entry_members"])]
     pub entry_per_file: bool,
     /// Overwrite OUT if it exists.
     #[arg(short, long)]

@@ -3,7 +3,7 @@
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use taco_format::Entry;
-use taco_reader::{Level, RemoteOptions, Selection, TimeSelection};
+use taco_reader::{Level, RemoteOptions, TimeSelection};
 
 use super::parse_entry;
 
@@ -12,7 +12,8 @@ use super::parse_entry;
 pub struct QueryArgs {
     /// Archive made by `taco pack-netcdf`: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
     pub src: String,
-    /// A year (2024), month (2024-01), day (2024-01-15) or instant (2024-01-15T06:00).
+    /// A year (2024), month (2024-01), day (2024-01-15) or instant (2024-01-15T06:00, with an
+    /// optional Z or UTC offset such as +02:00). Exit code 1 when no file overlaps it.
     #[arg(long, value_name = "T", conflicts_with_all = ["from", "to"])]
     pub time: Option<String>,
     /// Start of the range: the beginning of this year/month/day/instant.
@@ -85,6 +86,20 @@ pub struct HeaderArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    pub src: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Accepted, as on every command (the description is all this prints).
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct UpdateHeaderArgs {
     /// Archive to modify in place.
     pub archive: PathBuf,
@@ -104,10 +119,20 @@ pub struct UpdateHeaderArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
 pub struct LsArgs {
     /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
     pub src: String,
-    /// Print JSON.
+    /// Also show where each member's local header starts (the offset a ZIP tool reports).
+    #[arg(short, long)]
+    pub long: bool,
+    /// Sizes in KiB, MiB, GiB (powers of 1024) instead of bytes.
+    #[arg(short = 'h', long)]
+    pub human: bool,
+    /// List only the members whose data lies in entry N (comma-separated list allowed).
+    #[arg(long, value_name = "N", value_delimiter = ',')]
+    pub entry: Vec<usize>,
+    /// Print JSON (offsets and sizes always in bytes).
     #[arg(long)]
     pub json: bool,
     /// Nothing on standard error but errors (no warnings); the listing itself still goes to
@@ -116,6 +141,9 @@ pub struct LsArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub remote: RemoteArgs,
+    /// Print help (-h is --human here, as in ls).
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
 }
 
 #[derive(Debug, Args)]
@@ -168,9 +196,14 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Args)]
 pub struct ExtractArgs {
-    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY (not used with --range).
+    /// Archive: a path, http(s)://HOST/PATH, s3://BUCKET/KEY, or - to read an archive (or a
+    /// span) from standard input, front to back. With --range, every argument is a PATTERN.
     #[arg(required_unless_present = "range")]
     pub src: Option<String>,
+    /// Only members whose name matches (shell-style: * also matches /, ?, [a-z], \ quotes;
+    /// a directory's name selects everything under it). Quote them from the shell.
+    #[arg(value_name = "PATTERN")]
+    pub patterns: Vec<String>,
     /// Directory to extract into (created if missing).
     #[arg(
         short = 'C',
@@ -179,12 +212,22 @@ pub struct ExtractArgs {
         default_value = "."
     )]
     pub dir: PathBuf,
-    /// Extract only the members inside entry N's range.
-    #[arg(long, value_name = "N", conflicts_with = "range")]
-    pub entry: Option<usize>,
-    /// Extract a span file: bytes cut from an archive holding complete local entries.
-    #[arg(long, value_name = "FILE", conflicts_with = "src")]
+    /// Extract only the members inside entry N's range (comma-separated list allowed).
+    #[arg(
+        long,
+        value_name = "N",
+        value_delimiter = ',',
+        conflicts_with = "range"
+    )]
+    pub entry: Vec<usize>,
+    /// Extract a span file (- for standard input): bytes cut from an archive holding complete
+    /// local entries.
+    #[arg(long, value_name = "FILE")]
     pub range: Option<PathBuf>,
+    /// Also extract taco's own members (TACO_DIRECTORY, TACO_MANIFEST.parquet,
+    /// TACO_INDEX.json), which are left out by default.
+    #[arg(long)]
+    pub all: bool,
     /// Overwrite existing files.
     #[arg(short, long)]
     pub force: bool,
@@ -206,7 +249,8 @@ pub struct GetArgs {
     /// Entry number(s) N (0-based), e.g. 3 or 0,2,5: the exact byte range of the archive.
     #[arg(long, value_name = "N", value_delimiter = ',')]
     pub entry: Vec<usize>,
-    /// Member NAME (repeatable): its data, CRC-checked.
+    /// Member NAME (repeatable): its data, CRC-checked. A NAME with *, ? or [ that is not a
+    /// member's name is a pattern selecting every member it matches (as in extract).
     #[arg(long, value_name = "NAME")]
     pub member: Vec<String>,
     /// Tile z/x/y of a `pack-tiles` archive (repeatable), found through its index;
@@ -283,13 +327,6 @@ impl LevelArg {
     }
 }
 
-impl ExtractArgs {
-    /// Which members to extract from an archive.
-    pub fn selection(&self) -> Selection {
-        self.entry.map_or(Selection::All, Selection::Entry)
-    }
-}
-
 impl QueryArgs {
     /// The time selection `--time`, `--from` and `--to` make.
     ///
@@ -301,5 +338,16 @@ impl QueryArgs {
             self.from.as_deref(),
             self.to.as_deref(),
         )
+    }
+
+    /// The selection as the user wrote it, for messages: `2024-02`, `2024-01 .. 2024-03`.
+    pub fn describe_selection(&self) -> String {
+        match (&self.time, &self.from, &self.to) {
+            (Some(time), _, _) => time.clone(),
+            (None, Some(from), Some(to)) => format!("{from} .. {to}"),
+            (None, Some(from), None) => format!("{from} or later"),
+            (None, None, Some(to)) => format!("{to} or earlier"),
+            (None, None, None) => "the selection".to_string(),
+        }
     }
 }

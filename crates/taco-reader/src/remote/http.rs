@@ -40,6 +40,8 @@ struct Observed {
     requests: AtomicU64,
     bytes: AtomicU64,
     range_ignored: AtomicBool,
+    /// A range request was answered 200 with no body: the object is empty.
+    empty_answer: AtomicBool,
     last_failure: Mutex<Option<Failure>>,
     /// The first ETag answered, and the first different one if the object changed.
     etags: Mutex<(Option<String>, Option<String>)>,
@@ -122,7 +124,18 @@ impl HttpService for CountingService {
         };
         let status = response.status();
         if ranged && status == http::StatusCode::OK {
-            self.observed.range_ignored.store(true, Ordering::Relaxed);
+            // The whole object in place of a range: refused, unless there is nothing in it
+            // (some servers answer a range of an empty object that way).
+            let empty = response
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() == b"0");
+            let flag = if empty {
+                &self.observed.empty_answer
+            } else {
+                &self.observed.range_ignored
+            };
+            flag.store(true, Ordering::Relaxed);
         }
         if status.is_success() {
             if let Some(etag) = response
@@ -484,6 +497,10 @@ impl RemoteSource {
             }
             object_store::Error::Precondition { .. } => self.precondition_failed(),
             _ if self.observed.range_ignored.load(Ordering::Relaxed) => RemoteError::RangeIgnored,
+            _ if self.observed.empty_answer.load(Ordering::Relaxed) => RemoteError::Failed {
+                message: "the object is empty (a range of it was answered with no bytes)"
+                    .to_string(),
+            },
             _ => match self.observed.last_failure() {
                 Some(Failure::Status(status @ (401 | 403))) => RemoteError::AccessDenied { status },
                 Some(Failure::Status(404)) => RemoteError::NotFound,
@@ -608,7 +625,8 @@ impl RemoteSource {
         );
         // Over HTTP only an answer of 416 (range not satisfiable) can mean that; a caller's
         // store reports it in its own words, so there the object's size is asked.
-        let unsatisfiable = matches!(self.observed.last_failure(), Some(Failure::Status(416)));
+        let unsatisfiable = matches!(self.observed.last_failure(), Some(Failure::Status(416)))
+            || self.observed.empty_answer.load(Ordering::Relaxed);
         if !ranged_failure || !(unsatisfiable || self.counts_here) {
             return false;
         }
