@@ -228,6 +228,8 @@ class NginxServer:
       /            normal static serving: Range, If-Match, If-Range, ETag as nginx does them
       /norange/    `max_ranges 0`: a Range header is ignored and the whole file is sent (200)
       /forbidden/  every request answers 403
+      /expired/    every request answers 403 with the XML body S3 sends for an expired
+                   presigned URL
 
     Access-log records (requests_since) are `Request`s; extra = content_range, etag,
     connection, connection_requests, msec, request_time.
@@ -280,6 +282,11 @@ http {{
         }}
         location /forbidden/ {{
             return 403;
+        }}
+        # What S3 answers for a presigned URL past its expiry (moto does not check expiry).
+        location /expired/ {{
+            default_type application/xml;
+            return 403 '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message><X-Amz-Expires>60</X-Amz-Expires><RequestId>0</RequestId></Error>';
         }}
     }}
 }}
@@ -348,6 +355,9 @@ http {{
     def forbidden_url(self, name: str) -> str:
         return f"{self.base_url}/forbidden/{quote(name)}"
 
+    def expired_url(self, name: str, query: str) -> str:
+        return f"{self.base_url}/expired/{quote(name)}?{query}"
+
     def put(self, name: str, data) -> str:
         """Place `data` (bytes, or a path to copy) at www/name; return url(name).
 
@@ -387,16 +397,25 @@ def _moto_record(d: dict) -> Request:
     return Request(
         method=d["method"], path=d["path"], range=d["range"], status=d["status"],
         body_bytes=d["body_bytes"], if_match=d["if_match"], if_range=d["if_range"],
-        extra={"query": d["query"], "signed": d["signed"]},
+        extra={"query": d["query"], "signed": d["signed"], "credential": d.get("credential")},
     )
+
+
+def _credential_scope(authorization: str) -> str | None:
+    """`KEY/DATE/REGION/SERVICE/aws4_request` of a SigV4 Authorization header."""
+    for part in authorization.replace(",", " ").split():
+        if part.startswith("Credential="):
+            return part[len("Credential="):]
+    return None
 
 
 class MotoServer:
     """moto's S3 in server mode, in a child process, with a request log.
 
     Requests (requests_since) are `Request`s; path is the raw path (path-style:
-    /bucket/key), extra = query (raw query string) and signed (an Authorization header or a
-    presigned X-Amz-Signature was present: False for AWS_NO_SIGN_REQUEST clients).
+    /bucket/key), extra = query (raw query string), signed (an Authorization header or a
+    presigned X-Amz-Signature was present: False for AWS_NO_SIGN_REQUEST clients) and
+    credential (the SigV4 credential scope, KEY/DATE/REGION/s3/aws4_request, or None).
     """
 
     region = "us-east-1"
@@ -561,6 +580,8 @@ def _moto_child(request_log: str, port_file: str) -> None:
             "status": status[-1] if status else 0,
             "body_bytes": 0 if environ["REQUEST_METHOD"] == "HEAD" else len(body),
             "signed": "HTTP_AUTHORIZATION" in environ or "X-Amz-Signature" in query,
+            # the signature's credential scope: KEY/DATE/REGION/s3/aws4_request
+            "credential": _credential_scope(environ.get("HTTP_AUTHORIZATION", "")),
         }
         with lock:
             log.write(json.dumps(rec) + "\n")

@@ -574,3 +574,109 @@ def test_names_reach_a_terminal_escaped(taco, tmp_path):
     assert code == 0, stderr
     assert b"\x1b[2J" not in seen and "\u202e".encode() not in seen, seen
     assert b"evil\\u{1b}[2Jname\\u{202e}.txt" in seen
+
+
+# ---------------------------------------------------------------------------
+# what a review of the first version found
+
+
+def test_odd_text_on_the_command_line_is_an_error_not_a_panic(taco, archives):
+    cp = taco("query", archives["netcdf"], "--time", "2024-01-15T12:00+1\u00e91")
+    assert_fails_cleanly(cp, "2024-01-15T12:00+1\u00e91")
+    raw = subprocess.run([str(taco.bin), os.fsdecode(b"\xff")], capture_output=True)
+    assert raw.returncode == 2 and raw.stderr.startswith(b"taco: "), raw.stderr
+    # a day of the 360-day calendar is a day to look for, not a malformed time
+    cp = taco("query", archives["netcdf"], "--time", "2023-02-30")
+    assert_fails_cleanly(cp, "no file overlaps 2023-02-30")
+
+
+def test_ls_lists_a_zip_with_data_descriptors(taco, tmp_path):
+    class Pipe:  # zipfile writes data descriptors when it cannot seek
+        def __init__(self):
+            self.data = bytearray()
+
+        def write(self, b):
+            self.data += b
+            return len(b)
+
+        def flush(self):
+            pass
+
+    pipe = Pipe()
+    with zipfile.ZipFile(pipe, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("a.txt", "hello")
+    dd = tmp_path / "dd.zip"
+    dd.write_bytes(bytes(pipe.data))
+    cp = taco("ls", dd, check=True)
+    rows = [ln.split() for ln in cp.stdout.splitlines()[1:]]
+    assert rows == [["-", "5", f"{zipfile.ZipFile(dd).getinfo('a.txt').CRC:08x}", "a.txt"]]
+    assert cp.stderr.startswith("taco: note: ") and "data descriptor" in cp.stderr
+
+
+def test_info_counts_each_member_of_repeated_entries_once(taco, tmp_path):
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (tmp_path / name).write_text(name)
+    out = tmp_path / "rep.taco"
+    taco("pack", "-q", out, "a.txt", "b.txt", "c.txt", *["--entry-member", "a.txt"] * 3,
+         cwd=tmp_path, check=True)
+    assert "outside every entry: b.txt, c.txt (2)" in taco("info", out, check=True).stdout
+
+
+def test_info_of_a_deep_pyramid_does_not_list_its_deeper_zooms(taco, tmp_path):
+    tiles = tmp_path / "deep"
+    random_pyramid(tiles, range(9), seed=3, sizes=(5, 10), density={7: 0.01, 8: 0.001})
+    out = tmp_path / "deep.taco"
+    taco("pack-tiles", "-q", tiles, "-o", out, check=True)
+    text = taco("info", out, check=True).stdout
+    assert "zoom 6" in text and "outside" not in text, text
+
+
+def test_pack_splits_skips_a_dangling_hidden_link(taco, tmp_path):
+    ml = tmp_path / "ml"
+    (ml / "train").mkdir(parents=True)
+    (ml / "train" / "a.bin").write_bytes(b"a")
+    os.symlink("/nonexistent/lock", ml / ".#lock")
+    cp = taco("pack-splits", ml, "-o", tmp_path / "ml.taco", "-q", check=True)
+    assert "1 hidden" in cp.stderr
+
+
+def test_a_zero_row_parquet_without_dictionaries_packs(taco, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    src = tmp_path / "plain.parquet"
+    pq.write_table(pa.table({"a": pa.array([], pa.int64())}), src, use_dictionary=False)
+    for layout in ("split", "verbatim"):
+        out = tmp_path / f"{layout}.taco"
+        taco("pack-parquet", "-q", "--layout", layout, src, "-o", out, check=True)
+        taco("validate", "--level", "deep", out, check=True)
+    part = tmp_path / "part.parquet"
+    taco("get", tmp_path / "split.taco", "--entry", "0", "-o", part, check=True)
+    assert pq.read_table(part).num_rows == 0
+
+
+def test_patterns_that_select_nothing_fail_in_every_path(taco, archives, tmp_path):
+    archive = archives["splits"]
+    span = tmp_path / "val.bin"
+    taco("get", archive, "--entry", "1", "-o", span, check=True)
+    cp = taco("extract", "--range", span, "-C", tmp_path / "a", "train/*")
+    assert_taco_error(cp, 'no member matches "train/*"')
+    cp = taco("extract", archive, "-C", tmp_path / "b", "TACO_*")
+    assert_taco_error(cp, 'no member matches "TACO_*"')
+    taco("extract", archive, "-C", tmp_path / "c", "TACO_*", "--all", "-q", check=True)
+    cp = taco("extract", archive, "--entry", "1", "-C", tmp_path / "d", "train/*")
+    assert_taco_error(cp, 'no member matches "train/*" in the entries given')
+    # a name with [ that is no pattern is a name
+    cp = taco("get", archive, "--member", "x[1")
+    assert_fails_cleanly(cp, 'no member named "x[1"')
+
+
+def test_the_same_entry_or_member_twice_is_written_once(taco, archives, tmp_path):
+    archive = archives["splits"]
+    taco("extract", archive, "--entry", "0,0", "-C", tmp_path / "e", "-q", check=True)
+    taco("get", archive, "--entry", "1,1", "--extract-to", tmp_path / "x", "-q", check=True)
+    taco("get", archive, "--entry", "1,1,2", "-o", tmp_path / "raw", check=True)
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["entry-1", "entry-2"]
+    out = tmp_path / "m"
+    taco("get", archive, "--member", "train/*", "--member", "train/shard-0000.tfrecord",
+         "-o", out, "--jobs", "8", check=True)
+    assert len([p for p in out.rglob("*") if p.is_file()]) == 4

@@ -47,7 +47,11 @@ pub fn extract(args: &ExtractArgs) -> Result<()> {
                 return Ok(archive.extract(&args.dir, Selection::All, &options)?);
             }
             let mut report = ExtractReport::default();
-            for &index in &args.entry {
+            // Each entry once: a second pass would find its own files in the way.
+            let mut entries = args.entry.clone();
+            entries.sort_unstable();
+            entries.dedup();
+            for &index in &entries {
                 let one = archive.extract(&args.dir, Selection::Entry(index), &options)?;
                 report.files.extend(one.files);
                 report.bytes += one.bytes;
@@ -55,10 +59,35 @@ pub fn extract(args: &ExtractArgs) -> Result<()> {
             Ok(report)
         })?
     };
+    if let Some(pattern) = options
+        .patterns
+        .iter()
+        .find(|p| !report.files.iter().any(|f| wrote_match(f, &args.dir, p)))
+    {
+        // As tar does: what matched is written; a pattern that selected nothing is an error.
+        bail!(
+            "no member matches {:?}{} ({} files extracted)",
+            pattern.as_str(),
+            if args.entry.is_empty() {
+                ""
+            } else {
+                " in the entries given"
+            },
+            report.files.len()
+        );
+    }
     if args.quiet {
         return Ok(());
     }
     print_report(&report, &args.dir, args.json)
+}
+
+/// Whether the extracted file `path` (under `dir`) is a member `pattern` selects.
+fn wrote_match(path: &Path, dir: &Path, pattern: &NamePattern) -> bool {
+    path.strip_prefix(dir)
+        .ok()
+        .and_then(Path::to_str)
+        .is_some_and(|name| pattern.matches(name))
 }
 
 /// A span or a whole archive read front to back from FILE or standard input (`-`): local

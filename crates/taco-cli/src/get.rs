@@ -68,11 +68,15 @@ fn member_names(archive: &TacoArchive, asked: &[String]) -> Result<Vec<String>> 
     let mut names = Vec::with_capacity(asked.len());
     for name in asked {
         let wild = name.contains(['*', '?', '[']);
-        if !wild || archive.member(name).is_ok() {
-            names.push(name.clone());
-            continue;
-        }
-        let pattern = NamePattern::parse(name)?;
+        // Not a pattern after all (`x[1`): a name, which the lookup then reports if missing.
+        let pattern = wild.then(|| NamePattern::parse(name).ok()).flatten();
+        let pattern = match pattern {
+            Some(pattern) if archive.member(name).is_err() => pattern,
+            _ => {
+                names.push(name.clone());
+                continue;
+            }
+        };
         let options = ExtractOptions {
             patterns: vec![pattern],
             ..ExtractOptions::default()
@@ -90,6 +94,10 @@ fn member_names(archive: &TacoArchive, asked: &[String]) -> Result<Vec<String>> 
             bail!("{}: no member matches {name:?}", archive.source().label());
         }
     }
+    // Each member once, in the order first asked for: a second copy would find the first in
+    // its way (or race it with --jobs).
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|name| seen.insert(name.clone()));
     Ok(names)
 }
 
@@ -119,9 +127,12 @@ fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
             .collect::<Result<Vec<_>, _>>()?;
         return get_located(archive, &located, args);
     }
+    // Each entry once, in the order first asked for.
+    let mut seen = std::collections::HashSet::new();
     let wants = args
         .entry
         .iter()
+        .filter(|&&index| seen.insert(index))
         .map(|&index| {
             Ok(Want {
                 name: format!("entry-{index}"),
@@ -140,8 +151,11 @@ fn get_from(archive: &TacoArchive, args: &GetArgs) -> Result<()> {
     if let Some(dir) = &args.extract_to {
         // Each entry as `extract --entry` takes it: a span checked against the lookup directory
         // (index v2) or the central directory, so only listed members are written.
-        let reports = taco_reader::run_jobs(args.entry.len(), jobs, |i| {
-            archive.extract(dir, Selection::Entry(args.entry[i]), &options)
+        let mut entries = args.entry.clone();
+        entries.sort_unstable();
+        entries.dedup();
+        let reports = taco_reader::run_jobs(entries.len(), jobs, |i| {
+            archive.extract(dir, Selection::Entry(entries[i]), &options)
         })?;
         bar.finish_and_clear();
         let mut report = ExtractReport::default();

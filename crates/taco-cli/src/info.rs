@@ -1,7 +1,7 @@
 //! `taco info`: what an archive is, on one screen.
 
 use crate::cli::InfoArgs;
-use crate::output::{human_size, print_json};
+use crate::output::{count, human_size, print_json};
 use anyhow::Result;
 use serde_json::json;
 use std::io::{self, Write};
@@ -39,15 +39,15 @@ fn describe(src: &str, s: &Summary) -> String {
     let zip64 = if s.zip64 { "ZIP64" } else { "no ZIP64" };
     let Some(entries) = &s.entries else {
         text.push_str(&format!(
-            "{src}: not a TACO archive: a plain ZIP with {} members, {size} — `taco ls` and \
+            "{src}: not a TACO archive: a plain ZIP with {}, {size} — `taco ls` and \
              `taco extract` still work\n",
-            s.members
+            count(s.members, "member", "members")
         ));
         return text;
     };
     text.push_str(&format!(
-        "{src}: TACO archive, {size}, {} members, {zip64}\n",
-        s.members
+        "{src}: TACO archive, {size}, {}, {zip64}\n",
+        count(s.members, "member", "members")
     ));
     let index = match s.index {
         IndexVersion::V2 { lookup: true } => "v2 (lookup directory and manifest)",
@@ -55,8 +55,12 @@ fn describe(src: &str, s: &Summary) -> String {
         IndexVersion::V1 => "v1 (TACO_INDEX.json)",
         _ => "none",
     };
+    // The planner's name comes from the archive: escaped like any text from it.
     let planner = s.planner.as_deref().map_or(String::new(), |p| {
-        format!(", planner {}", planner_command(p))
+        format!(
+            ", planner {}",
+            taco_format::escape_name(&planner_command(p))
+        )
     });
     text.push_str(&format!("index: {index}{planner}\n"));
     text.push_str(&format!("entries: {}\n", entries.len()));
@@ -138,15 +142,14 @@ fn planner_command(planner: &str) -> String {
 fn covers(record: &EntryRecord) -> String {
     let f = &record.fields;
     let mut parts = Vec::new();
-    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     if let Some(tiles) = f.tiles {
-        parts.push(plural(tiles, "tile", "tiles"));
+        parts.push(count(tiles, "tile", "tiles"));
     }
     match &f.files {
-        Some(EntryFiles::Count(n)) => parts.push(plural(*n, "file", "files")),
+        Some(EntryFiles::Count(n)) => parts.push(count(*n, "file", "files")),
         Some(EntryFiles::Names(names)) => match names.as_slice() {
             [one] => parts.push(taco_format::escape_name(one)),
-            _ => parts.push(plural(names.len() as u64, "file", "files")),
+            _ => parts.push(count(names.len() as u64, "file", "files")),
         },
         None => {}
     }

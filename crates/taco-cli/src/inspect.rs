@@ -91,11 +91,16 @@ pub fn ls(args: &LsArgs) -> Result<()> {
 fn list(archive: &TacoArchive, args: &LsArgs) -> Result<()> {
     let members = archive.members()?;
     let data = archive.data_ranges()?;
-    if data.iter().any(Option::is_none) && !args.quiet {
+    let unknown = data.iter().filter(|d| d.is_none()).count();
+    if unknown > 0 && !args.quiet {
+        let why = if archive.source().reads_are_requests() {
+            "the archive has no manifest, and remotely the local headers before its last 64 KiB \
+             would mean reading the data; or a local header is not one taco accepts"
+        } else {
+            "their local headers are not ones taco accepts (a data descriptor, say)"
+        };
         eprintln!(
-            "taco: note: {}: data offsets outside the archive's last 64 KiB are shown as - \
-             (the archive has no manifest, and remotely they need every local header, which \
-             means reading the data)",
+            "taco: note: {}: {unknown} data offset(s) shown as - ({why})",
             archive.source().label()
         );
     }
@@ -106,9 +111,12 @@ fn list(archive: &TacoArchive, args: &LsArgs) -> Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     // With --entry: the members whose data overlaps one of the entries (all of a span's
     // members; the one member of a data entry, or the file a row group lies in). A member
-    // whose data offset is unknown is judged by its local entry.
+    // whose data offset is unknown is judged by everything its local entry may cover.
     let overlaps = |m: &taco_reader::Member, d: Option<Entry>| {
-        let d = d.unwrap_or(Entry::new(m.header_offset(), m.size()));
+        let most = (taco_format::LOCAL_FIXED_LEN + m.record.name.len()) as u64
+            + u64::from(u16::MAX)
+            + m.size();
+        let d = d.unwrap_or(Entry::new(m.header_offset(), most));
         // An empty member counts as the one byte where it sits.
         let d_end = d.end().unwrap_or(u64::MAX).max(d.offset.saturating_add(1));
         entries

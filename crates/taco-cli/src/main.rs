@@ -94,9 +94,13 @@ fn usage_error(err: clap::Error) -> ! {
         .get_subcommands()
         .map(clap::Command::get_name)
         .collect();
-    let command = std::env::args()
+    let command = std::env::args_os()
         .skip(1)
-        .find(|arg| names.contains(&arg.as_str()))
+        .find_map(|arg| {
+            arg.to_str()
+                .filter(|a| names.contains(a))
+                .map(str::to_owned)
+        })
         .map_or("taco".to_string(), |sub| format!("taco {sub}"));
     let usage = usage.map_or(String::new(), |u| format!("usage: {u}; "));
     let line = one_line_text(&format!(

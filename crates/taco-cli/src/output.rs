@@ -53,6 +53,11 @@ pub fn entries_json(entries: &[Entry]) -> serde_json::Value {
         .collect()
 }
 
+/// "1 entry", "3 entries".
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A size for people: bytes below 1 KiB, else one decimal in the largest binary unit that
 /// keeps the number at least 1 ("1.5 KiB", "3.0 GiB").
 pub fn human_size(bytes: u64) -> String {

@@ -3,7 +3,7 @@
 use crate::cli::{
     LayoutArg, PackArgs, PackNetcdfArgs, PackParquetArgs, PackSplitsArgs, PackTilesArgs,
 };
-use crate::output::{force_hint, progress_bar};
+use crate::output::{count, force_hint, progress_bar};
 use anyhow::{Context, Result};
 use clap::ArgMatches;
 use std::io::{self, Write};
@@ -206,9 +206,4 @@ pub fn netcdf(args: &PackNetcdfArgs) -> Result<()> {
     };
     let plan = taco_planners::plan_netcdf(&args.dir, &options)?;
     execute_plan(plan, &out, args.force, args.quiet)
-}
-
-/// "1 entry", "3 entries".
-fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }

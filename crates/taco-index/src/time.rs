@@ -134,9 +134,9 @@ impl<'de> Deserialize<'de> for CivilTime {
 
 /// A user's time selection (`2024`, `2024-01`, `2024-01-15`, `2024-01-15T06:00[:00]`, an
 /// instant optionally ending in `Z` or a UTC offset such as `+02:00`) as the first instant it
-/// covers and, for periods, the first instant after it. Dates must exist in the Gregorian
-/// calendar (`2023-04-31` is refused); an instant with an offset is converted to UTC, the time
-/// the index records.
+/// covers and, for periods, the first instant after it. A day must exist in some CF calendar
+/// (`2023-04-31` is refused; `2023-02-30` is a day of the 360-day calendar); an instant with
+/// an offset is converted to UTC, the time the index records (Gregorian dates only).
 ///
 /// ```
 /// use taco_index::parse_period;
@@ -192,8 +192,13 @@ pub fn parse_period(text: &str) -> Result<(CivilTime, Option<CivilTime>), IndexE
         [y, m, d] => (field(y, 4)?, field(m, 2)?, field(d, 2)?),
         _ => return Err(bad()),
     };
-    // A day the Gregorian calendar has: unix_millis is None for 31 April or 29 February 2023.
-    if at(year, month, day, 0, 0, 0).unix_millis().is_none() {
+    // A day some CF calendar has: 31 April is in none; 29 and 30 February are in the
+    // 366-day and 360-day calendars NetCDF files use, so they are left to the data to match.
+    let longest = match month {
+        4 | 6 | 9 | 11 | 2 => 30,
+        _ => 31,
+    };
+    if day > longest {
         return Err(bad());
     }
     let Some(clock) = clock else {
@@ -234,6 +239,9 @@ fn split_utc_offset(clock: &str) -> Option<(&str, i64)> {
     };
     let (clock, zone) = clock.split_at(at);
     let sign = if zone.starts_with('-') { -1 } else { 1 };
+    if !zone.is_ascii() {
+        return None;
+    }
     let digits: String = zone[1..].chars().filter(|&c| c != ':').collect();
     let colons = zone[1..].matches(':').count();
     let two = |s: &str| -> Option<i64> {
@@ -491,9 +499,15 @@ mod selection_tests {
         );
         assert_eq!(start("2023-12-31T23:30-01").unwrap(), "2024-01-01T00:30:00");
         assert_eq!(start("2024-02-29").unwrap(), "2024-02-29T00:00:00");
+        // days of the 360-day and 366-day calendars
+        assert_eq!(start("2023-02-30").unwrap(), "2023-02-30T00:00:00");
+        assert_eq!(start("2023-02-29").unwrap(), "2023-02-29T00:00:00");
         for bad in [
             "2023-04-31",
-            "2023-02-29",
+            "2023-02-31",
+            "2023-02-30T12:00+01:00",
+            "2024-01-15T12:00+1\u{e9}1",
+            "2024-01-15T12:00+\u{20ac}1",
             "2023-04-31T00:00",
             "2024-01-15T12:00+2",
             "2024-01-15T12:00+02:0",

@@ -133,11 +133,24 @@ fn row_group_bytes(
                 let (Some(first), Some(size)) = (first, size) else {
                     return Err(bad(path, format!("row group {i}: negative offset or size")));
                 };
+                // A chunk of no bytes (zero rows, no dictionary) lies nowhere.
+                if size == 0 {
+                    continue;
+                }
                 let last = first
                     .checked_add(size)
                     .ok_or_else(|| bad(path, format!("row group {i}: chunk end overflows")))?;
                 start = start.min(first);
                 end = end.max(last);
+            }
+            if start == u64::MAX && rg.num_rows() == 0 && !rg.columns().is_empty() {
+                // Zero rows and not a byte: an empty row group, placed right after the magic.
+                let at = MAGIC.len() as u64;
+                return Ok(RowGroupBytes {
+                    start: at,
+                    end: at,
+                    rows: 0,
+                });
             }
             if rg.columns().is_empty() || start < MAGIC.len() as u64 || end > data_end {
                 return Err(PlanError::Truncated {

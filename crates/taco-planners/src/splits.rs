@@ -36,13 +36,16 @@ pub fn plan_splits(dir: &Path, options: &SplitOptions) -> Result<Plan, PlanError
     let mut loose = Vec::new();
     let mut hidden = Vec::new();
     for (_, path, name) in list_dir(dir)? {
+        // Hidden entries first: a dangling `.#lock` link is skipped, not an error.
+        if name.starts_with('.') {
+            hidden.push(name);
+            continue;
+        }
         let meta = fs::metadata(&path).map_err(|source| PlanError::Io {
             path: path.clone(),
             source,
         })?;
-        if name.starts_with('.') {
-            hidden.push(name);
-        } else if meta.is_dir() {
+        if meta.is_dir() {
             found.push(name);
         } else if meta.is_file() {
             loose.push((name, path, meta.len()));

@@ -166,17 +166,26 @@ impl<S: ReadAt> Archive<S> {
     /// local header starts inside the one before it.
     pub fn data_ranges(&self) -> Result<Vec<Entry>, ReadError> {
         Ok(self
-            .data_ranges_where(|_| true)?
+            .data_ranges_where(|_| true, true)?
             .into_iter()
             .map(|range| range.unwrap_or(Entry::new(0, 0)))
             .collect())
     }
 
     /// As [`Archive::data_ranges`], for the members `wanted` selects (`None` for the others).
+    /// Not `strict`: a member whose local header is not one taco accepts (a data descriptor,
+    /// a name that disagrees) gets `None` too, for a listing that still shows the rest.
     pub(crate) fn data_ranges_where(
         &self,
         wanted: impl Fn(&Member) -> bool,
+        strict: bool,
     ) -> Result<Vec<Option<Entry>>, ReadError> {
+        // A bad local header is an error when strict, an unknown offset otherwise.
+        let keep = |result: Result<LocalHeader, ReadError>| match result {
+            Ok(local) => Ok(Some(local)),
+            Err(ReadError::Invalid { .. }) if !strict => Ok(None),
+            Err(e) => Err(e),
+        };
         let members = self.members();
         let data_of = |member: &Member, local: &LocalHeader| {
             Entry::new(
@@ -194,7 +203,7 @@ impl<S: ReadAt> Archive<S> {
             // Local headers in the tail already read cost nothing; the others are read in
             // runs when reads are requests.
             if each_alone || member.header_offset() >= self.tail_offset {
-                ranges[i] = Some(data_of(member, &self.local_header(member)?));
+                ranges[i] = keep(self.local_header(member))?.map(|l| data_of(member, &l));
             } else {
                 ordered.push(i);
             }
@@ -213,7 +222,11 @@ impl<S: ReadAt> Archive<S> {
             let mut reader = self.source().open_range(Entry::new(start, end - start))?;
             let mut at = start;
             for &i in group {
-                let local = self.local_header_after(&members[i], &mut reader, at)?;
+                // After a header that is not read whole, the rest of the run is out of step.
+                let Some(local) = keep(self.local_header_after(&members[i], &mut reader, at))?
+                else {
+                    break;
+                };
                 at = members[i].header_offset() + local.header_len;
                 ranges[i] = Some(data_of(&members[i], &local));
             }

@@ -57,7 +57,7 @@ pub use object_store;
 pub use ranges::{coalesce, read_ranges, run_jobs, COALESCE_GAP, COALESCE_MAX};
 #[cfg(feature = "remote")]
 pub use remote::RemoteSource;
-pub use remote::{is_remote, RemoteError, RemoteOptions, TransferStats};
+pub use remote::{is_remote, AwsOptions, RemoteError, RemoteOptions, TransferStats};
 pub use source::{LocalFile, ReadAt, Source};
 pub use stream::{copy_exact, stream_range, CrcReader, RangeReader};
 pub use summary::{IndexVersion, Summary};

@@ -115,7 +115,8 @@ impl<S: ReadAt> TacoArchive<S> {
     }
 
     /// The data range of every member, in [`TacoArchive::members`] order, as far as it is
-    /// cheap to know: locally from each local header; remotely from the manifest when the
+    /// cheap to know (and `None` for a member whose local header taco does not accept, such
+    /// as one with a data descriptor): locally from each local header; remotely from the manifest when the
     /// archive has one (a request or two, each row checked to lie inside its member's local
     /// entry; taco's own members, which it does not list, from their local headers in one
     /// run), else only for local headers in the tail already read (`None` for the others:
@@ -129,7 +130,7 @@ impl<S: ReadAt> TacoArchive<S> {
         let directory = self.directory()?;
         let members = directory.members();
         if !self.source.reads_are_requests() {
-            return directory.data_ranges_where(|_| true);
+            return directory.data_ranges_where(|_| true, false);
         }
         let tail_start = directory.tail_offset();
         let in_tail = |m: &Member| m.header_offset() >= tail_start;
@@ -137,7 +138,7 @@ impl<S: ReadAt> TacoArchive<S> {
             .iter()
             .find(|m| m.record.name == MANIFEST_MEMBER.as_bytes());
         let Some(manifest) = manifest.filter(|_| !members.iter().all(in_tail)) else {
-            return directory.data_ranges_where(in_tail);
+            return directory.data_ranges_where(in_tail, false);
         };
         let (fetched, metadata, data) = self.manifest_footer(directory, manifest)?;
         let mut rows = std::collections::HashMap::new();
@@ -156,17 +157,16 @@ impl<S: ReadAt> TacoArchive<S> {
             let name = m.name_lossy();
             NOT_LOOKED_UP.contains(&name.as_str()) || !rows.contains_key(&name)
         };
-        let from_headers = directory.data_ranges_where(unlisted)?;
+        let from_headers = directory.data_ranges_where(unlisted, false)?;
         let limit = directory.directory_end().cd_offset;
         members
             .iter()
             .zip(from_headers)
             .map(|(member, from_header)| {
-                if from_header.is_some() {
-                    return Ok(from_header);
-                }
                 let name = member.name_lossy();
-                let &(offset, length) = rows.get(&name).unwrap_or(&(-1, -1));
+                let Some(&(offset, length)) = rows.get(&name).filter(|_| !unlisted(member)) else {
+                    return Ok(from_header);
+                };
                 // The data starts after the fixed part and the name, and at most a maximal
                 // extra field later; it is as long as the central record says.
                 let header_min = member.header_offset()

@@ -86,21 +86,34 @@ impl<S: ReadAt> TacoArchive<S> {
         } else {
             (IndexVersion::None, None, Vec::new())
         };
-        // Members the records account for, and taco's own.
-        let covered: u64 = records
+        // Members the records account for: the files or tiles of each span, each distinct data
+        // entry once; and taco's own.
+        let mut data_entries: Vec<(u64, u64)> = records
             .iter()
+            .filter(|r| r.kind == EntryKind::Data)
+            .map(|r| (r.offset, r.length))
+            .collect();
+        data_entries.sort_unstable();
+        data_entries.dedup();
+        let covered = records
+            .iter()
+            .filter(|r| r.kind == EntryKind::Span)
             .map(|r| match (&r.fields.tiles, &r.fields.files) {
                 (Some(tiles), _) => *tiles,
                 (None, Some(EntryFiles::Count(n))) => *n,
                 (None, Some(EntryFiles::Names(names))) => names.len() as u64,
-                (None, None) => u64::from(r.kind == EntryKind::Data),
+                (None, None) => 0,
             })
-            .sum();
+            .fold(data_entries.len() as u64, u64::saturating_add);
         let own = 1
             + u64::from(lookup)
             + u64::from(matches!(index, IndexVersion::V2 { .. }))
             + u64::from(has_index_member);
-        let outside = if !records.is_empty() && members > own.saturating_add(covered) {
+        // A pyramid's zooms past the seventh are in no entry by design (`get --tile` finds
+        // them): not worth reading a planet-sized central directory to list them.
+        let by_design = planner.as_deref() == Some("tiles");
+        let outside = if !records.is_empty() && !by_design && members > own.saturating_add(covered)
+        {
             // The tail read is the central directory's start: no second read of it.
             let opened = tail.into_archive()?;
             let directory = self.directory.get_or_init(|| opened);

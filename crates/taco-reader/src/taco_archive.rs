@@ -73,7 +73,16 @@ impl<S: ReadAt> TacoArchive<S> {
         if options.patterns.is_empty() {
             return Ok(None);
         }
-        let names: Vec<String> = self.members()?.iter().map(|m| m.name_lossy()).collect();
+        // Only members extraction may write: taco's own count with `taco_members` alone.
+        let names: Vec<String> = self
+            .members()?
+            .iter()
+            .map(|m| m.name_lossy())
+            .filter(|name| name != "TACO_HEADER")
+            .filter(|name| {
+                options.taco_members || !crate::located::NOT_LOOKED_UP.contains(&name.as_str())
+            })
+            .collect();
         Ok(options
             .patterns
             .iter()

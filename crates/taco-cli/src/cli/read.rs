@@ -3,7 +3,7 @@
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use taco_format::Entry;
-use taco_reader::{Level, RemoteOptions, TimeSelection};
+use taco_reader::{AwsOptions, Level, RemoteOptions, TimeSelection};
 
 use super::parse_entry;
 
@@ -50,6 +50,21 @@ pub struct RemoteArgs {
     /// The longest wait for a connection to a remote server.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, default_value = "5")]
     pub connect_timeout: std::time::Duration,
+    /// s3:// only: the AWS profile (of ~/.aws/config and ~/.aws/credentials) to use, instead
+    /// of AWS_PROFILE or "default"; its keys win over AWS_ACCESS_KEY_ID.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// s3:// only: the region, instead of AWS_REGION, AWS_DEFAULT_REGION or the profile's.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// s3:// only: an S3-compatible endpoint (MinIO, R2, a local server), instead of
+    /// AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the profile's endpoint_url.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// s3:// only: send requests unsigned, for public buckets (also AWS_NO_SIGN_REQUEST=true,
+    /// yes or 1).
+    #[arg(long)]
+    pub no_sign_request: bool,
 }
 
 /// Parses a positive number of seconds (fractions allowed).
@@ -129,7 +144,7 @@ pub struct LsArgs {
     /// Sizes in KiB, MiB, GiB (powers of 1024) instead of bytes.
     #[arg(short = 'h', long)]
     pub human: bool,
-    /// List only the members whose data lies in entry N (comma-separated list allowed).
+    /// List only the members whose data overlaps entry N (comma-separated list allowed).
     #[arg(long, value_name = "N", value_delimiter = ',')]
     pub entry: Vec<usize>,
     /// Print JSON (offsets and sizes always in bytes).
@@ -311,6 +326,12 @@ impl RemoteArgs {
             retries: self.retries,
             timeout: self.timeout,
             connect_timeout: self.connect_timeout,
+            aws: AwsOptions {
+                profile: self.profile.clone(),
+                region: self.region.clone(),
+                endpoint_url: self.endpoint_url.clone(),
+                no_sign_request: self.no_sign_request,
+            },
             ..RemoteOptions::default()
         }
     }

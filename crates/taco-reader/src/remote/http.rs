@@ -42,6 +42,8 @@ struct Observed {
     range_ignored: AtomicBool,
     /// A range request was answered 200 with no body: the object is empty.
     empty_answer: AtomicBool,
+    /// The last error answer's own words (S3's `Code: Message`), when it had them.
+    error_detail: Mutex<Option<String>>,
     last_failure: Mutex<Option<Failure>>,
     /// The first ETag answered, and the first different one if the object changed.
     etags: Mutex<(Option<String>, Option<String>)>,
@@ -78,6 +80,13 @@ impl Observed {
         }
     }
 
+    fn error_detail(&self) -> Option<String> {
+        self.error_detail
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     fn last_failure(&self) -> Option<Failure> {
         self.last_failure
             .lock()
@@ -91,6 +100,9 @@ impl Observed {
 #[derive(Debug)]
 struct CountingConnector {
     observed: Arc<Observed>,
+    /// The object's URL exactly as given, when it has a query string (a presigned URL, a
+    /// CDN token): every request goes to it byte for byte, whatever the store built.
+    exact_url: Option<http::Uri>,
 }
 
 impl HttpConnector for CountingConnector {
@@ -98,6 +110,7 @@ impl HttpConnector for CountingConnector {
         let inner = ReqwestConnector::default().connect(options)?;
         Ok(HttpClient::new(CountingService {
             inner,
+            exact_url: self.exact_url.clone(),
             observed: Arc::clone(&self.observed),
         }))
     }
@@ -106,12 +119,40 @@ impl HttpConnector for CountingConnector {
 #[derive(Debug)]
 struct CountingService {
     inner: HttpClient,
+    exact_url: Option<http::Uri>,
     observed: Arc<Observed>,
+}
+
+/// The most of an error answer's body read for its words.
+const ERROR_BODY_LIMIT: usize = 8 * 1024;
+
+/// `Code: Message` from an S3-style XML error body (`<Code>AccessDenied</Code>
+/// <Message>Request has expired</Message>`), as plain one-line text.
+fn s3_error_words(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let element = |tag: &str| {
+        let start = text.find(&format!("<{tag}>"))? + tag.len() + 2;
+        let end = start + text[start..].find(&format!("</{tag}>"))?;
+        let value: String = text[start..end]
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        Some(value.trim().to_string()).filter(|v| !v.is_empty())
+    };
+    match (element("Code"), element("Message")) {
+        (Some(code), Some(message)) => Some(format!("{code}: {message}")),
+        (Some(code), None) => Some(code),
+        _ => None,
+    }
 }
 
 #[async_trait]
 impl HttpService for CountingService {
-    async fn call(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+    async fn call(&self, mut request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        if let Some(exact) = &self.exact_url {
+            *request.uri_mut() = exact.clone();
+        }
         let ranged = request.headers().contains_key(http::header::RANGE);
         self.observed.requests.fetch_add(1, Ordering::Relaxed);
         let response = match self.inner.execute(request).await {
@@ -150,6 +191,31 @@ impl HttpService for CountingService {
         self.observed.set_failure(failure);
         let observed = Arc::clone(&self.observed);
         let (parts, body) = response.into_parts();
+        if status.is_client_error() {
+            // An error answer is small: read (a bounded part of) it for the server's own
+            // words, then hand the same bytes on.
+            let mut kept = Vec::new();
+            let mut stream = body.bytes_stream();
+            while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+                let Ok(chunk) = chunk else { break };
+                observed
+                    .bytes
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                let room = ERROR_BODY_LIMIT.saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if room <= chunk.len() {
+                    break;
+                }
+            }
+            *observed
+                .error_detail
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = s3_error_words(&kept);
+            return Ok(HttpResponse::from_parts(
+                parts,
+                HttpResponseBody::from(kept),
+            ));
+        }
         let counted = body.map_frame(move |frame| {
             if let Some(data) = frame.data_ref() {
                 observed
@@ -163,6 +229,37 @@ impl HttpService for CountingService {
             HttpResponseBody::new(counted),
         ))
     }
+}
+
+/// An S3 builder with object_store's own `AWS_*` settings from the environment (container
+/// credentials, virtual-hosted style…), but not the ones [`super::aws::resolve`] decides with
+/// the AWS CLI's precedence: credentials, region, endpoint.
+fn s3_builder_from_other_env() -> AmazonS3Builder {
+    const DECIDED: [&str; 10] = [
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "aws_token",
+        "aws_region",
+        "aws_default_region",
+        "aws_endpoint",
+        "aws_endpoint_url",
+        "aws_endpoint_url_s3",
+        "aws_skip_signature",
+    ];
+    let mut builder = AmazonS3Builder::new();
+    for (key, value) in std::env::vars_os() {
+        let (Some(key), Some(value)) = (key.to_str(), value.to_str()) else {
+            continue;
+        };
+        let key = key.to_ascii_lowercase();
+        if key.starts_with("aws_") && !DECIDED.contains(&key.as_str()) {
+            if let Ok(config_key) = key.parse::<object_store::aws::AmazonS3ConfigKey>() {
+                builder = builder.with_config(config_key, value);
+            }
+        }
+    }
+    builder
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -340,66 +437,88 @@ impl RemoteSource {
             Some(timeout) => client_options.with_timeout(timeout),
             None => client_options.with_timeout_disabled(),
         };
+        let lower = url.to_ascii_lowercase();
+        let is_http = lower.starts_with("http://") || lower.starts_with("https://");
+        // A fragment is never sent; a query string is, exactly as given.
+        let url = if is_http {
+            url.split_once('#').map_or(url, |(before, _)| before)
+        } else {
+            url
+        };
+        let exact_url = match url.split_once('?') {
+            Some(_) if is_http => Some(
+                url.parse::<http::Uri>()
+                    .map_err(|e| bad(format!("not a valid URL: {e}")))?,
+            ),
+            _ => None,
+        };
         let connector = CountingConnector {
             observed: Arc::clone(&observed),
+            exact_url: exact_url.clone(),
         };
-        let lower = url.to_ascii_lowercase();
-        let (store, path, bucket): (Arc<dyn ObjectStore>, ObjectPath, Option<String>) =
-            if lower.starts_with("s3://") {
-                let rest = &url["s3://".len()..];
-                let (bucket, key) = rest
-                    .split_once('/')
-                    .filter(|(b, k)| !b.is_empty() && !k.is_empty())
-                    .ok_or_else(|| bad("expected s3://BUCKET/KEY".to_string()))?;
-                let mut builder = AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    .with_retry(retry)
-                    .with_client_options(client_options.clone())
-                    .with_http_connector(connector);
-                let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
-                    .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-                    .ok();
-                if let Some(endpoint) = endpoint {
-                    if endpoint.to_ascii_lowercase().starts_with("http://") {
-                        builder = builder.with_allow_http(true);
-                    }
-                    builder = builder.with_endpoint(endpoint);
+        let (store, path, bucket): (Arc<dyn ObjectStore>, ObjectPath, Option<String>) = if lower
+            .starts_with("s3://")
+        {
+            let rest = &url["s3://".len()..];
+            let (bucket, key) = rest
+                .split_once('/')
+                .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+                .ok_or_else(|| bad("expected s3://BUCKET/KEY".to_string()))?;
+            let settings =
+                super::aws::resolve(&options.aws, &|var| std::env::var(var).ok()).map_err(bad)?;
+            let mut builder = s3_builder_from_other_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry)
+                .with_client_options(client_options.clone())
+                .with_http_connector(connector);
+            if let (Some(id), Some(secret)) = (&settings.access_key_id, &settings.secret_access_key)
+            {
+                builder = builder
+                    .with_access_key_id(id)
+                    .with_secret_access_key(secret);
+            }
+            if let Some(token) = &settings.session_token {
+                builder = builder.with_token(token);
+            }
+            if let Some(region) = &settings.region {
+                builder = builder.with_region(region);
+            }
+            if let Some(endpoint) = &settings.endpoint_url {
+                if endpoint.to_ascii_lowercase().starts_with("http://") {
+                    builder = builder.with_allow_http(true);
                 }
-                let no_sign = std::env::var("AWS_NO_SIGN_REQUEST")
-                    .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
-                if no_sign {
-                    builder = builder.with_skip_signature(true);
-                }
-                let store = builder.build().map_err(|e| bad(error_chain(&e)))?;
-                let path = ObjectPath::parse(key).map_err(|e| bad(error_chain(&e)))?;
-                (Arc::new(store), path, Some(bucket.to_string()))
-            } else if url.contains(['?', '#']) {
-                return Err(bad(
-                    "URLs with a query string or fragment (such as presigned URLs) are not \
-                     supported"
-                        .to_string(),
-                ));
-            } else if lower.starts_with("http://") || lower.starts_with("https://") {
-                // The store is rooted at the object's directory so its path is a single segment,
-                // kept as written (already percent-encoded in a URL).
-                let split = url
-                    .rfind('/')
-                    .filter(|&i| i + 1 < url.len() && i > "https://".len() - 1);
-                let (base, name) = split
-                    .map(|i| (&url[..i], &url[i + 1..]))
-                    .ok_or_else(|| bad("expected http(s)://HOST/PATH/NAME".to_string()))?;
-                let store = HttpBuilder::new()
-                    .with_url(base)
-                    .with_retry(retry)
-                    .with_client_options(client_options.clone().with_allow_http(true))
-                    .with_http_connector(connector)
-                    .build()
-                    .map_err(|e| bad(error_chain(&e)))?;
-                let path = ObjectPath::from_url_path(name).map_err(|e| bad(error_chain(&e)))?;
-                (Arc::new(store), path, None)
-            } else {
-                return Err(bad("expected http://, https:// or s3://".to_string()));
-            };
+                builder = builder.with_endpoint(endpoint);
+            }
+            if settings.no_sign_request {
+                builder = builder.with_skip_signature(true);
+            }
+            let store = builder.build().map_err(|e| bad(error_chain(&e)))?;
+            let path = ObjectPath::parse(key).map_err(|e| bad(error_chain(&e)))?;
+            (Arc::new(store), path, Some(bucket.to_string()))
+        } else if is_http {
+            // The store is rooted at the object's directory so its path is a single segment,
+            // kept as written (already percent-encoded in a URL). With a query string the
+            // requests go to the exact URL (see `CountingService`); the store only needs a
+            // path.
+            let url = url.split_once('?').map_or(url, |(path, _)| path);
+            let split = url
+                .rfind('/')
+                .filter(|&i| i + 1 < url.len() && i > "https://".len() - 1);
+            let (base, name) = split
+                .map(|i| (&url[..i], &url[i + 1..]))
+                .ok_or_else(|| bad("expected http(s)://HOST/PATH/NAME".to_string()))?;
+            let store = HttpBuilder::new()
+                .with_url(base)
+                .with_retry(retry)
+                .with_client_options(client_options.clone().with_allow_http(true))
+                .with_http_connector(connector)
+                .build()
+                .map_err(|e| bad(error_chain(&e)))?;
+            let path = ObjectPath::from_url_path(name).map_err(|e| bad(error_chain(&e)))?;
+            (Arc::new(store), path, None)
+        } else {
+            return Err(bad("expected http://, https:// or s3://".to_string()));
+        };
         let runner = match runtime {
             Some(handle) => Runner::Shared(handle),
             None => Runner::own(url)?,
@@ -489,12 +608,14 @@ impl RemoteSource {
                 bucket: self.bucket.clone().unwrap_or_default(),
             },
             object_store::Error::NotFound { .. } => RemoteError::NotFound,
-            object_store::Error::PermissionDenied { .. } => {
-                RemoteError::AccessDenied { status: 403 }
-            }
-            object_store::Error::Unauthenticated { .. } => {
-                RemoteError::AccessDenied { status: 401 }
-            }
+            object_store::Error::PermissionDenied { .. } => RemoteError::AccessDenied {
+                status: 403,
+                detail: self.observed.error_detail(),
+            },
+            object_store::Error::Unauthenticated { .. } => RemoteError::AccessDenied {
+                status: 401,
+                detail: self.observed.error_detail(),
+            },
             object_store::Error::Precondition { .. } => self.precondition_failed(),
             _ if self.observed.range_ignored.load(Ordering::Relaxed) => RemoteError::RangeIgnored,
             _ if self.observed.empty_answer.load(Ordering::Relaxed) => RemoteError::Failed {
@@ -502,7 +623,10 @@ impl RemoteSource {
                     .to_string(),
             },
             _ => match self.observed.last_failure() {
-                Some(Failure::Status(status @ (401 | 403))) => RemoteError::AccessDenied { status },
+                Some(Failure::Status(status @ (401 | 403))) => RemoteError::AccessDenied {
+                    status,
+                    detail: self.observed.error_detail(),
+                },
                 Some(Failure::Status(404)) => RemoteError::NotFound,
                 Some(Failure::Status(412)) => self.precondition_failed(),
                 Some(Failure::Status(416)) => RemoteError::Failed {
@@ -849,6 +973,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn s3_error_bodies_give_their_code_and_message() {
+        let body = b"<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code>\
+            <Message>Request has expired</Message><X-Amz-Expires>1</X-Amz-Expires></Error>";
+        assert_eq!(
+            s3_error_words(body).as_deref(),
+            Some("AccessDenied: Request has expired")
+        );
+        assert_eq!(s3_error_words(b"<html>403</html>"), None);
+        assert_eq!(
+            s3_error_words(b"<Code>Bad\x1b[2J</Code>").as_deref(),
+            Some("Bad[2J")
+        );
+        assert_eq!(s3_error_words(b"<Code>unclosed"), None);
+    }
+
+    #[test]
     fn malformed_urls_are_refused_before_any_request() {
         let options = RemoteOptions::default();
         for (url, expected) in [
@@ -857,8 +997,8 @@ mod tests {
             ("http://host-only", "expected http(s)://HOST/PATH/NAME"),
             ("http://host/dir/", "expected http(s)://HOST/PATH/NAME"),
             (
-                "https://host/a.taco?X-Amz-Signature=0",
-                "URLs with a query string or fragment (such as presigned URLs) are not supported",
+                "http://host/dir/?token=1",
+                "expected http(s)://HOST/PATH/NAME",
             ),
         ] {
             let error = RemoteSource::open(url, &options).unwrap_err();

@@ -22,8 +22,12 @@
 use std::time::Duration;
 use thiserror::Error;
 
+// The options exist either way (callers name them); only the S3 client resolves them.
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
+mod aws;
 #[cfg(feature = "remote")]
 mod http;
+pub use aws::AwsOptions;
 #[cfg(feature = "remote")]
 pub use http::RemoteSource;
 #[cfg(all(test, feature = "remote"))]
@@ -34,6 +38,13 @@ pub fn is_remote(text: &str) -> bool {
     ["http://", "https://", "s3://"].iter().any(|scheme| {
         text.len() > scheme.len() && text[..scheme.len()].eq_ignore_ascii_case(scheme)
     })
+}
+
+/// ": what the server said", or nothing.
+fn said(detail: &Option<String>) -> String {
+    detail
+        .as_deref()
+        .map_or(String::new(), |d| format!(": {d}"))
 }
 
 /// How remote requests behave.
@@ -48,6 +59,8 @@ pub struct RemoteOptions {
     pub timeout: Option<Duration>,
     /// The longest wait for the next bytes of an answer before the request counts as failed.
     pub stall_timeout: Duration,
+    /// S3 profile, region, endpoint and signing, over the environment and `~/.aws`.
+    pub aws: AwsOptions,
 }
 
 impl Default for RemoteOptions {
@@ -57,6 +70,7 @@ impl Default for RemoteOptions {
             connect_timeout: Duration::from_secs(5),
             timeout: None,
             stall_timeout: Duration::from_secs(15),
+            aws: AwsOptions::default(),
         }
     }
 }
@@ -74,9 +88,10 @@ pub enum RemoteError {
     /// S3 `NoSuchBucket`.
     #[error("bucket {bucket:?} does not exist")]
     NoSuchBucket { bucket: String },
-    /// HTTP 401 or 403.
-    #[error("access denied (HTTP {status})")]
-    AccessDenied { status: u16 },
+    /// HTTP 401 or 403, with the server's own words when it gave them (S3: `AccessDenied:
+    /// Request has expired`, `SignatureDoesNotMatch: …`).
+    #[error("access denied (HTTP {status}){}", said(.detail))]
+    AccessDenied { status: u16, detail: Option<String> },
     /// A range request was answered with 200 and the whole object.
     #[error(
         "server ignored the Range request (answered 200 with the whole object); \
