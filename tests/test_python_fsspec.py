@@ -52,8 +52,8 @@ def test_the_taco_protocol_is_registered_and_lists_members(parquet_archive):
         fs.open("src/missing.parquet")
     with pytest.raises(OSError, match="read-only"):
         fs.open("src/new.bin", "wb")
-    with pytest.raises(taco_archive.InvalidArgumentError, match="endpoint_url"):
-        fsspec.filesystem("taco", fo=str(out), target_options={"endpoint_url": "http://x"})
+    with pytest.raises(taco_archive.InvalidArgumentError, match="client_kwargs"):
+        fsspec.filesystem("taco", fo=str(out), target_options={"client_kwargs": {}})
     with pytest.raises(taco_archive.InvalidArgumentError, match="gcs://"):
         fsspec.filesystem("taco", fo="bucket/x.taco", target_protocol="gcs")
 

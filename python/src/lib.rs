@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use taco_format::{CrcPolicy, Entry, HEADER_LEN};
 use taco_reader::{
-    ExtractOptions, Level, Located, ReadAt, RemoteOptions, Selection, Source, TacoArchive,
-    TimeSelection,
+    AwsOptions, ExtractOptions, Level, Located, ReadAt, RemoteOptions, Selection, Source,
+    TacoArchive, TimeSelection,
 };
 
 /// The package's version (the workspace's).
@@ -143,7 +143,9 @@ impl NativeArchive {
 impl NativeArchive {
     /// Opens `src` (a path or an http(s)/s3 URL) and reads its first 64 KiB.
     #[new]
-    #[pyo3(signature = (src, retries=None, connect_timeout=None, timeout=None, stall_timeout=None))]
+    #[pyo3(signature = (src, retries=None, connect_timeout=None, timeout=None, stall_timeout=None,
+                        profile=None, region=None, endpoint_url=None, no_sign_request=false))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         src: String,
@@ -151,8 +153,20 @@ impl NativeArchive {
         connect_timeout: Option<f64>,
         timeout: Option<f64>,
         stall_timeout: Option<f64>,
+        profile: Option<String>,
+        region: Option<String>,
+        endpoint_url: Option<String>,
+        no_sign_request: bool,
     ) -> PyResult<NativeArchive> {
-        let mut options = RemoteOptions::default();
+        let mut options = RemoteOptions {
+            aws: AwsOptions {
+                profile,
+                region,
+                endpoint_url,
+                no_sign_request,
+            },
+            ..RemoteOptions::default()
+        };
         let seconds = |s: f64, what: &str| {
             Duration::try_from_secs_f64(s)
                 .map_err(|_| Failure::argument(format!("{what}: {s} is not a number of seconds")))

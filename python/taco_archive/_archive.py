@@ -17,7 +17,16 @@ DEFAULT_READ_AHEAD = 256 * 1024
 #: The most a file object over a local archive reads beyond what was asked.
 LOCAL_WINDOW = 64 * 1024
 
-_STORAGE_OPTIONS = ("retries", "connect_timeout", "timeout", "stall_timeout")
+_STORAGE_OPTIONS = (
+    "retries",
+    "connect_timeout",
+    "timeout",
+    "stall_timeout",
+    "profile",
+    "region",
+    "endpoint_url",
+    "no_sign_request",
+)
 
 
 @dataclass(frozen=True)
@@ -374,6 +383,7 @@ def open(src: "str | os.PathLike[str]", **storage_options: Any) -> Archive:  # n
     """Opens a TACO archive: a local path or an ``http(s)://`` or ``s3://`` URL.
 
     ``storage_options``: ``retries`` (transient failures, default 5), ``connect_timeout``,
-    ``timeout`` (a whole request) and ``stall_timeout`` (no bytes for that long), in seconds.
-    S3 credentials and endpoint come from the environment, as for the ``taco`` command."""
+    ``timeout`` (a whole request) and ``stall_timeout`` (no bytes for that long), in seconds;
+    for ``s3://``: ``profile``, ``region``, ``endpoint_url`` and ``no_sign_request``, over the
+    environment and ``~/.aws`` as for the ``taco`` command (and the AWS CLI)."""
     return Archive(src, **storage_options)

@@ -48,6 +48,10 @@ class NativeArchive:
         connect_timeout: Optional[float] = None,
         timeout: Optional[float] = None,
         stall_timeout: Optional[float] = None,
+        profile: Optional[str] = None,
+        region: Optional[str] = None,
+        endpoint_url: Optional[str] = None,
+        no_sign_request: bool = False,
     ) -> None: ...
     def reads_are_requests(self) -> bool: ...
     def size(self) -> int: ...

@@ -73,8 +73,8 @@ class TacoFileSystem(AbstractArchiveFileSystem):
             # would otherwise send requests somewhere the caller did not mean.
             raise InvalidArgumentError(
                 f"taco:// does not take the option(s) {', '.join(sorted(unknown))}; it takes "
-                f"{', '.join(_STORAGE_OPTIONS)} (S3 endpoint and credentials come from the "
-                "environment, as for the taco command)"
+                f"{', '.join(_STORAGE_OPTIONS)} (S3 credentials come from the environment "
+                "or an AWS profile, as for the taco command)"
             )
         self.archive = Archive(self.fo, **options)
         self.dir_cache: Optional[Dict[str, Dict[str, Any]]] = None
