@@ -25,6 +25,9 @@ REQUESTS_VERSION=2.34.2
 AIOHTTP_VERSION=3.14.5
 # Type-checks the Python package against its stubs.
 MYPY_VERSION=2.4.1
+# Azure Blob: the Azurite emulator (npm) serves az:// in the tests; the Azure SDK uploads there.
+AZURITE_VERSION=3.37.0
+AZURE_STORAGE_BLOB_VERSION=12.31.1
 
 # command -> Debian package providing it
 declare -A TOOLS=(
@@ -76,13 +79,27 @@ PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet --disable-pip-version-c
   "maturin==${MATURIN_VERSION}" "fsspec==${FSSPEC_VERSION}" "pandas==${PANDAS_VERSION}" \
   "xarray==${XARRAY_VERSION}" "h5netcdf==${H5NETCDF_VERSION}" "h5py==${H5PY_VERSION}" \
   "dask==${DASK_VERSION}" "requests==${REQUESTS_VERSION}" "aiohttp==${AIOHTTP_VERSION}" \
-  "mypy==${MYPY_VERSION}"
+  "mypy==${MYPY_VERSION}" "azure-storage-blob==${AZURE_STORAGE_BLOB_VERSION}"
+
+# Azurite, pinned: installed (globally, for its azurite-blob command) unless this version is.
+if [[ "$(azurite-blob --version 2>/dev/null)" != "$AZURITE_VERSION" ]]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "setup.sh: npm is needed to install azurite" >&2
+    exit 1
+  fi
+  npm install --global --silent --no-fund --no-audit "azurite@${AZURITE_VERSION}" >/dev/null
+fi
+[[ "$(azurite-blob --version)" == "$AZURITE_VERSION" ]] || {
+  echo "setup.sh: azurite-blob is not version $AZURITE_VERSION" >&2
+  exit 1
+}
 
 # Fail early and loudly if the pins did not take.
 "$PY" - "$TACOZIP_VERSION" "$PYTEST_VERSION" "$PYARROW_VERSION" "$NETCDF4_VERSION" "$CFTIME_VERSION" \
   "$MOTO_VERSION" "$BOTO3_VERSION" "$DUCKDB_VERSION" "$MATURIN_VERSION" \
   "$FSSPEC_VERSION" "$PANDAS_VERSION" "$XARRAY_VERSION" "$H5NETCDF_VERSION" "$H5PY_VERSION" \
-  "$DASK_VERSION" "$REQUESTS_VERSION" "$AIOHTTP_VERSION" "$MYPY_VERSION" <<'PYEOF'
+  "$DASK_VERSION" "$REQUESTS_VERSION" "$AIOHTTP_VERSION" "$MYPY_VERSION" \
+  "$AZURE_STORAGE_BLOB_VERSION" <<'PYEOF'
 import sys
 from importlib.metadata import version
 want = {"tacozip": sys.argv[1], "pytest": sys.argv[2], "pyarrow": sys.argv[3],
@@ -90,7 +107,7 @@ want = {"tacozip": sys.argv[1], "pytest": sys.argv[2], "pyarrow": sys.argv[3],
         "duckdb": sys.argv[8], "maturin": sys.argv[9], "fsspec": sys.argv[10],
         "pandas": sys.argv[11], "xarray": sys.argv[12], "h5netcdf": sys.argv[13],
         "h5py": sys.argv[14], "dask": sys.argv[15], "requests": sys.argv[16],
-        "aiohttp": sys.argv[17], "mypy": sys.argv[18]}
+        "aiohttp": sys.argv[17], "mypy": sys.argv[18], "azure-storage-blob": sys.argv[19]}
 bad = {k: version(k) for k, v in want.items() if version(k) != v}
 if bad:
     sys.exit(f"setup.sh: wrong versions installed: {bad}, wanted {want}")

@@ -491,6 +491,19 @@ def s3_server(tmp_path_factory):
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def azurite_server(tmp_path_factory):
+    """A running remote_servers.AzuriteServer (Azure Blob on 127.0.0.1)."""
+    from remote_servers import AzuriteServer
+
+    server = AzuriteServer(tmp_path_factory.mktemp("azurite"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def fault_server(tmp_path):
     """A fresh remote_servers.FaultServer per test (faults never leak between tests)."""

@@ -532,6 +532,88 @@ class MotoServer:
         return self._log.since(mark, count, timeout, settle)
 
 
+# ---------------------------------------------------------------------------
+# Azurite (Azure Blob)
+
+# Azurite's well-known development account (public, documented; not a secret).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
+               "KBHBeksoGMGw==")
+
+
+class AzuriteServer:
+    """Azurite's Blob service (`azurite-blob`, npm) on 127.0.0.1, data under `base`.
+
+    `env` holds what a taco subprocess needs (the Azure CLI's
+    AZURE_STORAGE_CONNECTION_STRING); `upload` puts a blob with the Azure SDK."""
+
+    def __init__(self, base: Path):
+        self.base = Path(base)
+        self.port: int | None = None
+        self.proc: subprocess.Popen | None = None
+        self.output = self.base / "azurite.log"
+
+    def start(self) -> None:
+        from conftest import require_tool
+
+        azurite = require_tool("azurite-blob")
+        _require_modules("azure.storage.blob")
+        self.base.mkdir(parents=True, exist_ok=True)
+        last = ""
+        for _attempt in range(3):  # a new port each time, in case ours was taken meanwhile
+            self.port = _free_port()
+            out = open(self.output, "ab")
+            try:
+                self.proc = subprocess.Popen(
+                    [azurite, "--blobHost", LOCALHOST, "--blobPort", str(self.port),
+                     "--location", str(self.base / "data"), "--silent",
+                     "--skipApiVersionCheck"],
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=clean_env(),
+                    start_new_session=True)
+            finally:
+                out.close()
+            deadline = time.monotonic() + START_TIMEOUT
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    with socket.create_connection((LOCALHOST, self.port), timeout=0.5):
+                        return
+                except OSError:
+                    time.sleep(0.1)
+            last = _tail(self.output)
+            self.stop()
+        raise RuntimeError(f"azurite did not start:\n{last}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop_process(self.proc)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{LOCALHOST}:{self.port}/{AZURITE_ACCOUNT}"
+
+    def connection_string(self, key: str = AZURITE_KEY) -> str:
+        return (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
+                f"AccountKey={key};BlobEndpoint={self.endpoint};")
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"AZURE_STORAGE_CONNECTION_STRING": self.connection_string()}
+
+    def upload(self, container: str, name: str, data) -> str:
+        """Put bytes, or the file at a path, as az://container/name (creating the container)."""
+        from azure.core.exceptions import ResourceExistsError
+        from azure.storage.blob import BlobServiceClient
+
+        service = BlobServiceClient.from_connection_string(self.connection_string())
+        try:
+            service.create_container(container)
+        except ResourceExistsError:
+            pass
+        body = bytes(data) if isinstance(data, (bytes, bytearray)) else Path(data).read_bytes()
+        service.get_blob_client(container, name).upload_blob(body, overwrite=True)
+        return f"az://{container}/{name}"
+
+
 def _require_modules(*names: str) -> None:
     from conftest import skip_or_fail
 

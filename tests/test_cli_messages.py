@@ -32,7 +32,7 @@ def test_a_truncated_taco_header_is_still_cut_short(taco, tmp_path):
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/x.taco", "gs://bucket/x.taco",
-                                 "az://container/x.taco"])
+                                 "sftp://host/x.taco"])
 def test_a_url_taco_does_not_read_says_so(taco, url):
     line = assert_taco_error(taco("header", url), url, "URLs are not read", "s3://")
     assert "No such file" not in line

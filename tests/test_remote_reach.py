@@ -274,3 +274,59 @@ def test_python_open_takes_the_same_aws_choices(remote_env, monkeypatch, two_sto
         assert len(archive.entries) == 5
     with pytest.raises(taco_archive.TacoError, match="credential_process"):
         taco_archive.open(uri, profile="helper")
+
+
+# ---------------------------------------------------------------------------
+# Azure Blob (Azurite), configured as the Azure CLI is: AZURE_STORAGE_CONNECTION_STRING
+
+
+AZ_COMMANDS = [
+    (["header"], 2),  # Azure has no suffix ranges, hence no shortcut to the size either
+    (["info"], 2),
+    (["ls"], 2),
+    (["get", "--tile", "3/5/2", "-o", "OUT"], 2),
+    (["get", "--entry", "1", "-o", "OUT"], 2),
+    (["get", "--member", "2/1/1.png", "-o", "OUT"], 3),
+    (["validate", "--level", "deep"], 5),
+    (["extract", "--entry", "2", "-C", "OUT"], 2),
+    (["extract", "-C", "OUT"], 4),
+]
+
+
+@pytest.mark.parametrize("command,budget", AZ_COMMANDS, ids=lambda c: "-".join(c) if isinstance(c, list) else "")
+def test_azure_blobs_read_like_any_remote_archive(taco, remote_env, monkeypatch, azurite_server,
+                                                  tiles_archive, tmp_path, command, budget):
+    for k, v in azurite_server.env.items():
+        monkeypatch.setenv(k, v)
+    url = azurite_server.upload("taco-az", "tiles.taco", tiles_archive)
+    argv = [str(tmp_path / "out") if a == "OUT" else a for a in command]
+    remote = taco(argv[0], url, *argv[1:], "--stats")
+    requests, _ = ok_stats(remote)
+    assert requests <= budget, requests
+    local_out = tmp_path / "local"
+    local_argv = [str(local_out) if a == "OUT" else a for a in command]
+    local = taco(local_argv[0], tiles_archive, *local_argv[1:], check=True)
+    if "OUT" in command:
+        out = tmp_path / "out"
+        if out.is_dir():
+            assert tree_files(out) == tree_files(local_out) and tree_files(out)
+        else:
+            assert out.read_bytes() == local_out.read_bytes()
+    else:
+        text = remote.stdout.replace(url, str(tiles_archive))
+        if command == ["info"]:
+            text = text.rsplit("read with", 1)[0]
+        assert text == local.stdout
+
+
+def test_azure_errors_are_one_clear_line(taco, remote_env, monkeypatch, azurite_server,
+                                         tiles_archive, tmp_path):
+    for k, v in azurite_server.env.items():
+        monkeypatch.setenv(k, v)
+    azurite_server.upload("taco-az", "tiles.taco", tiles_archive)
+    assert_fails_cleanly(taco("header", "az://taco-az/missing.taco"), "not found (HTTP 404)")
+    assert_fails_cleanly(taco("header", "az://taco-az"), "expected az://CONTAINER/KEY")
+    wrong = azurite_server.connection_string(key="d3JvbmcgYnV0IHdlbGwgZm9ybWVk")
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", wrong)
+    assert_fails_cleanly(taco("header", "az://taco-az/tiles.taco"),
+                         "access denied (HTTP 403): AuthorizationFailure")

@@ -285,7 +285,7 @@ impl Source {
                             problem: crate::RemoteError::BadUrl {
                                 reason: format!(
                                     "{scheme}:// URLs are not read (taco reads paths, http://, \
-                                     https:// and s3:// URLs)"
+                                     https://, s3:// and az:// URLs)"
                                 ),
                             },
                         }),

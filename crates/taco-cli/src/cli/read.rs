@@ -10,7 +10,7 @@ use super::parse_entry;
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("when").required(true).multiple(true).args(["time", "from", "to"])))]
 pub struct QueryArgs {
-    /// Archive made by `taco pack-netcdf`: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    /// Archive made by `taco pack-netcdf`: a path, http(s)://HOST/PATH, s3://BUCKET/KEY or az://CONTAINER/BLOB.
     pub src: String,
     /// A year (2024), month (2024-01), day (2024-01-15) or instant (2024-01-15T06:00, with an
     /// optional Z or UTC offset such as +02:00). Exit code 1 when no file overlaps it.
@@ -83,7 +83,7 @@ fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct HeaderArgs {
-    /// Archive: a path, http(s)://HOST/PATH, s3://BUCKET/KEY, or - to read the first 157 bytes
+    /// Archive: a path, http(s)://HOST/PATH, s3://BUCKET/KEY, az://CONTAINER/BLOB, or - to read the first 157 bytes
     /// from standard input.
     pub src: String,
     /// Print JSON.
@@ -102,7 +102,7 @@ pub struct HeaderArgs {
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    /// Archive: a path, http(s)://HOST/PATH, s3://BUCKET/KEY or az://CONTAINER/BLOB.
     pub src: String,
     /// Print JSON.
     #[arg(long)]
@@ -136,7 +136,7 @@ pub struct UpdateHeaderArgs {
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
 pub struct LsArgs {
-    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    /// Archive: a path, http(s)://HOST/PATH, s3://BUCKET/KEY or az://CONTAINER/BLOB.
     pub src: String,
     /// Also show where each member's local header starts (the offset a ZIP tool reports).
     #[arg(short, long)]
@@ -163,7 +163,7 @@ pub struct LsArgs {
 
 #[derive(Debug, Args)]
 pub struct ManifestArgs {
-    /// Archive made by a `pack-*` command: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    /// Archive made by a `pack-*` command: a path, http(s)://HOST/PATH, s3://BUCKET/KEY or az://CONTAINER/BLOB.
     pub src: String,
     /// Write to FILE.parquet (atomically) instead of standard output (also `-o -`).
     #[arg(short, long, value_name = "FILE")]
@@ -194,7 +194,7 @@ pub enum LevelArg {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    /// Archive: a path, http(s)://HOST/PATH, s3://BUCKET/KEY or az://CONTAINER/BLOB.
     pub src: String,
     /// How much to check.
     #[arg(long, value_enum, default_value = "normal")]
@@ -211,7 +211,7 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Args)]
 pub struct ExtractArgs {
-    /// Archive: a path, http(s)://HOST/PATH, s3://BUCKET/KEY, or - to read an archive (or a
+    /// Archive: a path, http(s)://HOST/PATH, s3://BUCKET/KEY, az://CONTAINER/BLOB, or - to read an archive (or a
     /// span) from standard input, front to back. With --range, every argument is a PATTERN.
     #[arg(required_unless_present = "range")]
     pub src: Option<String>,
@@ -259,7 +259,7 @@ pub struct ExtractArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["entry", "member", "tile"])))]
 pub struct GetArgs {
-    /// Archive: a path, http(s)://HOST/PATH or s3://BUCKET/KEY.
+    /// Archive: a path, http(s)://HOST/PATH, s3://BUCKET/KEY or az://CONTAINER/BLOB.
     pub src: String,
     /// Entry number(s) N (0-based), e.g. 3 or 0,2,5: the exact byte range of the archive.
     #[arg(long, value_name = "N", value_delimiter = ',')]

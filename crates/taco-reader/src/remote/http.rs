@@ -231,6 +231,83 @@ impl HttpService for CountingService {
     }
 }
 
+/// `text` without `scheme` (any case), if it starts with it.
+fn strip_scheme<'t>(text: &'t str, scheme: &str) -> Option<&'t str> {
+    text.get(..scheme.len())
+        .filter(|s| s.eq_ignore_ascii_case(scheme))
+        .map(|_| &text[scheme.len()..])
+}
+
+/// `BUCKET/KEY` split, both non-empty.
+fn bucket_and_key(rest: &str) -> Option<(&str, &str)> {
+    rest.split_once('/')
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+}
+
+/// An Azure blob URL's account (when the URL names it), container and blob name:
+/// `az://CONTAINER/BLOB`, `azure://CONTAINER/BLOB` or
+/// `https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB`. `None`: not an Azure URL.
+fn azure_parts(url: &str) -> Option<(Option<&str>, Option<&str>, &str)> {
+    let short = strip_scheme(url, "az://").or_else(|| strip_scheme(url, "azure://"));
+    if let Some(rest) = short {
+        return Some(match bucket_and_key(rest) {
+            Some((container, blob)) => (None, Some(container), blob),
+            None => (None, None, ""),
+        });
+    }
+    let rest = strip_scheme(url, "https://")?;
+    let (host, path) = rest.split_once('/')?;
+    let suffix = ".blob.core.windows.net";
+    let account_len = host.len().checked_sub(suffix.len())?;
+    if account_len == 0 || !host[account_len..].eq_ignore_ascii_case(suffix) {
+        return None;
+    }
+    let account = &host[..account_len];
+    Some(match bucket_and_key(path) {
+        Some((container, blob)) => (Some(account), Some(container), blob),
+        None => (Some(account), None, ""),
+    })
+}
+
+/// An Azure builder from the environment: object_store's `AZURE_STORAGE_*` settings, and the
+/// Azure CLI's `AZURE_STORAGE_ACCOUNT`, `AZURE_STORAGE_KEY` and
+/// `AZURE_STORAGE_CONNECTION_STRING` (account, key, SAS and blob endpoint); and whether that
+/// endpoint is plain `http://` (Azurite), which the client must then allow.
+fn azure_builder_from_env() -> (object_store::azure::MicrosoftAzureBuilder, bool) {
+    let mut plain_http = false;
+    use object_store::azure::AzureConfigKey;
+    let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env();
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(account) = var("AZURE_STORAGE_ACCOUNT") {
+        builder = builder.with_account(account);
+    }
+    if let Some(key) = var("AZURE_STORAGE_KEY") {
+        builder = builder.with_access_key(key);
+    }
+    if let Some(connection) = var("AZURE_STORAGE_CONNECTION_STRING") {
+        for part in connection.split(';') {
+            let Some((name, value)) = part.split_once('=') else {
+                continue;
+            };
+            let key = match name.trim() {
+                "AccountName" => AzureConfigKey::AccountName,
+                "AccountKey" => AzureConfigKey::AccessKey,
+                "BlobEndpoint" => AzureConfigKey::Endpoint,
+                "SharedAccessSignature" => AzureConfigKey::SasKey,
+                _ => continue,
+            };
+            if key == AzureConfigKey::Endpoint && value.to_ascii_lowercase().starts_with("http://")
+            {
+                plain_http = true;
+            }
+            builder = builder.with_config(key, value);
+        }
+    }
+    // object_store's own emulator switch talks plain http to Azurite too.
+    plain_http |= var("AZURE_STORAGE_USE_EMULATOR").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    (builder, plain_http)
+}
+
 /// An S3 builder with object_store's own `AWS_*` settings from the environment (container
 /// credentials, virtual-hosted style…), but not the ones [`super::aws::resolve`] decides with
 /// the AWS CLI's precedence: credentials, region, endpoint.
@@ -297,6 +374,9 @@ pub struct RemoteSource {
     /// caller's own store, whose HTTP layer is not ours to wrap).
     counts_here: bool,
     retries: usize,
+    /// The store answers no suffix range (`bytes=-N`; Azure): the tail is read by offset,
+    /// once the object's size is known.
+    no_suffix_ranges: bool,
 }
 
 /// Where a remote source's requests run: a small runtime of its own, or the caller's.
@@ -405,6 +485,7 @@ impl RemoteSource {
             observed: Arc::new(Observed::default()),
             counts_here: true,
             retries: 0,
+            no_suffix_ranges: false,
         })
     }
 
@@ -439,6 +520,7 @@ impl RemoteSource {
         };
         let lower = url.to_ascii_lowercase();
         let is_http = lower.starts_with("http://") || lower.starts_with("https://");
+        let mut no_suffix_ranges = false;
         // A fragment is never sent; a query string is, exactly as given.
         let url = if is_http {
             url.split_once('#').map_or(url, |(before, _)| before)
@@ -495,6 +577,25 @@ impl RemoteSource {
             let store = builder.build().map_err(|e| bad(error_chain(&e)))?;
             let path = ObjectPath::parse(key).map_err(|e| bad(error_chain(&e)))?;
             (Arc::new(store), path, Some(bucket.to_string()))
+        } else if let Some((account, container, key)) =
+            azure_parts(url.split_once('?').map_or(url, |(path, _)| path))
+        {
+            let container = container
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| bad("expected az://CONTAINER/KEY".to_string()))?;
+            let (builder, plain_http) = azure_builder_from_env();
+            let mut builder = builder
+                .with_container_name(container)
+                .with_retry(retry)
+                .with_client_options(client_options.clone().with_allow_http(plain_http))
+                .with_http_connector(connector);
+            no_suffix_ranges = true;
+            if let Some(account) = account {
+                builder = builder.with_account(account);
+            }
+            let store = builder.build().map_err(|e| bad(error_chain(&e)))?;
+            let path = ObjectPath::parse(key).map_err(|e| bad(error_chain(&e)))?;
+            (Arc::new(store), path, Some(container.to_string()))
         } else if is_http {
             // The store is rooted at the object's directory so its path is a single segment,
             // kept as written (already percent-encoded in a URL). With a query string the
@@ -533,6 +634,7 @@ impl RemoteSource {
             observed,
             counts_here: false,
             retries: options.retries,
+            no_suffix_ranges,
         })
     }
 
@@ -852,6 +954,14 @@ impl ReadAt for RemoteSource {
     }
 
     fn read_tail(&self, len: u64) -> Result<(u64, Vec<u8>), ReadError> {
+        // Without suffix ranges the size comes first: known from an earlier answer, or asked.
+        if self.no_suffix_ranges {
+            let size = self.size()?;
+            let offset = size - size.min(len);
+            let mut tail = vec![0u8; (size - offset) as usize];
+            self.read_exact_at(&mut tail, offset)?;
+            return Ok((offset, tail));
+        }
         self.runner.block_on(async {
             match self.get(GetRange::Suffix(len)).await {
                 Ok(result) => {
@@ -971,6 +1081,23 @@ impl RemoteRangeReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn azure_urls_name_account_container_and_blob() {
+        assert_eq!(
+            azure_parts("az://c/dir/x.taco"),
+            Some((None, Some("c"), "dir/x.taco"))
+        );
+        assert_eq!(azure_parts("AZURE://c/x"), Some((None, Some("c"), "x")));
+        assert_eq!(azure_parts("az://c"), Some((None, None, "")));
+        assert_eq!(
+            azure_parts("https://Acct.Blob.Core.Windows.Net/c/x.taco"),
+            Some((Some("Acct"), Some("c"), "x.taco"))
+        );
+        assert_eq!(azure_parts("https://blob.core.windows.net/c/x"), None);
+        assert_eq!(azure_parts("https://example.com/c/x"), None);
+        assert_eq!(azure_parts("s3://b/k"), None);
+    }
 
     #[test]
     fn s3_error_bodies_give_their_code_and_message() {

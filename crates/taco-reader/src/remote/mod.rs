@@ -33,11 +33,14 @@ pub use http::RemoteSource;
 #[cfg(all(test, feature = "remote"))]
 mod store_tests;
 
-/// True when `text` names a remote object (`http://`, `https://` or `s3://`).
+/// True when `text` names a remote object (`http://`, `https://`, `s3://`, `az://` or
+/// `azure://`).
 pub fn is_remote(text: &str) -> bool {
-    ["http://", "https://", "s3://"].iter().any(|scheme| {
-        text.len() > scheme.len() && text[..scheme.len()].eq_ignore_ascii_case(scheme)
-    })
+    ["http://", "https://", "s3://", "az://", "azure://"]
+        .iter()
+        .any(|scheme| {
+            text.len() > scheme.len() && text[..scheme.len()].eq_ignore_ascii_case(scheme)
+        })
 }
 
 /// ": what the server said", or nothing.
