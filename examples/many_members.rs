@@ -116,17 +116,8 @@ fn times(count: u64) -> Vec<PlannedMember> {
 
 /// `minute` minutes into hour `hours` after 2000-01-01T00:00:00 (proleptic Gregorian).
 fn hour_after_2000(hours: u64, minute: u32) -> CivilTime {
-    // Days since 1970-01-01 to a civil date (the inverse of CivilTime::unix_millis's count).
-    let days = 10_957 + (hours / 24) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = taco_format::civil_from_days(10_957 + (hours / 24) as i64);
+    let (month, day) = (month as u32, day as u32);
     CivilTime {
         year,
         month,

@@ -42,8 +42,15 @@ impl DosDateTime {
     }
 }
 
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day) (Howard Hinnant's
+/// days-to-civil algorithm): the one calendar conversion the workspace shares.
+///
+/// ```
+/// assert_eq!(taco_format::civil_from_days(0), (1970, 1, 1));
+/// assert_eq!(taco_format::civil_from_days(-1), (1969, 12, 31));
+/// assert_eq!(taco_format::civil_from_days(11_016), (2000, 2, 29));
+/// ```
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     // Shift the epoch to 0000-03-01 so leap days fall at the end of each 400-year era.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

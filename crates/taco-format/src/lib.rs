@@ -29,7 +29,7 @@ mod pattern;
 mod records;
 
 pub use directory::{read_directory_end, DirectoryEnd, MAX_TAIL_LEN};
-pub use dostime::DosDateTime;
+pub use dostime::{civil_from_days, DosDateTime};
 pub use error::{FormatError, FormatErrorKind};
 pub use header::{
     encode_header, encode_payload, parse_header, CrcPolicy, Entry, ParsedHeader, HEADER_CRC_OFFSET,

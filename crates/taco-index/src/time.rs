@@ -261,20 +261,11 @@ fn split_utc_offset(clock: &str) -> Option<(&str, i64)> {
     Some((clock, sign * (hours * 3600 + minutes * 60)))
 }
 
-/// The proleptic Gregorian date and time `seconds` after 1970-01-01T00:00:00 (Howard
-/// Hinnant's days-to-civil algorithm, the inverse of [`CivilTime::unix_millis`]).
+/// The proleptic Gregorian date and time `seconds` after 1970-01-01T00:00:00 (the inverse of
+/// [`CivilTime::unix_millis`]).
 fn civil_from_unix_seconds(seconds: i64) -> CivilTime {
-    let days = seconds.div_euclid(86_400);
+    let (year, month, day) = taco_format::civil_from_days(seconds.div_euclid(86_400));
     let in_day = seconds.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
     // Each value is within its field's small range by construction.
     let small = |v: i64| u32::try_from(v).unwrap_or(0);
     CivilTime {

@@ -79,14 +79,8 @@ impl Calendar {
     fn civil_from_days(self, days: i64) -> (i64, u32, u32) {
         match self {
             Calendar::Standard | Calendar::ProlepticGregorian => {
-                let era = days.div_euclid(146_097);
-                let doe = days.rem_euclid(146_097);
-                let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-                let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-                let mp = (5 * doy + 2) / 153;
-                let day = doy - (153 * mp + 2) / 5 + 1;
-                let month = if mp < 10 { mp + 3 } else { mp - 9 };
-                let year = yoe + era * 400 + i64::from(month <= 2);
+                // Days here count from 0000-03-01; the shared conversion counts from 1970.
+                let (year, month, day) = taco_format::civil_from_days(days - 719_468);
                 (year, month as u32, day as u32)
             }
             _ => {
