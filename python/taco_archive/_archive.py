@@ -369,7 +369,8 @@ class Archive:
         entry: Optional[int] = None,
         overwrite: bool = False,
     ) -> List[str]:
-        """Extracts every member (or those entry ``entry`` holds) under ``directory``:
+        """Extracts every member (or those entry ``entry`` holds) under ``directory``, but
+        taco's own (``TACO_DIRECTORY``, ``TACO_MANIFEST.parquet``, ``TACO_INDEX.json``):
         confined to it, never through a symlink, CRC-checked. Returns the paths written."""
         written = self._native().extract(os.fspath(directory), entry, overwrite)
         return [os.fspath(p) for p in written]
@@ -380,7 +381,8 @@ def _reopen(src: str, options: Dict[str, Any]) -> Archive:
 
 
 def open(src: "str | os.PathLike[str]", **storage_options: Any) -> Archive:  # noqa: A001
-    """Opens a TACO archive: a local path or an ``http(s)://`` or ``s3://`` URL.
+    """Opens a TACO archive: a local path or an ``http(s)://`` (query string kept),
+    ``s3://`` or ``az://`` URL.
 
     ``storage_options``: ``retries`` (transient failures, default 5), ``connect_timeout``,
     ``timeout`` (a whole request) and ``stall_timeout`` (no bytes for that long), in seconds;
