@@ -129,7 +129,8 @@ const ERROR_BODY_LIMIT: usize = 8 * 1024;
 /// `Code: Message` from an S3-style XML error body (`<Code>AccessDenied</Code>
 /// <Message>Request has expired</Message>`), as plain one-line text.
 fn s3_error_words(body: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
+    // Lossy: the body may be cut at the read limit inside a character.
+    let text = String::from_utf8_lossy(body);
     let element = |tag: &str| {
         let start = text.find(&format!("<{tag}>"))? + tag.len() + 2;
         let end = start + text[start..].find(&format!("</{tag}>"))?;
@@ -1113,6 +1114,10 @@ mod tests {
             Some("Bad[2J")
         );
         assert_eq!(s3_error_words(b"<Code>unclosed"), None);
+        assert_eq!(
+            s3_error_words(b"<Code>SlowDown</Code><Message>cut \xc3").as_deref(),
+            Some("SlowDown")
+        );
     }
 
     #[test]
