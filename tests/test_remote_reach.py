@@ -82,24 +82,30 @@ def test_a_presigned_s3_url_reads_with_the_usual_budgets(taco, s3_env, s3_server
     # every request carried the query string exactly as boto3 wrote it
     assert [r.extra["query"] for r in recs] == [query] * requests
     assert all(r.extra["signed"] for r in recs)
+    assert_same_as_local(taco, command, url, tiles_archive, remote, requests, tmp_path)
+
+
+def assert_same_as_local(taco, command, url, archive, remote, requests, tmp_path):
+    """The remote run of `command` (OUT standing for tmp_path/out) gave what a local run gives:
+    the same files, or the same text (`info` adding what it cost; `ls` every data offset)."""
     local_out = tmp_path / "local"
     local_argv = [str(local_out) if a == "OUT" else a for a in command]
-    local = taco(local_argv[0], tiles_archive, *local_argv[1:], check=True)
+    local = taco(local_argv[0], archive, *local_argv[1:], check=True)
     if "OUT" in command:
         out = tmp_path / "out"
         if out.is_dir():
-            assert tree_files(out) == tree_files(local_out)
+            assert tree_files(out) == tree_files(local_out) and tree_files(out)
         else:
             assert out.read_bytes() == local_out.read_bytes()
-    else:
-        text = remote.stdout
-        if command == ["info"]:  # remotely it says what it cost
-            text, cost = text.rstrip("\n").rsplit("\n", 1)
-            text += "\n"
-            assert cost.startswith(f"read with {requests} requests")
-        if command == ["ls"]:  # a manifest: the same data offsets as locally
-            assert "  -  " not in text
-        assert text == local.stdout.replace(str(tiles_archive), url)
+        return
+    text = remote.stdout
+    if command == ["info"]:  # remotely it says what it cost
+        text, cost = text.rstrip("\n").rsplit("\n", 1)
+        text += "\n"
+        assert cost.startswith(f"read with {requests} requests")
+    if command == ["ls"]:  # a manifest: the same data offsets as locally
+        assert "  -  " not in text
+    assert text == local.stdout.replace(str(archive), url)
 
 
 def test_a_cdn_token_url_is_sent_byte_for_byte(taco, nginx_server, tiles_archive, tmp_path):
@@ -303,20 +309,7 @@ def test_azure_blobs_read_like_any_remote_archive(taco, remote_env, monkeypatch,
     remote = taco(argv[0], url, *argv[1:], "--stats")
     requests, _ = ok_stats(remote)
     assert requests <= budget, requests
-    local_out = tmp_path / "local"
-    local_argv = [str(local_out) if a == "OUT" else a for a in command]
-    local = taco(local_argv[0], tiles_archive, *local_argv[1:], check=True)
-    if "OUT" in command:
-        out = tmp_path / "out"
-        if out.is_dir():
-            assert tree_files(out) == tree_files(local_out) and tree_files(out)
-        else:
-            assert out.read_bytes() == local_out.read_bytes()
-    else:
-        text = remote.stdout.replace(url, str(tiles_archive))
-        if command == ["info"]:
-            text = text.rsplit("read with", 1)[0]
-        assert text == local.stdout
+    assert_same_as_local(taco, command, url, tiles_archive, remote, requests, tmp_path)
 
 
 def test_azure_errors_are_one_clear_line(taco, remote_env, monkeypatch, azurite_server,

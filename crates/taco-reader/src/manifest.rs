@@ -247,20 +247,7 @@ impl<S: ReadAt> TacoArchive<S> {
         member: &Member,
     ) -> Result<(Option<String>, Vec<EntryRecord>), ReadError> {
         let (_, metadata, _) = self.manifest_footer(tail, member)?;
-        let kv = |key: &str| {
-            metadata
-                .file_metadata()
-                .key_value_metadata()
-                .and_then(|kv| kv.iter().find(|k| k.key == key))
-                .and_then(|k| k.value.clone())
-        };
-        let entries = match kv("taco.entries") {
-            Some(json) => serde_json::from_str(&json).map_err(|e| {
-                bad_manifest(&*self.source, format!("its entries do not parse: {e}"))
-            })?,
-            None => Vec::new(),
-        };
-        Ok((kv("taco.planner"), entries))
+        manifest_records(&*self.source, &metadata)
     }
 
     /// Time query through the manifest, `None` when the archive has none.
@@ -290,14 +277,8 @@ impl<S: ReadAt> TacoArchive<S> {
     ) -> Result<Vec<TimeMatch>, ReadError> {
         let source = &*self.source;
         let bad = |problem: String| bad_manifest(source, problem);
-        let kv = |key: &str| {
-            metadata
-                .file_metadata()
-                .key_value_metadata()
-                .and_then(|kv| kv.iter().find(|k| k.key == key))
-                .and_then(|k| k.value.clone())
-        };
-        let planner = kv("taco.planner").unwrap_or_default();
+        let (planner, entries) = manifest_records(source, metadata)?;
+        let planner = planner.unwrap_or_default();
         if planner != "netcdf" {
             return Err(invalid_archive(
                 source,
@@ -307,11 +288,6 @@ impl<S: ReadAt> TacoArchive<S> {
                 },
             ));
         }
-        let entries: Vec<EntryRecord> = match kv("taco.entries") {
-            Some(json) => serde_json::from_str(&json)
-                .map_err(|e| bad(format!("its entries do not parse: {e}")))?,
-            None => Vec::new(),
-        };
         let columns = metadata.file_metadata().schema_descr().columns();
         let column = |name: &str| columns.iter().position(|c| c.name() == name);
         let (Some(start_col), Some(end_col)) = (column("time_start"), column("time_end")) else {
@@ -418,6 +394,30 @@ fn read_exact<S: ReadAt>(source: &S, range: Entry) -> Result<Vec<u8>, ReadError>
     let mut bytes = vec![0u8; usize::try_from(range.length).unwrap_or(usize::MAX)];
     source.read_exact_at(&mut bytes, range.offset)?;
     Ok(bytes)
+}
+
+/// The planner and the entry records a manifest keeps in its key-value metadata
+/// (`taco.planner`, `taco.entries`).
+///
+/// # Errors
+/// [`ArchiveError::BadManifest`] when the entries do not parse.
+fn manifest_records<S: ReadAt>(
+    source: &S,
+    metadata: &ParquetMetaData,
+) -> Result<(Option<String>, Vec<EntryRecord>), ReadError> {
+    let kv = |key: &str| {
+        metadata
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|k| k.key == key))
+            .and_then(|k| k.value.clone())
+    };
+    let entries = match kv("taco.entries") {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| bad_manifest(source, format!("its entries do not parse: {e}")))?,
+        None => Vec::new(),
+    };
+    Ok((kv("taco.planner"), entries))
 }
 
 fn bad_manifest<S: ReadAt>(source: &S, problem: String) -> ReadError {

@@ -27,6 +27,8 @@ use thiserror::Error;
 mod aws;
 #[cfg(feature = "remote")]
 mod http;
+#[cfg(feature = "remote")]
+mod stores;
 pub use aws::AwsOptions;
 #[cfg(feature = "remote")]
 pub use http::RemoteSource;
