@@ -73,6 +73,19 @@ pub enum WriteError {
         #[source]
         source: FormatError,
     },
+    /// A front-to-back output was started with one set of entries and finished with another
+    /// ([`crate::ArchiveWriter::sequential`]): the header already written would be wrong.
+    #[error("entries at finish differ from the ones written at the start: {written:?} then {finished:?}")]
+    EntriesMoved {
+        written: Vec<taco_format::Entry>,
+        finished: Vec<taco_format::Entry>,
+    },
+    /// A member read from a stream longer than one buffer, on an output written front to
+    /// back: its CRC must be known before its data, and a stream cannot be read twice.
+    #[error(
+        "{name}: a stream of {len} bytes cannot go to a front-to-back output (add it from a file)"
+    )]
+    StreamOnSequential { name: String, len: u64 },
     /// A name or entry list breaks the format's rules.
     #[error(transparent)]
     Format(#[from] FormatError),

@@ -35,4 +35,6 @@ pub use atomic::AtomicFile;
 pub use error::WriteError;
 pub use output::{check_not_input, FileId, Output};
 pub use update::update_header;
-pub use writer::{ArchiveOutput, ArchiveWriter, FinishSummary, MemberSpan, Piece, WriterOptions};
+pub use writer::{
+    ArchiveOutput, ArchiveWriter, FinishSummary, MemberSpan, Piece, Sequential, WriterOptions,
+};

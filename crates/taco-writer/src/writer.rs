@@ -51,6 +51,49 @@ impl ArchiveOutput for AtomicFile {
 
 impl<T: AsRef<[u8]>> ArchiveOutput for io::Cursor<T> where io::Cursor<T>: Write {}
 
+/// An output written front to back only — a pipe, an object-store upload — for
+/// [`ArchiveWriter::sequential`]. It answers where it is, and refuses any seek elsewhere, so a
+/// writer that tried to patch earlier bytes would fail loudly rather than write a wrong archive.
+#[derive(Debug)]
+pub struct Sequential<S: Write> {
+    inner: S,
+    pos: u64,
+}
+
+impl<S: Write> Sequential<S> {
+    /// The output the archive was written to.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Write> Write for Sequential<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<S: Write> Seek for Sequential<S> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        match to {
+            SeekFrom::Current(0) => Ok(self.pos),
+            SeekFrom::Start(at) if at == self.pos => Ok(self.pos),
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this output is written front to back only",
+            )),
+        }
+    }
+}
+
+impl<S: Write> ArchiveOutput for Sequential<S> {}
+
 /// A piece of a member's data, for [`ArchiveWriter::add_pieces`].
 #[derive(Debug, Clone, Copy)]
 pub enum Piece<'a> {
@@ -162,6 +205,10 @@ pub struct ArchiveWriter<W: ArchiveOutput> {
     writeback_from: u64,
     /// The files this writer writes or replaces, which it must never read as a source.
     outputs: Vec<FileId>,
+    /// For an output written front to back: the entries and time of the header already
+    /// written at byte 0, which `finish` must agree with. Every member's CRC is then computed
+    /// before its local header is written, from a first read of its source.
+    promised: Option<(Vec<Entry>, i64)>,
 }
 
 fn is_set(flag: Option<&Arc<AtomicBool>>) -> bool {
@@ -218,6 +265,33 @@ impl ArchiveWriter<AtomicFile> {
     }
 }
 
+impl<S: Write> ArchiveWriter<Sequential<S>> {
+    /// Starts an archive on an output that is written front to back only (an object-store
+    /// upload, a pipe): the header with `entries` is written first, so the caller computes
+    /// them beforehand from planned offsets, and [`ArchiveWriter::finish`] fails with
+    /// [`WriteError::EntriesMoved`] if the members did not land where planned. Each member's
+    /// source is read twice — once for its CRC, which the local header needs before the data,
+    /// and once to copy it — and a source whose bytes differ between the two reads is
+    /// [`WriteError::SourceChanged`]. Members from streams longer than 1 MiB are refused
+    /// ([`WriteError::StreamOnSequential`]): they cannot be read twice.
+    ///
+    /// # Errors
+    /// [`WriteError::Format`] for more than 7 entries, [`WriteError::Output`].
+    pub fn sequential(
+        out: S,
+        entries: &[Entry],
+        options: WriterOptions,
+    ) -> Result<ArchiveWriter<Sequential<S>>, WriteError> {
+        let time = options.fixed_time.unwrap_or_else(now_unix);
+        let header = encode_header(entries, DosDateTime::from_unix(time))?;
+        let mut writer = ArchiveWriter::new(Sequential { inner: out, pos: 0 }, options)?;
+        writer.pending.clear();
+        writer.pending.extend_from_slice(&header);
+        writer.promised = Some((entries.to_vec(), time));
+        Ok(writer)
+    }
+}
+
 impl<W: ArchiveOutput> ArchiveWriter<W> {
     /// Starts an archive on `out`, which must be positioned at its start and empty.
     ///
@@ -243,6 +317,7 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             cancel: None,
             writeback_from: 0,
             outputs: Vec::new(),
+            promised: None,
         };
         if let Some(meta) = writer.out.as_file().and_then(|f| f.metadata().ok()) {
             writer.outputs.push(FileId::of(&meta));
@@ -252,6 +327,11 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         writer.pending.extend_from_slice(&placeholder);
         writer.pos = HEADER_LEN as u64;
         Ok(writer)
+    }
+
+    /// Whether this writer writes front to back ([`ArchiveWriter::sequential`]).
+    fn is_sequential(&self) -> bool {
+        self.promised.is_some()
     }
 
     /// Calls `report(bytes)` with the number of data bytes copied, as copying progresses.
@@ -494,6 +574,13 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             .try_fold(0u64, |total, piece| total.checked_add(piece.len()))
             .ok_or_else(|| self.output_error(io::Error::other("member length overflows")))?;
         let mut member = self.start_member(name, len, modified)?;
+        let first_read = if self.is_sequential() {
+            let crc = self.pieces_crc(pieces)?;
+            member.crc32 = crc;
+            Some(crc)
+        } else {
+            None
+        };
         member.encode_local(&mut self.pending);
         let mut hasher = crc32fast::Hasher::new();
         for piece in pieces {
@@ -518,8 +605,55 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
                 }
             }
         }
-        member.crc32 = hasher.finalize();
+        let copied_crc = hasher.finalize();
+        if let Some(first) = first_read {
+            if first != copied_crc {
+                // The header already sent holds the first CRC: the copy is not what it says.
+                let label = pieces.iter().find_map(|p| match p {
+                    Piece::FileRange { label, .. } => Some(*label),
+                    Piece::Bytes(_) => None,
+                });
+                return Err(WriteError::SourceChanged {
+                    source_name: label.unwrap_or(name).to_string(),
+                });
+            }
+            self.flush_pending()?;
+            return self.record_member(member);
+        }
+        member.crc32 = copied_crc;
         self.finish_streamed_member(member)
+    }
+
+    /// The CRC-32 of `pieces` read once through the chunk buffer: a front-to-back output's
+    /// local header needs it before the data is copied.
+    fn pieces_crc(&mut self, pieces: &[Piece<'_>]) -> Result<u32, WriteError> {
+        let mut hasher = crc32fast::Hasher::new();
+        let mut chunk = std::mem::take(&mut self.chunk);
+        let result = (|| {
+            for piece in pieces {
+                match *piece {
+                    Piece::Bytes(bytes) => hasher.update(bytes),
+                    Piece::FileRange {
+                        file,
+                        offset,
+                        len,
+                        label,
+                    } => {
+                        let mut done = 0u64;
+                        while done < len {
+                            self.check_cancel()?;
+                            let n = (len - done).min(chunk.len() as u64) as usize;
+                            read_range(file, &mut chunk[..n], offset + done, len, done, label)?;
+                            hasher.update(&chunk[..n]);
+                            done += n as u64;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })();
+        self.chunk = chunk;
+        result.map(|()| hasher.finalize())
     }
 
     /// Appends data bytes to the pending buffer, or writes them through when they do not fit.
@@ -685,6 +819,12 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
             }
             self.report(len);
         } else {
+            if self.is_sequential() {
+                return Err(WriteError::StreamOnSequential {
+                    name: name.to_string(),
+                    len,
+                });
+            }
             member.encode_local(&mut self.pending);
             self.flush_pending()?;
             let mut hasher = crc32fast::Hasher::new();
@@ -718,7 +858,16 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
     /// past the end of the archive (unless allowed in the options), [`WriteError::Output`].
     pub fn finish(mut self, entries: &[Entry]) -> Result<(W, FinishSummary), WriteError> {
         let payload = encode_payload(entries)?;
-        let time = self.options.fixed_time.unwrap_or_else(now_unix);
+        let time = match &self.promised {
+            Some((written, _)) if written.as_slice() != entries => {
+                return Err(WriteError::EntriesMoved {
+                    written: written.clone(),
+                    finished: entries.to_vec(),
+                });
+            }
+            Some((_, time)) => *time,
+            None => self.options.fixed_time.unwrap_or_else(now_unix),
+        };
         self.header_member.crc32 = crc32fast::hash(&payload);
         self.header_member.modified = DosDateTime::from_unix(time);
 
@@ -775,13 +924,17 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         self.pending.extend_from_slice(&eocd.encode());
         self.flush_pending()?;
 
-        let header = encode_header(entries, DosDateTime::from_unix(time))?;
-        let written = self
-            .out
-            .seek(SeekFrom::Start(0))
-            .and_then(|_| self.out.write_all(&header))
-            .and_then(|()| self.out.seek(SeekFrom::Start(archive_len)))
-            .and_then(|_| self.out.flush());
+        let written = if self.is_sequential() {
+            // The header went out first, with these entries.
+            self.out.flush()
+        } else {
+            let header = encode_header(entries, DosDateTime::from_unix(time))?;
+            self.out
+                .seek(SeekFrom::Start(0))
+                .and_then(|_| self.out.write_all(&header))
+                .and_then(|()| self.out.seek(SeekFrom::Start(archive_len)))
+                .and_then(|_| self.out.flush())
+        };
         if let Err(e) = written {
             return Err(self.output_error(e));
         }

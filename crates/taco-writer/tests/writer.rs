@@ -509,3 +509,44 @@ fn a_central_directory_larger_than_memory_holds_streams_back_in_order() {
     let directory = &bytes[cd_offset..cd_offset + cd_size];
     assert_eq!(summary.directory_crc32, crc32fast::hash(directory));
 }
+
+/// A front-to-back output (a plain `Vec`, never seeked) gets the same bytes as a seeking one.
+#[test]
+fn sequential_output_equals_the_seeking_writer_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("big.bin");
+    let data: Vec<u8> = (0..(5u32 << 20) + 77).map(|i| (i % 249) as u8).collect();
+    std::fs::write(&source, &data).unwrap();
+    let options = WriterOptions {
+        fixed_time: Some(1_700_000_000),
+        ..WriterOptions::default()
+    };
+    let mut seeking = ArchiveWriter::new(Cursor::new(Vec::new()), options.clone()).unwrap();
+    let small = seeking.add_bytes("small", b"before", None).unwrap();
+    let big = seeking.add_path("big.bin", &source).unwrap();
+    let entries = [small.data_entry(), MemberSpan::span_entry(&small, &big)];
+    let expected = seeking.finish(&entries).unwrap().0.into_inner();
+
+    // Planned entries first; the output is a plain `Vec`, written front to back.
+    let mut seq = ArchiveWriter::sequential(Vec::new(), &entries, options.clone()).unwrap();
+    assert_eq!(seq.add_bytes("small", b"before", None).unwrap(), small);
+    assert_eq!(seq.add_path("big.bin", &source).unwrap(), big);
+    let (out, summary) = seq.finish(&entries).unwrap();
+    let got = out.into_inner();
+    assert_eq!(summary.archive_len, got.len() as u64);
+    assert!(got == expected, "sequential output differs");
+
+    // Entries that moved since the header went out are refused at finish.
+    let mut seq = ArchiveWriter::sequential(Vec::new(), &entries, options.clone()).unwrap();
+    seq.add_bytes("small", b"before", None).unwrap();
+    let moved = seq.finish(&entries[..1]);
+    assert!(matches!(moved, Err(WriteError::EntriesMoved { .. })));
+
+    // A stream longer than one buffer cannot be read twice for its CRC.
+    let mut seq = ArchiveWriter::sequential(Vec::new(), &[], options).unwrap();
+    let refused = seq.add_reader("stream", data.as_slice(), data.len() as u64, None);
+    assert!(matches!(
+        refused,
+        Err(WriteError::StreamOnSequential { .. })
+    ));
+}
