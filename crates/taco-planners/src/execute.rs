@@ -19,7 +19,8 @@ use taco_index::{
     INDEX_VERSION, MANIFEST_MEMBER,
 };
 use taco_writer::{
-    check_not_input, ArchiveWriter, AtomicFile, FileId, MemberSpan, Piece, WriterOptions,
+    check_not_input, ArchiveOutput, ArchiveWriter, AtomicFile, FileId, MemberSpan, Piece,
+    WriterOptions,
 };
 
 pub use taco_index::INDEX_MEMBER;
@@ -127,12 +128,82 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> PlanError + '_ {
 /// input read errors and [`PlanError::Write`] for anything the writer refuses (existing output,
 /// entries outside the archive…).
 pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Executed, PlanError> {
+    check_plan(&plan)?;
+    // Whole-file sources are checked by the writer as it opens them; a file that parts are
+    // cut from (a Parquet input) is checked here, before anything is replaced.
+    let assembled: Vec<FileId> = plan
+        .members
+        .iter()
+        .filter_map(|m| match &m.source {
+            MemberSource::Assembled(assembled) => FileId::of_path(&assembled.path),
+            MemberSource::Path { .. } | MemberSource::Named { .. } | MemberSource::Bytes(_) => None,
+        })
+        .collect();
+    check_not_input(dest, &assembled)?;
+    let layout = Layout::of(&plan, !options.no_index)?;
+    let writer = ArchiveWriter::create(dest, options.overwrite, writer_options(&options))?;
+    let meta = match plan.section {
+        Some(_) => {
+            let path = meta_path(dest);
+            let file = AtomicFile::create(&path, options.overwrite)?;
+            Some((path, file))
+        }
+        None => None,
+    };
+    // The index members go through temporary files beside the archive.
+    let spill_dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let cancel = options.cancel.clone();
+    let (archive, executed, meta_file) =
+        write_plan(plan, writer, layout, meta, options, Some(spill_dir))?;
+    // Archive first: a crash between the two renames leaves an old sidecar whose identity
+    // no longer matches the archive beside it, which readers detect.
+    check_cancel(&cancel)?;
+    archive.commit()?;
+    if let Some(meta_file) = meta_file {
+        meta_file.commit()?;
+    }
+    Ok(executed)
+}
+
+/// Writes `plan` front to back into `out` — an object-store upload, a pipe — and returns it
+/// with what was written: the same bytes [`execute`] writes to a file, without the
+/// `.meta.json` sidecar. Every offset is planned from the sources' sizes, so the header goes
+/// out first; each source is read twice (once for its CRC, once to copy it). The caller
+/// decides what a failure means for `out` (an upload is aborted, not completed).
+///
+/// # Errors
+/// As [`execute`], and [`PlanError::Write`] with `SourceChanged` for a source whose bytes
+/// differ between its two reads.
+pub fn execute_to<S: Write>(
+    plan: Plan,
+    out: S,
+    options: ExecuteOptions,
+) -> Result<(S, Executed), PlanError> {
+    check_plan(&plan)?;
+    let layout = Layout::of(&plan, !options.no_index)?;
+    let entries = layout.planned_entries(&plan)?;
+    let writer = ArchiveWriter::sequential(out, &entries, writer_options(&options))?;
+    let (out, executed, _) = write_plan(plan, writer, layout, None, options, None)?;
+    Ok((out.into_inner(), executed))
+}
+
+fn writer_options(options: &ExecuteOptions) -> WriterOptions {
+    WriterOptions {
+        fixed_time: options.fixed_time,
+        allow_entries_outside: options.allow_entries_outside,
+    }
+}
+
+/// Refuses plans no archive can hold: too many groups, members named like taco's own.
+fn check_plan(plan: &Plan) -> Result<(), PlanError> {
     if plan.groups.len() > MAX_ENTRIES {
         return Err(PlanError::TooManyGroups {
             count: plan.groups.len(),
         });
     }
-    let with_index = !options.no_index;
     // Reserved with or without the index: readers take a member of these names for taco's own
     // (and extraction leaves them out), so a user's file under one would be lost.
     let reserved = ["TACO_HEADER", LOOKUP_MEMBER, MANIFEST_MEMBER, INDEX_MEMBER];
@@ -152,36 +223,75 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
             path,
         });
     }
-    let writer_options = WriterOptions {
-        fixed_time: options.fixed_time,
-        allow_entries_outside: options.allow_entries_outside,
-    };
-    // Whole-file sources are checked by the writer as it opens them; a file that parts are
-    // cut from (a Parquet input) is checked here, before anything is replaced.
-    let assembled: Vec<FileId> = plan
-        .members
-        .iter()
-        .filter_map(|m| match &m.source {
-            MemberSource::Assembled(assembled) => FileId::of_path(&assembled.path),
-            MemberSource::Path { .. } | MemberSource::Named { .. } | MemberSource::Bytes(_) => None,
-        })
-        .collect();
-    check_not_input(dest, &assembled)?;
-    let (lookup, planned) = if with_index {
-        let (lookup, planned) = plan_lookup(&plan)?;
-        (Some(lookup), Some(planned))
-    } else {
-        (None, None)
-    };
-    let mut writer = ArchiveWriter::create(dest, options.overwrite, writer_options)?;
-    let mut meta = match plan.section {
-        Some(_) => {
-            let path = meta_path(dest);
-            let file = AtomicFile::create(&path, options.overwrite)?;
-            Some((path, file))
+    Ok(())
+}
+
+/// Where a plan's members go, decided before a byte is written: the lookup directory (with
+/// the index) and every member's local header offset, planned from the sources' sizes.
+struct Layout {
+    lookup: Option<Vec<u8>>,
+    planned: Vec<u64>,
+}
+
+impl Layout {
+    fn of(plan: &Plan, with_index: bool) -> Result<Layout, PlanError> {
+        if with_index {
+            let (lookup, planned) = plan_lookup(plan)?;
+            Ok(Layout {
+                lookup: Some(lookup),
+                planned,
+            })
+        } else {
+            Ok(Layout {
+                lookup: None,
+                planned: member_offsets(plan, HEADER_LEN as u64),
+            })
         }
-        None => None,
-    };
+    }
+
+    /// The entries the groups will have once every member lands where planned.
+    fn planned_entries(&self, plan: &Plan) -> Result<Vec<Entry>, PlanError> {
+        let spans: Vec<MemberSpan> = plan
+            .members
+            .iter()
+            .zip(&self.planned)
+            .map(|(member, &header_offset)| {
+                let size = member.source.planned_size();
+                MemberSpan {
+                    header_offset,
+                    data_offset: header_offset + local_header_len(member.name.len(), size),
+                    data_len: size,
+                    crc32: 0,
+                }
+            })
+            .collect();
+        group_entries(plan, &spans)
+    }
+}
+
+/// Each group's entry, from the members' spans.
+fn group_entries(plan: &Plan, spans: &[MemberSpan]) -> Result<Vec<Entry>, PlanError> {
+    plan.groups
+        .iter()
+        .map(|group| {
+            group.range.entry(spans).ok_or_else(|| PlanError::BadGroup {
+                label: group.label.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The part of [`execute`] and [`execute_to`] that writes: members, manifest, v1 index and
+/// end records through `writer`, then the sidecar into `meta` when given. Returns the output
+/// and the sidecar file, both still to be committed.
+fn write_plan<W: ArchiveOutput>(
+    plan: Plan,
+    mut writer: ArchiveWriter<W>,
+    layout: Layout,
+    meta: Option<(PathBuf, AtomicFile)>,
+    options: ExecuteOptions,
+    spill_dir: Option<&Path>,
+) -> Result<(W, Executed, Option<AtomicFile>), PlanError> {
     if let Some(progress) = options.progress {
         writer.set_progress(progress);
     }
@@ -190,12 +300,12 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
     }
     // the members, the lookup directory, the manifest and the v1 index
     writer.reserve_members(plan.members.len() + 3);
-
-    if let Some(lookup) = lookup {
-        writer.add_bytes(LOOKUP_MEMBER, &lookup, None)?;
+    let with_index = layout.lookup.is_some();
+    if let Some(lookup) = &layout.lookup {
+        writer.add_bytes(LOOKUP_MEMBER, lookup, None)?;
     }
     let mut spans = Vec::with_capacity(plan.members.len());
-    for (position, member) in plan.members.iter().enumerate() {
+    for (member, &planned) in plan.members.iter().zip(&layout.planned) {
         // The writer's temporary files go with it: nothing is left behind.
         check_cancel(&options.cancel)?;
         let span = match &member.source {
@@ -232,17 +342,15 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
                 writer.add_pieces(&member.name, &pieces, modified)?
             }
         };
-        if let Some(&planned) = planned.as_ref().and_then(|p| p.get(position)) {
-            if span.header_offset != planned {
-                return Err(PlanError::PlannedOffset {
-                    name: member.name.clone(),
-                    planned,
-                    actual: span.header_offset,
-                });
-            }
+        if span.header_offset != planned {
+            return Err(PlanError::PlannedOffset {
+                name: member.name.clone(),
+                planned,
+                actual: span.header_offset,
+            });
         }
-        // The lookup directory already holds the planned size: a file that changed since it
-        // was listed (the last one too, which moves no later member) is refused.
+        // The lookup directory and the header hold the planned size: a file that changed
+        // since it was listed (the last one too, which moves no later member) is refused.
         let planned_size = member.source.planned_size();
         if span.data_len != planned_size {
             return Err(PlanError::PlannedSize {
@@ -254,16 +362,7 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
         spans.push(span);
     }
 
-    let mut entries = Vec::with_capacity(plan.groups.len());
-    for group in &plan.groups {
-        let entry = group
-            .range
-            .entry(&spans)
-            .ok_or_else(|| PlanError::BadGroup {
-                label: group.label.clone(),
-            })?;
-        entries.push(entry);
-    }
+    let entries = group_entries(&plan, &spans)?;
     let entry_records: Vec<EntryRecord> = plan
         .groups
         .iter()
@@ -278,12 +377,8 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
             fields: group.fields.clone(),
         })
         .collect();
-    // The index members go through temporary files beside the archive: never held in
-    // memory, whatever the member count.
-    let spill_dir = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    // The index members go through temporary files: never held in memory, whatever the
+    // member count.
     if with_index {
         let (file, len) = spill(spill_dir, |out| {
             crate::manifest::encode_manifest(
@@ -294,20 +389,20 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
                 out,
             )
         })?;
-        writer.add_reader(MANIFEST_MEMBER, file, len, None)?;
+        add_spilled(&mut writer, MANIFEST_MEMBER, &file, len)?;
     }
-    let (Some(section), Some((meta_path, mut meta_file))) = (plan.section, meta.take()) else {
+    let Some(section) = plan.section else {
         let (archive, summary) = writer.finish(&entries)?;
         check_cancel(&options.cancel)?;
-        archive.commit()?;
-        return Ok(Executed {
+        let executed = Executed {
             entries,
             index_len: 0,
             archive_len: summary.archive_len,
             members: summary.members,
             zip64: summary.zip64,
             meta_path: None,
-        });
+        };
+        return Ok((archive, executed, None));
     };
     let section = section(&spans);
     let index = Index {
@@ -320,10 +415,22 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
     };
     let (file, index_len) = spill(spill_dir, |out| {
         serde_json::to_writer(&mut *out, &index)?;
-        out.write_all(b"\n").map_err(io_error(spill_dir))
+        out.write_all(b"\n")
+            .map_err(io_error(spill_dir.unwrap_or(Path::new("."))))
     })?;
-    writer.add_reader(INDEX_MEMBER, file, index_len, None)?;
+    add_spilled(&mut writer, INDEX_MEMBER, &file, index_len)?;
     let (archive, summary) = writer.finish(&entries)?;
+    let mut executed = Executed {
+        entries,
+        index_len,
+        archive_len: summary.archive_len,
+        members: summary.members,
+        zip64: summary.zip64,
+        meta_path: None,
+    };
+    let Some((meta_path, mut meta_file)) = meta else {
+        return Ok((archive, executed, None));
+    };
     let sidecar = Sidecar {
         index,
         archive: Some(SidecarIdentity {
@@ -339,19 +446,25 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
             .and_then(|()| out.flush())
             .map_err(io_error(&meta_path))?;
     }
-    // Archive first: a crash between the two renames leaves an old sidecar whose identity
-    // no longer matches the archive beside it, which readers detect.
-    check_cancel(&options.cancel)?;
-    archive.commit()?;
-    meta_file.commit()?;
-    Ok(Executed {
-        entries,
-        index_len,
-        archive_len: summary.archive_len,
-        members: summary.members,
-        zip64: summary.zip64,
-        meta_path: Some(meta_path),
-    })
+    executed.meta_path = Some(meta_path);
+    Ok((archive, executed, Some(meta_file)))
+}
+
+/// Adds a spilled index member from its temporary file, as a file range: a front-to-back
+/// output reads it twice (once for its CRC), which a stream would not allow.
+fn add_spilled<W: ArchiveOutput>(
+    writer: &mut ArchiveWriter<W>,
+    name: &str,
+    file: &File,
+    len: u64,
+) -> Result<MemberSpan, PlanError> {
+    let piece = Piece::FileRange {
+        file,
+        offset: 0,
+        len,
+        label: name,
+    };
+    Ok(writer.add_pieces(name, &[piece], None)?)
 }
 
 /// [`PlanError::Cancelled`] once the caller has asked to stop.
@@ -362,18 +475,23 @@ fn check_cancel(cancel: &Option<Arc<AtomicBool>>) -> Result<(), PlanError> {
     }
 }
 
-/// Writes what `write` produces to an anonymous temporary file in `dir` and returns the file
+/// Writes what `write` produces to an anonymous temporary file in `dir` (else the system's
+/// temporary directory) and returns the file
 /// rewound, with its length: an index member of any size is streamed, never built in memory.
 /// A failed write is reported as an I/O error on `dir`, whatever encoder it happened in.
 fn spill(
-    dir: &Path,
+    dir: Option<&Path>,
     write: impl FnOnce(&mut SpillWriter) -> Result<(), PlanError>,
 ) -> Result<(File, u64), PlanError> {
     // Beside the archive (same file system, where the user made room); the system's
-    // temporary directory when that is not a place files can be made (a device's /dev).
-    let file = tempfile::tempfile_in(dir)
-        .or_else(|_| tempfile::tempfile())
-        .map_err(io_error(dir))?;
+    // temporary directory when that is not a place files can be made (a device's /dev) or
+    // the archive is not a local file.
+    let file = dir
+        .map_or_else(tempfile::tempfile, tempfile::tempfile_in)
+        .or_else(|_| tempfile::tempfile());
+    let temp = std::env::temp_dir();
+    let dir = dir.unwrap_or(&temp);
+    let file = file.map_err(io_error(dir))?;
     let mut out = SpillWriter {
         out: BufWriter::with_capacity(1 << 20, file),
         failed: None,
@@ -428,6 +546,21 @@ fn member_record<'a>((member, span): (&'a PlannedMember, &MemberSpan)) -> Member
     }
 }
 
+/// Every member's local header offset when the first goes at `first` and each follows the
+/// one before, sized as planned.
+fn member_offsets(plan: &Plan, first: u64) -> Vec<u64> {
+    let mut at = first;
+    plan.members
+        .iter()
+        .map(|member| {
+            let here = at;
+            let size = member.source.planned_size();
+            at += local_header_len(member.name.len(), size) + size;
+            here
+        })
+        .collect()
+}
+
 /// The lookup directory of `plan` (`docs/FORMAT.md` §4) and every member's planned local header
 /// offset. The directory comes first, so the offsets depend on its length and its length on the
 /// offsets (varints): encoded again until the length settles, which takes two or three rounds.
@@ -451,24 +584,23 @@ fn plan_lookup(plan: &Plan) -> Result<(Vec<u8>, Vec<u64>), PlanError> {
                     })?
             }
         };
-        keyed.push((key, member.source.planned_size(), member.name.len()));
+        keyed.push((key, member.source.planned_size()));
     }
     let mut directory_len = 0usize;
     for _ in 0..8 {
-        let mut at = HEADER_LEN as u64
+        let first = HEADER_LEN as u64
             + local_header_len(LOOKUP_MEMBER.len(), directory_len as u64)
             + directory_len as u64;
-        let mut planned = Vec::with_capacity(keyed.len());
-        let mut entries = Vec::with_capacity(keyed.len());
-        for &(key, size, name_len) in &keyed {
-            planned.push(at);
-            entries.push(LookupEntry {
+        let planned = member_offsets(plan, first);
+        let mut entries: Vec<LookupEntry> = keyed
+            .iter()
+            .zip(&planned)
+            .map(|(&(key, data_len), &header_offset)| LookupEntry {
                 key,
-                header_offset: at,
-                data_len: size,
-            });
-            at += local_header_len(name_len, size) + size;
-        }
+                header_offset,
+                data_len,
+            })
+            .collect();
         let bytes = encode_lookup(kind, &mut entries)?;
         if bytes.len() == directory_len {
             return Ok((bytes, planned));

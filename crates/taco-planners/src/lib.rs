@@ -21,7 +21,8 @@ mod walk;
 
 pub use error::PlanError;
 pub use execute::{
-    default_output, execute, meta_path, source_date_epoch, ExecuteOptions, Executed, INDEX_MEMBER,
+    default_output, execute, execute_to, meta_path, source_date_epoch, ExecuteOptions, Executed,
+    INDEX_MEMBER,
 };
 pub use files::{plan_files, plan_named_files, FileEntries, GivenEntry};
 pub use netcdf_planner::{

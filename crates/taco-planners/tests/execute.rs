@@ -248,3 +248,37 @@ fn a_cancel_during_a_long_copy_stops_it_and_leaves_nothing() {
         assert!(left.is_empty(), "{size}: left behind: {left:?}");
     }
 }
+
+#[test]
+fn front_to_back_output_equals_the_file_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = || {
+        vec![
+            group("span", GroupRange::Span { first: 0, last: 1 }),
+            group("data", GroupRange::Data(2)),
+        ]
+    };
+    let big: Vec<u8> = (0..(3u32 << 20) + 5).map(|i| (i % 241) as u8).collect();
+    let with_big = |dir: &Path| {
+        let mut p = plan(dir, groups());
+        p.members.push(member(dir, "c/big.bin", &big));
+        p
+    };
+    for no_index in [false, true] {
+        let options = || ExecuteOptions {
+            fixed_time: Some(1_600_000_000),
+            no_index,
+            ..ExecuteOptions::default()
+        };
+        let dest = dir.path().join(format!("out-{no_index}.taco"));
+        let on_file = execute(with_big(dir.path()), &dest, options()).unwrap();
+        let (bytes, streamed) =
+            taco_planners::execute_to(with_big(dir.path()), Vec::new(), options()).unwrap();
+        assert_eq!(streamed.entries, on_file.entries);
+        assert_eq!(streamed.meta_path, None);
+        assert!(
+            bytes == std::fs::read(&dest).unwrap(),
+            "no_index {no_index}"
+        );
+    }
+}
