@@ -39,6 +39,11 @@ const STREAM_QUEUE: usize = 16;
 struct Observed {
     requests: AtomicU64,
     bytes: AtomicU64,
+    /// Request body bytes sent (uploads).
+    sent: AtomicU64,
+    /// Completing a multipart upload must not replace an existing object: the completing
+    /// request carries `If-None-Match: *`.
+    create_only: AtomicBool,
     range_ignored: AtomicBool,
     /// A range request was answered 200 with no body: the object is empty.
     empty_answer: AtomicBool,
@@ -156,6 +161,17 @@ impl HttpService for CountingService {
         }
         let ranged = request.headers().contains_key(http::header::RANGE);
         self.observed.requests.fetch_add(1, Ordering::Relaxed);
+        self.observed
+            .sent
+            .fetch_add(request.body().content_length() as u64, Ordering::Relaxed);
+        if self.observed.create_only.load(Ordering::Relaxed) && completes_upload(&request) {
+            // object_store completes multipart uploads unconditionally; the condition is
+            // added here (S3 and Azure honour it; it is not a header S3 needs signed).
+            request.headers_mut().insert(
+                http::header::IF_NONE_MATCH,
+                http::HeaderValue::from_static("*"),
+            );
+        }
         let response = match self.inner.execute(request).await {
             Ok(response) => response,
             Err(e) => {
@@ -232,6 +248,20 @@ impl HttpService for CountingService {
     }
 }
 
+/// True for the request that completes a multipart upload: S3's `POST ?uploadId=` (parts
+/// are `PUT`s) and Azure's `PUT ?comp=blocklist`.
+fn completes_upload(request: &HttpRequest) -> bool {
+    let query = request.uri().query().unwrap_or("");
+    let has = |param: &str| {
+        query
+            .split('&')
+            .any(|pair| pair == param || pair.starts_with(&format!("{param}=")))
+    };
+    (request.method() == http::Method::POST && has("uploadId"))
+        || (request.method() == http::Method::PUT
+            && query.split('&').any(|p| p == "comp=blocklist"))
+}
+
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
@@ -274,12 +304,20 @@ pub struct RemoteSource {
 
 /// Where a remote source's requests run: a small runtime of its own, or the caller's.
 #[derive(Debug)]
-enum Runner {
+pub(super) enum Runner {
     Owned(Runtime),
     Shared(Handle),
 }
 
 impl Runner {
+    /// Makes this runtime the current one until the guard drops (for code that spawns tasks).
+    pub(super) fn enter(&self) -> tokio::runtime::EnterGuard<'_> {
+        match self {
+            Runner::Owned(runtime) => runtime.enter(),
+            Runner::Shared(handle) => handle.enter(),
+        }
+    }
+
     fn own(url: &str) -> Result<Runner, ReadError> {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -295,7 +333,7 @@ impl Runner {
             })
     }
 
-    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+    pub(super) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         match self {
             Runner::Owned(runtime) => runtime.block_on(future),
             Runner::Shared(handle) => handle.block_on(future),
@@ -531,15 +569,50 @@ impl RemoteSource {
         })
     }
 
-    /// Requests sent and body bytes received so far.
+    /// Requests sent and body bytes received (and sent) so far.
     pub fn stats(&self) -> TransferStats {
         TransferStats {
             requests: self.observed.requests.load(Ordering::Relaxed),
             bytes: self.observed.bytes.load(Ordering::Relaxed),
+            bytes_sent: self.observed.sent.load(Ordering::Relaxed),
         }
     }
 
-    fn fail(&self, problem: RemoteError) -> ReadError {
+    /// The object's URL as given.
+    pub(super) fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(super) fn runner(&self) -> &Runner {
+        &self.runner
+    }
+
+    pub(super) fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    pub(super) fn path(&self) -> &ObjectPath {
+        &self.path
+    }
+
+    /// From now on, completing a multipart upload requires the key to be free.
+    pub(super) fn set_create_only(&self) {
+        self.observed.create_only.store(true, Ordering::Relaxed);
+    }
+
+    pub(super) fn create_only(&self) -> bool {
+        self.observed.create_only.load(Ordering::Relaxed)
+    }
+
+    /// The status of the last error answer, if the last answer was one.
+    pub(super) fn last_status(&self) -> Option<u16> {
+        match self.observed.last_failure() {
+            Some(Failure::Status(status)) => Some(status),
+            _ => None,
+        }
+    }
+
+    pub(super) fn fail(&self, problem: RemoteError) -> ReadError {
         ReadError::Remote {
             url: self.url.clone(),
             problem,
@@ -588,7 +661,7 @@ impl RemoteSource {
 
     /// Turns an `object_store` error into the problem a user can act on, using what the HTTP
     /// layer saw for the errors `object_store` reports generically.
-    fn explain(&self, error: &object_store::Error) -> ReadError {
+    pub(super) fn explain(&self, error: &object_store::Error) -> ReadError {
         // Checked first: a resumption that met a new version fails with the body's error.
         if let Some((before, after)) = self.observed.etag_change() {
             return self.fail(RemoteError::Changed {

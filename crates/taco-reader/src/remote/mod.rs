@@ -29,9 +29,13 @@ mod aws;
 mod http;
 #[cfg(feature = "remote")]
 mod stores;
+#[cfg(feature = "remote")]
+mod upload;
 pub use aws::AwsOptions;
 #[cfg(feature = "remote")]
 pub use http::RemoteSource;
+#[cfg(feature = "remote")]
+pub use upload::{ObjectUpload, UploadOptions, MAX_PART_LEN, MIN_PART_LEN};
 #[cfg(all(test, feature = "remote"))]
 mod store_tests;
 
@@ -122,6 +126,10 @@ pub enum RemoteError {
     /// A transient failure that persisted through every retry.
     #[error("giving up after {retries} {}: {message}", if *retries == 1 { "retry" } else { "retries" })]
     GaveUp { retries: usize, message: String },
+    /// The key to upload to exists, and replacing it was not asked for (or another writer
+    /// created it while the upload ran).
+    #[error("already exists")]
+    AlreadyExists,
     /// Any other failure reported by the server or the client.
     #[error("{message}")]
     Failed { message: String },
@@ -142,17 +150,21 @@ impl RemoteError {
             RemoteError::LongBody { .. } => crate::ErrorKind::LongBody,
             RemoteError::GaveUp { .. } => crate::ErrorKind::GaveUp,
             RemoteError::Failed { .. } => crate::ErrorKind::Failed,
+            RemoteError::AlreadyExists => crate::ErrorKind::OutputExists,
         }
     }
 }
 
-/// Requests sent and body bytes received by one source, retries included.
+/// Requests sent and body bytes received (and sent, for uploads) by one source or upload,
+/// retries included.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TransferStats {
     /// HTTP requests sent.
     pub requests: u64,
     /// Response body bytes received.
     pub bytes: u64,
+    /// Request body bytes sent (upload parts, retries included).
+    pub bytes_sent: u64,
 }
 
 #[cfg(test)]
