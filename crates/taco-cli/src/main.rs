@@ -7,6 +7,7 @@ mod get;
 mod help;
 mod info;
 mod inspect;
+mod interrupt;
 mod output;
 mod pack;
 mod query;
@@ -60,7 +61,12 @@ fn main() -> ExitCode {
             let message = one_line(&err);
             // If stderr itself is gone there is nobody left to tell.
             let _ = writeln!(io::stderr().lock(), "taco: {message}");
-            ExitCode::FAILURE
+            if interrupt::interrupted() {
+                // As a shell reports a command ended by Ctrl-C.
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `taco pack`: gather inputs, stream them into an archive, set entries.
 
 use crate::cli::{
-    LayoutArg, PackArgs, PackNetcdfArgs, PackParquetArgs, PackSplitsArgs, PackTilesArgs,
+    LayoutArg, PackArgs, PackNetcdfArgs, PackParquetArgs, PackSplitsArgs, PackTilesArgs, UploadArgs,
 };
 use crate::output::{count, force_hint, progress_bar};
 use anyhow::{Context, Result};
@@ -50,16 +50,69 @@ fn read_file_list(list: &Path) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
-/// An archive cannot go to standard output yet: the writer goes back to fill in each member's
-/// CRC once its data is written, which a pipe does not allow.
-fn refuse_stdout(out: &Path) -> Result<()> {
-    if out.as_os_str() == "-" {
-        anyhow::bail!(
-            "writing an archive to standard output is not supported (each member's CRC is \
-             filled in after its data, which needs a seekable file): give a file name"
-        );
+/// Where a pack goes.
+enum Destination<'a> {
+    /// A local file, written beside its final name and renamed into place.
+    File(&'a Path),
+    /// Standard output (`-`), written front to back.
+    Stdout,
+    /// An object URL, streamed with a multipart upload.
+    Object(&'a str),
+}
+
+impl Destination<'_> {
+    fn of(out: &Path) -> Destination<'_> {
+        match out.to_str() {
+            Some("-") => Destination::Stdout,
+            Some(url) if taco_reader::is_remote(url) => Destination::Object(url),
+            _ => Destination::File(out),
+        }
     }
-    Ok(())
+}
+
+/// Writes `plan` to `out` (a file, `-` or an object URL) and returns what was written. An
+/// upload that fails or is interrupted is aborted: no object, no parts left behind.
+fn execute_into(
+    plan: taco_planners::Plan,
+    out: &Path,
+    mut options: taco_planners::ExecuteOptions,
+    upload: &UploadArgs,
+) -> Result<taco_planners::Executed> {
+    match Destination::of(out) {
+        Destination::File(path) => {
+            Ok(taco_planners::execute(plan, path, options).map_err(force_hint)?)
+        }
+        Destination::Stdout => {
+            let stdout = io::BufWriter::with_capacity(1 << 20, io::stdout().lock());
+            let (mut stdout, executed) = taco_planners::execute_to(plan, stdout, options)?;
+            stdout.flush()?;
+            Ok(executed)
+        }
+        Destination::Object(url) => {
+            let upload_options = taco_reader::UploadOptions {
+                overwrite: options.overwrite,
+                part_len: upload.part_size as usize * (1 << 20),
+                parts_in_flight: usize::from(upload.parts_in_flight),
+            };
+            let sink =
+                taco_reader::ObjectUpload::create(url, &upload.remote.options(), &upload_options)
+                    .map_err(force_hint)?;
+            options.cancel = Some(crate::interrupt::cancel_flag());
+            // On failure the upload goes down with the writer holding it, which aborts it.
+            let (sink, executed) = taco_planners::execute_to(plan, sink, options)?;
+            if crate::interrupt::interrupted() {
+                return Err(taco_planners::PlanError::Cancelled.into());
+            }
+            let stats = sink.complete().map_err(force_hint)?;
+            if upload.remote.stats {
+                eprintln!(
+                    "taco: stats: requests={} bytes={} bytes_sent={}",
+                    stats.requests, stats.bytes, stats.bytes_sent
+                );
+            }
+            Ok(executed)
+        }
+    }
 }
 
 /// `SOURCE_DATE_EPOCH` (reproducible builds convention) fixes every timestamp in the archive.
@@ -68,7 +121,6 @@ fn fixed_time() -> Result<Option<i64>> {
 }
 
 pub fn run(args: &PackArgs, matches: &ArgMatches) -> Result<()> {
-    refuse_stdout(&args.out)?;
     let given = given_entries(args, matches);
     let entries = if args.entry_per_file {
         taco_planners::FileEntries::PerFile
@@ -96,11 +148,11 @@ pub fn run(args: &PackArgs, matches: &ArgMatches) -> Result<()> {
         allow_entries_outside: args.allow_outside,
         cancel: None,
     };
-    let executed = taco_planners::execute(plan, &args.out, options).map_err(force_hint)?;
+    let executed = execute_into(plan, &args.out, options, &args.upload)?;
     bar.finish_and_clear();
     if !args.quiet {
         writeln!(
-            io::stdout().lock(),
+            summary_stream(&args.out),
             "{}: {}{}, {} bytes, {}{}",
             args.out.display(),
             count(files, "member", "members"),
@@ -137,13 +189,28 @@ fn report_planned(
         if let Some(meta) = &executed.meta_path {
             line.push_str(&format!("; index in {}", meta.display()));
         }
-        writeln!(io::stdout().lock(), "{line}")?;
+        writeln!(summary_stream(out), "{line}")?;
     }
     Ok(())
 }
 
+/// Where the summary line goes: standard output, unless the archive itself goes there.
+fn summary_stream(out: &Path) -> Box<dyn Write> {
+    if out.as_os_str() == "-" {
+        Box::new(io::stderr())
+    } else {
+        Box::new(io::stdout())
+    }
+}
+
 /// Runs a plan into `out`, with progress and the `--force` hint, then reports it.
-fn execute_plan(plan: taco_planners::Plan, out: &Path, force: bool, quiet: bool) -> Result<()> {
+fn execute_plan(
+    plan: taco_planners::Plan,
+    out: &Path,
+    force: bool,
+    quiet: bool,
+    upload: &UploadArgs,
+) -> Result<()> {
     let notes = plan.notes.clone();
     let bar = progress_bar(plan.total_bytes, quiet);
     let reporter = bar.clone();
@@ -155,7 +222,7 @@ fn execute_plan(plan: taco_planners::Plan, out: &Path, force: bool, quiet: bool)
         allow_entries_outside: false,
         cancel: None,
     };
-    let executed = taco_planners::execute(plan, out, options).map_err(force_hint)?;
+    let executed = execute_into(plan, out, options, upload)?;
     bar.finish_and_clear();
     report_planned(out, &executed, &notes, quiet)
 }
@@ -163,10 +230,7 @@ fn execute_plan(plan: taco_planners::Plan, out: &Path, force: bool, quiet: bool)
 /// OUT as given, or `<input stem>.taco` in the current directory.
 fn output_or_default(output: Option<&Path>, input: &Path) -> Result<PathBuf> {
     match output {
-        Some(out) => {
-            refuse_stdout(out)?;
-            Ok(out.to_path_buf())
-        }
+        Some(out) => Ok(out.to_path_buf()),
         None => default_output(input),
     }
 }
@@ -181,13 +245,13 @@ pub fn parquet(args: &PackParquetArgs) -> Result<()> {
     };
     let out = output_or_default(args.output.as_deref(), &args.input)?;
     let plan = taco_planners::plan_parquet(&args.input, &options)?;
-    execute_plan(plan, &out, args.force, args.quiet)
+    execute_plan(plan, &out, args.force, args.quiet, &args.upload)
 }
 
 pub fn tiles(args: &PackTilesArgs) -> Result<()> {
     let out = output_or_default(args.output.as_deref(), &args.dir)?;
     let plan = taco_planners::plan_tiles(&args.dir)?;
-    execute_plan(plan, &out, args.force, args.quiet)
+    execute_plan(plan, &out, args.force, args.quiet, &args.upload)
 }
 
 pub fn splits(args: &PackSplitsArgs) -> Result<()> {
@@ -196,7 +260,7 @@ pub fn splits(args: &PackSplitsArgs) -> Result<()> {
         splits: args.splits.clone(),
     };
     let plan = taco_planners::plan_splits(&args.dir, &options)?;
-    execute_plan(plan, &out, args.force, args.quiet)
+    execute_plan(plan, &out, args.force, args.quiet, &args.upload)
 }
 
 pub fn netcdf(args: &PackNetcdfArgs) -> Result<()> {
@@ -205,5 +269,5 @@ pub fn netcdf(args: &PackNetcdfArgs) -> Result<()> {
         skip_invalid: args.skip_invalid,
     };
     let plan = taco_planners::plan_netcdf(&args.dir, &options)?;
-    execute_plan(plan, &out, args.force, args.quiet)
+    execute_plan(plan, &out, args.force, args.quiet, &args.upload)
 }

@@ -135,7 +135,8 @@ pub fn parse_entry(text: &str) -> Result<Entry, String> {
 
 #[derive(Debug, Args)]
 pub struct PackArgs {
-    /// Output archive path.
+    /// Output archive: a path, - for standard output, or s3://BUCKET/KEY or az://CONTAINER/KEY
+    /// to stream it to object storage.
     pub out: PathBuf,
     /// Files and directories to store, in this order.
     #[arg(required_unless_present = "files_from", value_name = "FILE|DIR")]
@@ -159,7 +160,7 @@ pub struct PackArgs {
     /// Make entry i the data range of member i (at most 7 members).
     #[arg(long, conflicts_with_all = ["entries", "entry_members"])]
     pub entry_per_file: bool,
-    /// Overwrite OUT if it exists.
+    /// Overwrite OUT if it exists; for an object URL, replace the object.
     #[arg(short, long)]
     pub force: bool,
     /// Accept entries that lie outside the finished archive.
@@ -172,6 +173,25 @@ pub struct PackArgs {
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub upload: UploadArgs,
+}
+
+/// How an archive goes to object storage when OUT is `s3://BUCKET/KEY` or `az://CONTAINER/KEY`:
+/// streamed with a multipart upload, no local copy; the object appears only once complete.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Object outputs: size of each uploaded part, in MiB (5-5120). Memory in use is about
+    /// part size × (parts in flight + 1).
+    #[arg(long, value_name = "MIB", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(5..=5120))]
+    pub part_size: u32,
+    /// Object outputs: parts uploaded at once.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parts_in_flight: u16,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -186,7 +206,8 @@ pub enum LayoutArg {
 pub struct PackParquetArgs {
     /// The Parquet file.
     pub input: PathBuf,
-    /// Output archive [default: <input stem>.taco in the current directory].
+    /// Output archive: a path, -, s3://BUCKET/KEY or az://CONTAINER/KEY [default: <input
+    /// stem>.taco in the current directory].
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
     /// How row groups become entries.
@@ -195,61 +216,72 @@ pub struct PackParquetArgs {
     /// Number of parts for the split layout, 1-7 [default: min(7, row groups)].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=7))]
     pub parts: Option<u8>,
-    /// Overwrite OUT (and OUT.meta.json) if they exist.
+    /// Overwrite OUT (and OUT.meta.json) if they exist; for an object URL, replace the object.
     #[arg(short, long)]
     pub force: bool,
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub upload: UploadArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct PackTilesArgs {
     /// Directory holding {z}/{x}/{y}.{ext} files.
     pub dir: PathBuf,
-    /// Output archive [default: <DIR name>.taco in the current directory].
+    /// Output archive: a path, -, s3://BUCKET/KEY or az://CONTAINER/KEY [default: <DIR
+    /// name>.taco in the current directory].
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
-    /// Overwrite OUT (and OUT.meta.json) if they exist.
+    /// Overwrite OUT (and OUT.meta.json) if they exist; for an object URL, replace the object.
     #[arg(short, long)]
     pub force: bool,
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub upload: UploadArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct PackSplitsArgs {
     /// Directory whose subdirectories are the splits.
     pub dir: PathBuf,
-    /// Output archive [default: <DIR name>.taco in the current directory].
+    /// Output archive: a path, -, s3://BUCKET/KEY or az://CONTAINER/KEY [default: <DIR
+    /// name>.taco in the current directory].
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
     /// Splits to pack, in this order (at most 7) [default: all; train, val, test first].
     #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
     pub splits: Option<Vec<String>>,
-    /// Overwrite OUT (and OUT.meta.json) if they exist.
+    /// Overwrite OUT (and OUT.meta.json) if they exist; for an object URL, replace the object.
     #[arg(short, long)]
     pub force: bool,
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub upload: UploadArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct PackNetcdfArgs {
     /// Directory holding the NetCDF files.
     pub dir: PathBuf,
-    /// Output archive [default: <DIR name>.taco in the current directory].
+    /// Output archive: a path, -, s3://BUCKET/KEY or az://CONTAINER/KEY [default: <DIR
+    /// name>.taco in the current directory].
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
     /// Leave out (with a note) files whose time coordinate cannot be read, instead of failing.
     #[arg(long)]
     pub skip_invalid: bool,
-    /// Overwrite OUT (and OUT.meta.json) if they exist.
+    /// Overwrite OUT (and OUT.meta.json) if they exist; for an object URL, replace the object.
     #[arg(short, long)]
     pub force: bool,
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub upload: UploadArgs,
 }

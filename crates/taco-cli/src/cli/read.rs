@@ -35,7 +35,8 @@ pub struct QueryArgs {
 /// Options of every command that reads an archive, which may be remote.
 #[derive(Debug, Clone, Args)]
 pub struct RemoteArgs {
-    /// Print the HTTP requests made and body bytes received on stderr when done.
+    /// Print the HTTP requests made and body bytes received (and sent, for an upload) on
+    /// stderr when done.
     #[arg(long)]
     pub stats: bool,
     /// Retries of a remote request after a transient failure (connection error, timeout,
