@@ -397,7 +397,9 @@ def _moto_record(d: dict) -> Request:
     return Request(
         method=d["method"], path=d["path"], range=d["range"], status=d["status"],
         body_bytes=d["body_bytes"], if_match=d["if_match"], if_range=d["if_range"],
-        extra={"query": d["query"], "signed": d["signed"], "credential": d.get("credential")},
+        extra={"query": d["query"], "signed": d["signed"], "credential": d.get("credential"),
+               "if_none_match": d.get("if_none_match"), "faulted": d.get("faulted", False),
+               "sent_bytes": d.get("sent_bytes", 0)},
     )
 
 
@@ -415,7 +417,9 @@ class MotoServer:
     Requests (requests_since) are `Request`s; path is the raw path (path-style:
     /bucket/key), extra = query (raw query string), signed (an Authorization header or a
     presigned X-Amz-Signature was present: False for AWS_NO_SIGN_REQUEST clients) and
-    credential (the SigV4 credential scope, KEY/DATE/REGION/s3/aws4_request, or None).
+    credential (the SigV4 credential scope, KEY/DATE/REGION/s3/aws4_request, or None),
+    if_none_match (the header, or None), sent_bytes (request body length) and faulted (the
+    request was answered by an injected fault, see fail_requests, and never reached moto).
     """
 
     region = "us-east-1"
@@ -425,6 +429,7 @@ class MotoServer:
         self.request_log = self.base / "requests.jsonl"
         self.port_file = self.base / "port"
         self.output = self.base / "moto.log"
+        self.fault_file = self.base / "faults.json"
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
         self._log = _JsonLog(self.request_log, _moto_record)
@@ -435,7 +440,8 @@ class MotoServer:
         out = open(self.output, "ab")  # never a pipe: werkzeug logs every request to stderr
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, __file__, "moto", str(self.request_log), str(self.port_file)],
+                [sys.executable, __file__, "moto", str(self.request_log), str(self.port_file),
+                 str(self.fault_file)],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                 env=clean_env(), start_new_session=True,
             )
@@ -531,6 +537,19 @@ class MotoServer:
                        settle: float = 0.1) -> list[Request]:
         return self._log.since(mark, count, timeout, settle)
 
+    def fail_requests(self, method: str, query_param: str, times: int,
+                      status: int = 503, code: str = "SlowDown") -> None:
+        """The next `times` requests with `method` whose query string holds `query_param`
+        (such as "partNumber=2") are answered `status` with an S3 error body `code`, without
+        reaching moto. Replaces any earlier fault; clear_faults() removes it."""
+        tmp = self.fault_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"method": method, "query_param": query_param,
+                                   "times": times, "status": status, "code": code}))
+        os.replace(tmp, self.fault_file)
+
+    def clear_faults(self) -> None:
+        self.fault_file.unlink(missing_ok=True)
+
 
 # ---------------------------------------------------------------------------
 # Azurite (Azure Blob)
@@ -622,7 +641,25 @@ def _require_modules(*names: str) -> None:
         skip_or_fail(f"Python package(s) {', '.join(missing)} not installed (run scripts/setup.sh)")
 
 
-def _moto_child(request_log: str, port_file: str) -> None:
+def _take_fault(fault_file: str, method: str, query: str) -> dict | None:
+    """The fault set by MotoServer.fail_requests for this request, counted down; else None."""
+    try:
+        with open(fault_file) as f:
+            fault = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if fault["times"] <= 0 or method != fault["method"] \
+            or fault["query_param"] not in query.split("&"):
+        return None
+    fault["times"] -= 1
+    tmp = fault_file + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(fault, f)
+    os.replace(tmp, fault_file)
+    return fault
+
+
+def _moto_child(request_log: str, port_file: str, fault_file: str) -> None:
     """Entry point of the moto child process (this file run as a script)."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -642,16 +679,30 @@ def _moto_child(request_log: str, port_file: str) -> None:
             status.append(int(st.split()[0]))
             return start_response(st, headers, exc_info)
 
-        # moto builds its responses in memory anyway; collecting the body here lets us write
-        # the log line *before* the client gets any byte, so a test never races the log.
-        it = moto_app(environ, sr)
-        try:
-            body = b"".join(it)
-        finally:
-            if hasattr(it, "close"):
-                it.close()
         raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ["PATH_INFO"]
         path, _, query = raw.partition("?")
+        sent = int(environ.get("CONTENT_LENGTH") or 0)
+        with lock:
+            fault = _take_fault(fault_file, environ["REQUEST_METHOD"], query)
+        if fault is not None:
+            # Read the request body as a real server would before answering.
+            environ["wsgi.input"].read(sent)
+            body = (f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{fault['code']}"
+                    f"</Code><Message>injected by the test</Message></Error>").encode()
+            start_response(f"{fault['status']} Injected",
+                           [("Content-Type", "application/xml"),
+                            ("Content-Length", str(len(body)))])
+            status.append(fault["status"])
+        else:
+            # moto builds its responses in memory anyway; collecting the body here lets us
+            # write the log line *before* the client gets any byte, so a test never races
+            # the log.
+            it = moto_app(environ, sr)
+            try:
+                body = b"".join(it)
+            finally:
+                if hasattr(it, "close"):
+                    it.close()
         rec = {
             "method": environ["REQUEST_METHOD"],
             "path": path,
@@ -664,6 +715,9 @@ def _moto_child(request_log: str, port_file: str) -> None:
             "signed": "HTTP_AUTHORIZATION" in environ or "X-Amz-Signature" in query,
             # the signature's credential scope: KEY/DATE/REGION/s3/aws4_request
             "credential": _credential_scope(environ.get("HTTP_AUTHORIZATION", "")),
+            "if_none_match": environ.get("HTTP_IF_NONE_MATCH"),
+            "sent_bytes": sent,
+            "faulted": fault is not None,
         }
         with lock:
             log.write(json.dumps(rec) + "\n")
@@ -1211,7 +1265,7 @@ _FILLER = bytes(range(256)) * 256  # 64 KiB of bytes that are no ZIP record
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "moto":
-        _moto_child(sys.argv[2], sys.argv[3])
+    if len(sys.argv) == 5 and sys.argv[1] == "moto":
+        _moto_child(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
-        sys.exit(f"usage: {sys.argv[0]} moto REQUEST_LOG PORT_FILE")
+        sys.exit(f"usage: {sys.argv[0]} moto REQUEST_LOG PORT_FILE FAULT_FILE")

@@ -409,15 +409,6 @@ def listing_of_plain_extract(taco, archive: Path, tmp_path: Path) -> set[str]:
     return listing(out)
 
 
-def test_an_archive_to_standard_output_is_refused_before_any_work(taco, tmp_path):
-    (tmp_path / "a.txt").write_text("x")
-    before = listing(tmp_path)
-    for argv in (["pack", "-", "a.txt"], ["pack-tiles", DATA / "tiles", "-o", "-"]):
-        cp = taco(*argv, cwd=tmp_path)
-        assert_fails_cleanly(cp, "standard output is not supported", workdir=tmp_path,
-                             before=before)
-
-
 # ---------------------------------------------------------------------------
 # pack: --files-from, -C, --entry-member
 

@@ -98,6 +98,13 @@ pub fn force_hint(err: impl Into<anyhow::Error>) -> anyhow::Error {
                 cause.downcast_ref(),
                 Some(taco_planners::PlanError::Write(OutputExists { .. }))
             )
+            || matches!(
+                cause.downcast_ref(),
+                Some(taco_reader::ReadError::Remote {
+                    problem: taco_reader::RemoteError::AlreadyExists,
+                    ..
+                })
+            )
     });
     if exists {
         anyhow::anyhow!("{err} (use --force to overwrite)")

@@ -166,7 +166,7 @@ impl HttpService for CountingService {
             .fetch_add(request.body().content_length() as u64, Ordering::Relaxed);
         if self.observed.create_only.load(Ordering::Relaxed) && completes_upload(&request) {
             // object_store completes multipart uploads unconditionally; the condition is
-            // added here (S3 and Azure honour it; it is not a header S3 needs signed).
+            // added here (S3 honours it, and SigV4 needs no unsigned header signed).
             request.headers_mut().insert(
                 http::header::IF_NONE_MATCH,
                 http::HeaderValue::from_static("*"),
@@ -248,18 +248,15 @@ impl HttpService for CountingService {
     }
 }
 
-/// True for the request that completes a multipart upload: S3's `POST ?uploadId=` (parts
-/// are `PUT`s) and Azure's `PUT ?comp=blocklist`.
+/// True for the request that completes an S3 multipart upload (`POST ?uploadId=`; parts are
+/// `PUT`s). Azure's completion (`PUT ?comp=blocklist`) is left alone: Shared Key signatures
+/// cover `If-None-Match`, so a header added after signing would be refused.
 fn completes_upload(request: &HttpRequest) -> bool {
     let query = request.uri().query().unwrap_or("");
-    let has = |param: &str| {
-        query
+    request.method() == http::Method::POST
+        && query
             .split('&')
-            .any(|pair| pair == param || pair.starts_with(&format!("{param}=")))
-    };
-    (request.method() == http::Method::POST && has("uploadId"))
-        || (request.method() == http::Method::PUT
-            && query.split('&').any(|p| p == "comp=blocklist"))
+            .any(|pair| pair == "uploadId" || pair.starts_with("uploadId="))
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -19,8 +19,9 @@ pub const MAX_PART_LEN: usize = 5 << 30;
 #[derive(Debug, Clone)]
 pub struct UploadOptions {
     /// Replace an existing object. Without it an existing key is refused before anything is
-    /// sent, and the upload completes only if the key is still free (`If-None-Match: *`), so a
-    /// writer that got there first is not overwritten.
+    /// sent, and on S3 the upload completes only if the key is still free (`If-None-Match:
+    /// *`), so a writer that got there first is not overwritten. On Azure only the first
+    /// check is made (its signatures cover that header, which object_store does not send).
     pub overwrite: bool,
     /// Bytes per part: memory in use is about `part_len × (parts_in_flight + 1)`.
     pub part_len: usize,
