@@ -618,6 +618,17 @@ class AzuriteServer:
     def env(self) -> dict[str, str]:
         return {"AZURE_STORAGE_CONNECTION_STRING": self.connection_string()}
 
+    def download(self, container: str, name: str) -> bytes | None:
+        """The blob's bytes, or None when there is no such blob."""
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.storage.blob import BlobServiceClient
+
+        service = BlobServiceClient.from_connection_string(self.connection_string())
+        try:
+            return service.get_blob_client(container, name).download_blob().readall()
+        except ResourceNotFoundError:
+            return None
+
     def upload(self, container: str, name: str, data) -> str:
         """Put bytes, or the file at a path, as az://container/name (creating the container)."""
         from azure.core.exceptions import ResourceExistsError

@@ -88,6 +88,7 @@ impl From<ReadError> for Failure {
                     ("ArchiveNotFoundError", TACOZ_ERR_IO)
                 }
                 RemoteError::BadUrl { .. } => ("InvalidArgumentError", TACOZ_ERR_PARAM),
+                RemoteError::AlreadyExists => ("OutputError", TACOZ_ERR_EXISTS),
                 _ => ("TransportError", TACOZ_ERR_IO),
             },
             ReadError::Io { .. } | ReadError::Open { .. } => ("TransportError", TACOZ_ERR_IO),

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use taco_format::Entry;
 use taco_planners::{
-    execute, plan_files, plan_named_files, plan_netcdf, plan_parquet, plan_splits, plan_tiles,
-    source_date_epoch, ExecuteOptions, FileEntries, GivenEntry, NetcdfOptions, ParquetLayout,
-    ParquetOptions, Plan, PlanError, SplitOptions,
+    execute, execute_to, plan_files, plan_named_files, plan_netcdf, plan_parquet, plan_splits,
+    plan_tiles, source_date_epoch, ExecuteOptions, FileEntries, GivenEntry, NetcdfOptions,
+    ParquetLayout, ParquetOptions, Plan, PlanError, SplitOptions,
 };
+use taco_reader::{ObjectUpload, RemoteOptions, UploadOptions};
 
 /// What a pack wrote: `taco_archive.PackResult` is made from it.
 #[pyclass(frozen, get_all, module = "taco_archive._native")]
@@ -58,7 +59,7 @@ fn run_plan(
         let (cancel, done, total) = (cancel.clone(), done.clone(), total.clone());
         let out = run.out.clone();
         let (force, no_index, allow_outside) = (run.force, run.no_index, run.allow_outside);
-        std::thread::spawn(move || -> Result<Packed, PlanError> {
+        std::thread::spawn(move || -> Result<Packed, Failure> {
             let plan = make()?;
             total.store(plan.total_bytes, Ordering::Relaxed);
             let notes = plan.notes.clone();
@@ -75,9 +76,31 @@ fn run_plan(
                 })),
                 no_index,
                 allow_entries_outside: allow_outside,
-                cancel: Some(cancel),
+                cancel: Some(cancel.clone()),
             };
-            let executed = execute(plan, &out, options)?;
+            let url = out
+                .to_str()
+                .filter(|url| taco_reader::url_scheme(url).is_some());
+            let executed = match url {
+                // An object URL: streamed with a multipart upload, aborted on any failure or
+                // Ctrl-C (the upload goes down with the writer holding it).
+                Some(url) => {
+                    let upload = UploadOptions {
+                        overwrite: force,
+                        expected_len: plan.estimated_len(),
+                        ..UploadOptions::default()
+                    };
+                    let mut sink = ObjectUpload::create(url, &RemoteOptions::default(), &upload)?;
+                    sink.set_cancel(cancel.clone());
+                    let (sink, executed) = execute_to(plan, sink, url, options)?;
+                    if cancel.load(Ordering::Relaxed) {
+                        return Err(PlanError::Cancelled.into());
+                    }
+                    sink.complete()?;
+                    executed
+                }
+                None => execute(plan, &out, options)?,
+            };
             Ok(Packed {
                 path: out,
                 entries: executed

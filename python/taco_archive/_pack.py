@@ -1,4 +1,10 @@
-"""Writing archives: the planners of the ``taco pack*`` commands as functions."""
+"""Writing archives: the planners of the ``taco pack*`` commands as functions.
+
+``out`` is a path or an object URL (``s3://BUCKET/KEY``, ``az://CONTAINER/KEY``): an object
+is streamed with a multipart upload, configured from the environment as ``taco`` reads it
+(``AWS_PROFILE``, ``AWS_ENDPOINT_URL``, ``AZURE_STORAGE_CONNECTION_STRING``…), and appears
+only when complete; a failure or Ctrl-C aborts the upload. An existing object is replaced
+only with ``force``."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ use crate::cli::{
 use crate::output::{count, force_hint, progress_bar};
 use anyhow::{Context, Result};
 use clap::ArgMatches;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use taco_planners::GivenEntry;
 
@@ -64,7 +64,9 @@ impl Destination<'_> {
     fn of(out: &Path) -> Destination<'_> {
         match out.to_str() {
             Some("-") => Destination::Stdout,
-            Some(url) if taco_reader::is_remote(url) => Destination::Object(url),
+            // Any `scheme://`, so a URL taco cannot upload to is refused as one, not
+            // written as a local path.
+            Some(url) if taco_reader::url_scheme(url).is_some() => Destination::Object(url),
             _ => Destination::File(out),
         }
     }
@@ -77,29 +79,49 @@ fn execute_into(
     out: &Path,
     mut options: taco_planners::ExecuteOptions,
     upload: &UploadArgs,
+    quiet: bool,
 ) -> Result<taco_planners::Executed> {
     match Destination::of(out) {
         Destination::File(path) => {
             Ok(taco_planners::execute(plan, path, options).map_err(force_hint)?)
         }
         Destination::Stdout => {
+            if io::stdout().is_terminal() {
+                anyhow::bail!(
+                    "refusing to write an archive to a terminal: redirect standard output to a \
+                     file or a pipe"
+                );
+            }
             let stdout = io::BufWriter::with_capacity(1 << 20, io::stdout().lock());
-            let (mut stdout, executed) = taco_planners::execute_to(plan, stdout, options)?;
+            let (mut stdout, executed) =
+                taco_planners::execute_to(plan, stdout, "standard output", options)?;
             stdout.flush()?;
             Ok(executed)
         }
         Destination::Object(url) => {
             let upload_options = taco_reader::UploadOptions {
                 overwrite: options.overwrite,
-                part_len: upload.part_size as usize * (1 << 20),
+                part_len: usize::try_from(u64::from(upload.part_size) << 20)
+                    .context("--part-size does not fit this machine's memory")?,
                 parts_in_flight: usize::from(upload.parts_in_flight),
+                expected_len: plan.estimated_len(),
             };
-            let sink =
+            // Before the upload starts: a signal from now on stops it cleanly, never orphans it.
+            let cancel = crate::interrupt::cancel_flag();
+            options.cancel = Some(cancel.clone());
+            let mut sink =
                 taco_reader::ObjectUpload::create(url, &upload.remote.options(), &upload_options)
                     .map_err(force_hint)?;
-            options.cancel = Some(crate::interrupt::cancel_flag());
+            sink.set_cancel(cancel);
+            if sink.part_len() != upload_options.part_len && !quiet {
+                eprintln!(
+                    "taco: note: parts of {} MiB, so the archive fits in {} parts",
+                    sink.part_len() >> 20,
+                    taco_reader::MAX_PARTS
+                );
+            }
             // On failure the upload goes down with the writer holding it, which aborts it.
-            let (sink, executed) = taco_planners::execute_to(plan, sink, options)?;
+            let (sink, executed) = taco_planners::execute_to(plan, sink, url, options)?;
             if crate::interrupt::interrupted() {
                 return Err(taco_planners::PlanError::Cancelled.into());
             }
@@ -148,7 +170,7 @@ pub fn run(args: &PackArgs, matches: &ArgMatches) -> Result<()> {
         allow_entries_outside: args.allow_outside,
         cancel: None,
     };
-    let executed = execute_into(plan, &args.out, options, &args.upload)?;
+    let executed = execute_into(plan, &args.out, options, &args.upload, args.quiet)?;
     bar.finish_and_clear();
     if !args.quiet {
         writeln!(
@@ -222,7 +244,7 @@ fn execute_plan(
         allow_entries_outside: false,
         cancel: None,
     };
-    let executed = execute_into(plan, out, options, upload)?;
+    let executed = execute_into(plan, out, options, upload, quiet)?;
     bar.finish_and_clear();
     report_planned(out, &executed, &notes, quiet)
 }

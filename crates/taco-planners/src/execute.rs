@@ -168,7 +168,8 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
     Ok(executed)
 }
 
-/// Writes `plan` front to back into `out` — an object-store upload, a pipe — and returns it
+/// Writes `plan` front to back into `out` — an object-store upload, a pipe, named `label` in
+/// errors — and returns it
 /// with what was written: the same bytes [`execute`] writes to a file, without the
 /// `.meta.json` sidecar. Every offset is planned from the sources' sizes, so the header goes
 /// out first; each source is read twice (once for its CRC, once to copy it). The caller
@@ -180,12 +181,13 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
 pub fn execute_to<S: Write>(
     plan: Plan,
     out: S,
+    label: &str,
     options: ExecuteOptions,
 ) -> Result<(S, Executed), PlanError> {
     check_plan(&plan)?;
     let layout = Layout::of(&plan, !options.no_index)?;
     let entries = layout.planned_entries(&plan)?;
-    let writer = ArchiveWriter::sequential(out, &entries, writer_options(&options))?;
+    let writer = ArchiveWriter::sequential(out, label, &entries, writer_options(&options))?;
     let (out, executed, _) = write_plan(plan, writer, layout, None, options, None)?;
     Ok((out.into_inner(), executed))
 }
@@ -413,10 +415,11 @@ fn write_plan<W: ArchiveOutput>(
         members: SerializeIter(|| plan.members.iter().zip(&spans).map(member_record)),
         sections: [(plan.planner.to_string(), section)].into_iter().collect(),
     };
+    let temp = std::env::temp_dir();
     let (file, index_len) = spill(spill_dir, |out| {
         serde_json::to_writer(&mut *out, &index)?;
         out.write_all(b"\n")
-            .map_err(io_error(spill_dir.unwrap_or(Path::new("."))))
+            .map_err(io_error(spill_dir.unwrap_or(&temp)))
     })?;
     add_spilled(&mut writer, INDEX_MEMBER, &file, index_len)?;
     let (archive, summary) = writer.finish(&entries)?;

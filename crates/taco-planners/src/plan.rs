@@ -226,6 +226,21 @@ impl std::fmt::Debug for Plan {
     }
 }
 
+impl Plan {
+    /// About how long the archive will be: the data, each member's local and central records,
+    /// and the manifest's row. An upload sizes its parts by it (a bounded number of parts).
+    pub fn estimated_len(&self) -> u64 {
+        let records: u64 = self
+            .members
+            .iter()
+            .map(|m| 2 * (m.name.len() as u64 + 76) + 64)
+            .sum();
+        self.total_bytes
+            .saturating_add(records)
+            .saturating_add(1 << 20)
+    }
+}
+
 impl MemberSource {
     /// The number of bytes the member will hold, as planned (no file is looked at again).
     pub(crate) fn planned_size(&self) -> u64 {

@@ -161,7 +161,11 @@ fn planned_offsets_hold_past_65534_members() {
         notes: Vec::new(),
         total_bytes: 0,
     };
-    let executed = execute(plan, &dest, ExecuteOptions::default()).unwrap();
+    let fixed = || ExecuteOptions {
+        fixed_time: Some(1_600_000_000),
+        ..ExecuteOptions::default()
+    };
+    let executed = execute(plan, &dest, fixed()).unwrap();
     assert!(executed.zip64);
     assert_eq!(executed.members, 70_002); // TACO_DIRECTORY and TACO_MANIFEST.parquet too
     assert!(executed.meta_path.is_none() && !meta_path(&dest).exists());
@@ -178,6 +182,20 @@ fn planned_offsets_hold_past_65534_members() {
     assert_eq!(
         zip.by_index(70_002).unwrap().name(),
         "TACO_MANIFEST.parquet"
+    );
+    // Front to back (ZIP64 end records, a large central directory): the file's bytes.
+    let again = Plan {
+        planner: "pack",
+        members: generated(70_000),
+        groups: vec![group("last", GroupRange::Data(69_999))],
+        section: None,
+        notes: Vec::new(),
+        total_bytes: 0,
+    };
+    let (bytes, _) = taco_planners::execute_to(again, Vec::new(), "memory", fixed()).unwrap();
+    assert!(
+        bytes == std::fs::read(&dest).unwrap(),
+        "front-to-back bytes differ"
     );
 }
 
@@ -273,7 +291,8 @@ fn front_to_back_output_equals_the_file_byte_for_byte() {
         let dest = dir.path().join(format!("out-{no_index}.taco"));
         let on_file = execute(with_big(dir.path()), &dest, options()).unwrap();
         let (bytes, streamed) =
-            taco_planners::execute_to(with_big(dir.path()), Vec::new(), options()).unwrap();
+            taco_planners::execute_to(with_big(dir.path()), Vec::new(), "memory", options())
+                .unwrap();
         assert_eq!(streamed.entries, on_file.entries);
         assert_eq!(streamed.meta_path, None);
         assert!(

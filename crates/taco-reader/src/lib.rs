@@ -59,8 +59,8 @@ pub use ranges::{coalesce, read_ranges, run_jobs, COALESCE_GAP, COALESCE_MAX};
 pub use remote::RemoteSource;
 pub use remote::{is_remote, AwsOptions, RemoteError, RemoteOptions, TransferStats};
 #[cfg(feature = "remote")]
-pub use remote::{ObjectUpload, UploadOptions, MAX_PART_LEN, MIN_PART_LEN};
-pub use source::{LocalFile, ReadAt, Source};
+pub use remote::{ObjectUpload, UploadOptions, MAX_PARTS, MAX_PART_LEN, MIN_PART_LEN};
+pub use source::{url_scheme, LocalFile, ReadAt, Source};
 pub use stream::{copy_exact, stream_range, CrcReader, RangeReader};
 pub use summary::{IndexVersion, Summary};
 pub use taco_archive::{Selection, TacoArchive};

@@ -253,8 +253,8 @@ pub enum Source {
 }
 
 /// The scheme of `text` when it reads as `scheme://…` (letters first, then letters, digits,
-/// `+`, `-`, `.`).
-fn url_scheme(text: &str) -> Option<&str> {
+/// `+`, `-`, `.`): a URL, whether or not taco reads or writes that kind.
+pub fn url_scheme(text: &str) -> Option<&str> {
     let (scheme, _) = text.split_once("://")?;
     let mut chars = scheme.chars();
     let first = chars.next()?;

@@ -267,7 +267,7 @@ impl ArchiveWriter<AtomicFile> {
 
 impl<S: Write> ArchiveWriter<Sequential<S>> {
     /// Starts an archive on an output that is written front to back only (an object-store
-    /// upload, a pipe): the header with `entries` is written first, so the caller computes
+    /// upload, a pipe), named `label` in errors: the header with `entries` is written first, so the caller computes
     /// them beforehand from planned offsets, and [`ArchiveWriter::finish`] fails with
     /// [`WriteError::EntriesMoved`] if the members did not land where planned. Each member's
     /// source is read twice — once for its CRC, which the local header needs before the data,
@@ -279,12 +279,14 @@ impl<S: Write> ArchiveWriter<Sequential<S>> {
     /// [`WriteError::Format`] for more than 7 entries, [`WriteError::Output`].
     pub fn sequential(
         out: S,
+        label: &str,
         entries: &[Entry],
         options: WriterOptions,
     ) -> Result<ArchiveWriter<Sequential<S>>, WriteError> {
         let time = options.fixed_time.unwrap_or_else(now_unix);
         let header = encode_header(entries, DosDateTime::from_unix(time))?;
         let mut writer = ArchiveWriter::new(Sequential { inner: out, pos: 0 }, options)?;
+        writer.label = PathBuf::from(label);
         writer.pending.clear();
         writer.pending.extend_from_slice(&header);
         writer.promised = Some((entries.to_vec(), time));
@@ -499,6 +501,10 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         bytes: &[u8],
         modified: Option<SystemTime>,
     ) -> Result<MemberSpan, WriteError> {
+        if self.is_sequential() && bytes.len() > CHUNK_LEN {
+            // Bytes in memory can be read twice: once for the CRC, once to copy.
+            return self.add_pieces(name, &[Piece::Bytes(bytes)], modified);
+        }
         self.add_source(name, bytes, bytes.len() as u64, modified, name)
     }
 

@@ -528,7 +528,8 @@ fn sequential_output_equals_the_seeking_writer_byte_for_byte() {
     let expected = seeking.finish(&entries).unwrap().0.into_inner();
 
     // Planned entries first; the output is a plain `Vec`, written front to back.
-    let mut seq = ArchiveWriter::sequential(Vec::new(), &entries, options.clone()).unwrap();
+    let mut seq =
+        ArchiveWriter::sequential(Vec::new(), "memory", &entries, options.clone()).unwrap();
     assert_eq!(seq.add_bytes("small", b"before", None).unwrap(), small);
     assert_eq!(seq.add_path("big.bin", &source).unwrap(), big);
     let (out, summary) = seq.finish(&entries).unwrap();
@@ -537,16 +538,28 @@ fn sequential_output_equals_the_seeking_writer_byte_for_byte() {
     assert!(got == expected, "sequential output differs");
 
     // Entries that moved since the header went out are refused at finish.
-    let mut seq = ArchiveWriter::sequential(Vec::new(), &entries, options.clone()).unwrap();
+    let mut seq =
+        ArchiveWriter::sequential(Vec::new(), "memory", &entries, options.clone()).unwrap();
     seq.add_bytes("small", b"before", None).unwrap();
     let moved = seq.finish(&entries[..1]);
     assert!(matches!(moved, Err(WriteError::EntriesMoved { .. })));
 
     // A stream longer than one buffer cannot be read twice for its CRC.
-    let mut seq = ArchiveWriter::sequential(Vec::new(), &[], options).unwrap();
+    let mut seq = ArchiveWriter::sequential(Vec::new(), "memory", &[], options.clone()).unwrap();
     let refused = seq.add_reader("stream", data.as_slice(), data.len() as u64, None);
     assert!(matches!(
         refused,
         Err(WriteError::StreamOnSequential { .. })
     ));
+
+    // Bytes in memory of any size can be read twice, so they are taken.
+    let big_bytes = vec![5u8; 3 << 20];
+    let mut seeking = ArchiveWriter::new(Cursor::new(Vec::new()), options.clone()).unwrap();
+    let span = seeking.add_bytes("big", &big_bytes, None).unwrap();
+    let expected = seeking.finish(&[span.data_entry()]).unwrap().0.into_inner();
+    let mut seq =
+        ArchiveWriter::sequential(Vec::new(), "memory", &[span.data_entry()], options).unwrap();
+    assert_eq!(seq.add_bytes("big", &big_bytes, None).unwrap(), span);
+    let got = seq.finish(&[span.data_entry()]).unwrap().0.into_inner();
+    assert!(got == expected, "sequential output of big bytes differs");
 }

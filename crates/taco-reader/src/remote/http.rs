@@ -26,10 +26,6 @@ use taco_format::Entry;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::mpsc;
 
-/// Without `timeout`, failed requests are retried only within this window after the first
-/// attempt, so a server that stalls every time ends a command in well under a minute.
-const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(30);
-
 /// Chunks of a streamed body buffered between the network task and the reader: bounds memory
 /// while letting the next bytes arrive while the previous ones are written out.
 const STREAM_QUEUE: usize = 16;
@@ -160,6 +156,8 @@ impl HttpService for CountingService {
             *request.uri_mut() = exact.clone();
         }
         let ranged = request.headers().contains_key(http::header::RANGE);
+        // Only answers about the object itself carry its ETag: an uploaded part's is its own.
+        let reads_object = matches!(*request.method(), http::Method::GET | http::Method::HEAD);
         self.observed.requests.fetch_add(1, Ordering::Relaxed);
         self.observed
             .sent
@@ -195,7 +193,7 @@ impl HttpService for CountingService {
             };
             flag.store(true, Ordering::Relaxed);
         }
-        if status.is_success() {
+        if status.is_success() && reads_object {
             if let Some(etag) = response
                 .headers()
                 .get(http::header::ETAG)
@@ -434,7 +432,9 @@ impl RemoteSource {
                 base: 2.0,
             },
             max_retries: options.retries,
-            retry_timeout: options.timeout.unwrap_or(DEFAULT_RETRY_WINDOW),
+            // Without `timeout`, a server that stalls every time ends a command in well
+            // under a minute (30 s by default).
+            retry_timeout: options.timeout.unwrap_or(options.retry_window),
         };
         let stall = options
             .timeout

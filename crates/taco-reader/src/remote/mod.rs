@@ -35,7 +35,7 @@ pub use aws::AwsOptions;
 #[cfg(feature = "remote")]
 pub use http::RemoteSource;
 #[cfg(feature = "remote")]
-pub use upload::{ObjectUpload, UploadOptions, MAX_PART_LEN, MIN_PART_LEN};
+pub use upload::{ObjectUpload, UploadOptions, MAX_PARTS, MAX_PART_LEN, MIN_PART_LEN};
 #[cfg(all(test, feature = "remote"))]
 mod store_tests;
 
@@ -68,6 +68,9 @@ pub struct RemoteOptions {
     pub timeout: Option<Duration>,
     /// The longest wait for the next bytes of an answer before the request counts as failed.
     pub stall_timeout: Duration,
+    /// Without `timeout`: failed requests are retried only within this time after their
+    /// first attempt.
+    pub retry_window: Duration,
     /// S3 profile, region, endpoint and signing, over the environment and `~/.aws`.
     pub aws: AwsOptions,
 }
@@ -79,6 +82,7 @@ impl Default for RemoteOptions {
             connect_timeout: Duration::from_secs(5),
             timeout: None,
             stall_timeout: Duration::from_secs(15),
+            retry_window: Duration::from_secs(30),
             aws: AwsOptions::default(),
         }
     }
