@@ -45,7 +45,8 @@ pub struct RemoteArgs {
     pub retries: usize,
     /// The longest one remote request may take, connecting, retries and resumptions
     /// included [default: no limit while bytes keep arriving; a transfer stalled for 15 s
-    /// fails, and retries stop 30 s after the first attempt].
+    /// fails, and retries stop 30 s after the first attempt; for uploads both are at least
+    /// 10 minutes].
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub timeout: Option<std::time::Duration>,
     /// The longest wait for a connection to a remote server.
