@@ -33,8 +33,6 @@ mod writer;
 
 pub use atomic::AtomicFile;
 pub use error::WriteError;
-pub use output::{check_not_input, FileId, Output};
+pub use output::{check_not_input, FileId, Output, Sequential};
 pub use update::update_header;
-pub use writer::{
-    ArchiveOutput, ArchiveWriter, FinishSummary, MemberSpan, Piece, Sequential, WriterOptions,
-};
+pub use writer::{ArchiveOutput, ArchiveWriter, FinishSummary, MemberSpan, Piece, WriterOptions};

@@ -3,7 +3,7 @@
 
 use crate::{AtomicFile, WriteError};
 use std::fs::{self, File, Metadata, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -133,6 +133,51 @@ impl Write for Output {
             Output::Stdout(out) => out.flush(),
             Output::Node { file, .. } => file.flush(),
             Output::File(file) => file.flush(),
+        }
+    }
+}
+
+/// An output written front to back only — a pipe, an object-store upload — for
+/// [`crate::ArchiveWriter::sequential`]. It answers where it is, and refuses any seek elsewhere, so a
+/// writer that tried to patch earlier bytes would fail loudly rather than write a wrong archive.
+#[derive(Debug)]
+pub struct Sequential<S: Write> {
+    inner: S,
+    pos: u64,
+}
+
+impl<S: Write> Sequential<S> {
+    pub(crate) fn new(inner: S) -> Sequential<S> {
+        Sequential { inner, pos: 0 }
+    }
+
+    /// The output the archive was written to.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Write> Write for Sequential<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<S: Write> Seek for Sequential<S> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        match to {
+            SeekFrom::Current(0) => Ok(self.pos),
+            SeekFrom::Start(at) if at == self.pos => Ok(self.pos),
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this output is written front to back only",
+            )),
         }
     }
 }

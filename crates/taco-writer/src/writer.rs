@@ -1,5 +1,5 @@
 use crate::central::CentralDirectory;
-use crate::{AtomicFile, FileId, WriteError};
+use crate::{AtomicFile, FileId, Sequential, WriteError};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -50,47 +50,6 @@ impl ArchiveOutput for AtomicFile {
 }
 
 impl<T: AsRef<[u8]>> ArchiveOutput for io::Cursor<T> where io::Cursor<T>: Write {}
-
-/// An output written front to back only — a pipe, an object-store upload — for
-/// [`ArchiveWriter::sequential`]. It answers where it is, and refuses any seek elsewhere, so a
-/// writer that tried to patch earlier bytes would fail loudly rather than write a wrong archive.
-#[derive(Debug)]
-pub struct Sequential<S: Write> {
-    inner: S,
-    pos: u64,
-}
-
-impl<S: Write> Sequential<S> {
-    /// The output the archive was written to.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S: Write> Write for Sequential<S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<S: Write> Seek for Sequential<S> {
-    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        match to {
-            SeekFrom::Current(0) => Ok(self.pos),
-            SeekFrom::Start(at) if at == self.pos => Ok(self.pos),
-            _ => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "this output is written front to back only",
-            )),
-        }
-    }
-}
 
 impl<S: Write> ArchiveOutput for Sequential<S> {}
 
@@ -285,7 +244,7 @@ impl<S: Write> ArchiveWriter<Sequential<S>> {
     ) -> Result<ArchiveWriter<Sequential<S>>, WriteError> {
         let time = options.fixed_time.unwrap_or_else(now_unix);
         let header = encode_header(entries, DosDateTime::from_unix(time))?;
-        let mut writer = ArchiveWriter::new(Sequential { inner: out, pos: 0 }, options)?;
+        let mut writer = ArchiveWriter::new(Sequential::new(out), options)?;
         writer.label = PathBuf::from(label);
         writer.pending.clear();
         writer.pending.extend_from_slice(&header);
