@@ -129,6 +129,10 @@ def test_a_pack_streamed_to_s3_equals_the_local_pack(taco, upload_env, sources, 
     assert f"requests={len(requests)} " in cp.stderr
     assert f"bytes_sent={sent}" in cp.stderr and sent >= len(want)
 
+    # Each part went with its SHA-256, which the store checked and keeps (composite).
+    head = upload_env.client().head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
+    assert head.get("ChecksumSHA256"), f"no SHA-256 checksum on the object: {head}"
+
     # Readers we did not write: tacozip on the first 165 bytes, and a deep validation.
     head = tmp_path / "head.bin"
     head.write_bytes(got[:165])

@@ -359,7 +359,7 @@ impl RemoteSource {
     /// # Errors
     /// [`RemoteError::BadUrl`] for a malformed URL or a client that cannot be set up.
     pub fn open(url: &str, options: &RemoteOptions) -> Result<RemoteSource, ReadError> {
-        RemoteSource::open_with(url, options, None)
+        RemoteSource::open_with(url, options, None, false)
     }
 
     /// As [`RemoteSource::open`], running requests on the caller's tokio runtime instead of a
@@ -373,7 +373,7 @@ impl RemoteSource {
         options: &RemoteOptions,
         runtime: Handle,
     ) -> Result<RemoteSource, ReadError> {
-        RemoteSource::open_with(url, options, Some(runtime))
+        RemoteSource::open_with(url, options, Some(runtime), false)
     }
 
     /// Reads object `location` of a store the caller configured (credentials, endpoint,
@@ -415,10 +415,21 @@ impl RemoteSource {
         })
     }
 
+    /// As [`RemoteSource::open`], for writing the object with a multipart upload: on S3 every
+    /// part carries its SHA-256 (`x-amz-checksum-sha256`), which the store checks as the part
+    /// arrives.
+    pub(super) fn open_for_upload(
+        url: &str,
+        options: &RemoteOptions,
+    ) -> Result<RemoteSource, ReadError> {
+        RemoteSource::open_with(url, options, None, true)
+    }
+
     fn open_with(
         url: &str,
         options: &RemoteOptions,
         runtime: Option<Handle>,
+        upload: bool,
     ) -> Result<RemoteSource, ReadError> {
         let bad = |reason: String| ReadError::Remote {
             url: url.to_string(),
@@ -501,6 +512,9 @@ impl RemoteSource {
             }
             if settings.no_sign_request {
                 builder = builder.with_skip_signature(true);
+            }
+            if upload {
+                builder = builder.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
             }
             let store = builder.build().map_err(|e| bad(error_chain(&e)))?;
             let path = ObjectPath::parse(key).map_err(|e| bad(error_chain(&e)))?;

@@ -77,7 +77,7 @@ impl UploadOptions {
 
 /// An object being written by a multipart upload (S3, Azure). Bytes written are cut into
 /// parts and sent concurrently, a bounded number at a time, each retried on transient
-/// failures. The object appears only when [`ObjectUpload::complete`] succeeds; an upload
+/// failures; on S3 each part carries its SHA-256, checked by the store as it arrives. The object appears only when [`ObjectUpload::complete`] succeeds; an upload
 /// dropped without it — an error, a cancel — is aborted, so on S3 no parts are left behind. A
 /// process killed outright cannot abort (a bucket lifecycle rule for incomplete multipart
 /// uploads covers that); on Azure object_store has no abort, and uncommitted blocks expire
@@ -144,7 +144,7 @@ impl ObjectUpload {
             retry_window: remote.retry_window.max(wait),
             ..remote.clone()
         };
-        let target = RemoteSource::open(url, &remote)?;
+        let target = RemoteSource::open_for_upload(url, &remote)?;
         if !options.overwrite {
             target.set_create_only();
             match target.runner().block_on(target.store().head(target.path())) {
