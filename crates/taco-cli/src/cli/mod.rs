@@ -34,7 +34,8 @@ pub enum Command {
     /// nothing is decoded); entry i is part i, so the bytes of one range request are a Parquet
     /// file any reader opens. Layout "verbatim": the file is stored untouched and entry i is row
     /// group i's byte range (first 7 row groups). Writes OUT and OUT.meta.json (the index, also
-    /// stored as the archive's last member TACO_INDEX.json).
+    /// stored as the archive's last member TACO_INDEX.json); OUT alone when it is - or an object
+    /// URL (streamed there with a multipart upload, no local copy).
     PackParquet(PackParquetArgs),
     /// Pack a map tile pyramid DIR/{z}/{x}/{y}.{ext} so a zoom level or one tile is one request.
     ///
@@ -180,6 +181,7 @@ pub struct PackArgs {
 /// How an archive goes to object storage when OUT is `s3://BUCKET/KEY` or `az://CONTAINER/KEY`:
 /// streamed with a multipart upload, no local copy; the object appears only once complete.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Object storage (OUT = s3://BUCKET/KEY or az://CONTAINER/KEY)")]
 pub struct UploadArgs {
     #[command(flatten)]
     pub remote: RemoteArgs,
