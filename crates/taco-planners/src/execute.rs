@@ -169,11 +169,10 @@ pub fn execute(plan: Plan, dest: &Path, options: ExecuteOptions) -> Result<Execu
 }
 
 /// Writes `plan` front to back into `out` — an object-store upload, a pipe, named `label` in
-/// errors — and returns it
-/// with what was written: the same bytes [`execute`] writes to a file, without the
-/// `.meta.json` sidecar. Every offset is planned from the sources' sizes, so the header goes
-/// out first; each source is read twice (once for its CRC, once to copy it). The caller
-/// decides what a failure means for `out` (an upload is aborted, not completed).
+/// errors — and returns it with what was written: the same bytes [`execute`] writes to a
+/// file, without the `.meta.json` sidecar. Every offset is planned from the sources' sizes, so
+/// the header goes out first; each source is read twice (once for its CRC, once to copy it).
+/// The caller decides what a failure means for `out` (an upload is aborted, not completed).
 ///
 /// # Errors
 /// As [`execute`], and [`PlanError::Write`] with `SourceChanged` for a source whose bytes
