@@ -334,6 +334,7 @@ def test_python_packs_stream_to_s3_and_abort_on_failure(taco, upload_env, source
     key = key_for(request)
     local = taco_archive.pack_tiles(sources["tiles"], tmp_path / "local.taco")
     result = taco_archive.pack_tiles(sources["tiles"], f"s3://{BUCKET}/{key}")
+    assert result.path == f"s3://{BUCKET}/{key}"
     assert result.size == local.size and result.entries == local.entries
     assert object_bytes(upload_env, key) == (tmp_path / "local.taco").read_bytes()
     with pytest.raises(taco_archive.errors.TacoError, match="already exists"):

@@ -68,13 +68,14 @@ def _progress_callback(progress: Progress) -> Optional[Callable[[int, int], obje
     return draw
 
 
-def _result(packed: "_native.Packed") -> PackResult:
+def _result(packed: "_native.Packed", out: str) -> PackResult:
     entries = [
         EntryInfo(index=i, offset=o, length=n, label=label, kind=kind)
         for i, ((o, n), (label, kind)) in enumerate(zip(packed.entries, packed.labels))
     ]
     return PackResult(
-        path=os.fspath(packed.path),
+        # An object URL as given: a path object would fold its "//".
+        path=out if "://" in out else os.fspath(packed.path),
         entries=entries,
         members=packed.members,
         size=packed.size,
@@ -92,7 +93,7 @@ def _run(planner: str, inputs: Sequence[PathLike], out: PathLike, **options: Any
         progress=progress,
         **options,
     )
-    return _result(packed)
+    return _result(packed, os.fspath(out))
 
 
 def _default_out(input: PathLike, out: Optional[PathLike]) -> PathLike:
