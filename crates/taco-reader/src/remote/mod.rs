@@ -26,6 +26,8 @@ use thiserror::Error;
 #[cfg_attr(not(feature = "remote"), allow(dead_code))]
 mod aws;
 #[cfg(feature = "remote")]
+mod counting;
+#[cfg(feature = "remote")]
 mod http;
 #[cfg(feature = "remote")]
 mod stores;
