@@ -593,32 +593,18 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
     /// local header needs it before the data is copied.
     fn pieces_crc(&mut self, pieces: &[Piece<'_>]) -> Result<u32, WriteError> {
         let mut hasher = crc32fast::Hasher::new();
-        let mut chunk = std::mem::take(&mut self.chunk);
-        let result = (|| {
-            for piece in pieces {
-                match *piece {
-                    Piece::Bytes(bytes) => hasher.update(bytes),
-                    Piece::FileRange {
-                        file,
-                        offset,
-                        len,
-                        label,
-                    } => {
-                        let mut done = 0u64;
-                        while done < len {
-                            self.check_cancel()?;
-                            let n = (len - done).min(chunk.len() as u64) as usize;
-                            read_range(file, &mut chunk[..n], offset + done, len, done, label)?;
-                            hasher.update(&chunk[..n]);
-                            done += n as u64;
-                        }
-                    }
-                }
+        for piece in pieces {
+            match *piece {
+                Piece::Bytes(bytes) => hasher.update(bytes),
+                Piece::FileRange {
+                    file,
+                    offset,
+                    len,
+                    label,
+                } => hasher.combine(&self.read_chunks(file, offset, len, label, |_, _| Ok(()))?),
             }
-            Ok(())
-        })();
-        self.chunk = chunk;
-        result.map(|()| hasher.finalize())
+        }
+        Ok(hasher.finalize())
     }
 
     /// Appends data bytes to the pending buffer, or writes them through when they do not fit.
@@ -641,6 +627,23 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
         len: u64,
         label: &str,
     ) -> Result<crc32fast::Hasher, WriteError> {
+        self.read_chunks(file, offset, len, label, |writer, bytes| {
+            writer.write_data(bytes)?;
+            writer.report(bytes.len() as u64);
+            Ok(())
+        })
+    }
+
+    /// Reads a file range through the chunk buffer with positioned reads, checking for a
+    /// cancel before each chunk, and hands each chunk to `each`; returns the range's CRC.
+    fn read_chunks(
+        &mut self,
+        file: &File,
+        offset: u64,
+        len: u64,
+        label: &str,
+        mut each: impl FnMut(&mut Self, &[u8]) -> Result<(), WriteError>,
+    ) -> Result<crc32fast::Hasher, WriteError> {
         let mut chunk = std::mem::take(&mut self.chunk);
         let result = (|| {
             let mut hasher = crc32fast::Hasher::new();
@@ -650,8 +653,7 @@ impl<W: ArchiveOutput> ArchiveWriter<W> {
                 self.check_cancel()?;
                 read_range(file, &mut chunk[..n], offset + done, len, done, label)?;
                 hasher.update(&chunk[..n]);
-                self.write_data(&chunk[..n])?;
-                self.report(n as u64);
+                each(self, &chunk[..n])?;
                 done += n as u64;
             }
             Ok(hasher)
